@@ -1,0 +1,125 @@
+//! The local run (`scripts/dev`): both functions on one port, through the same handler
+//! as the Lambda binaries, with `/_dev/outbox` listing the SMS sent. Never deployed.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use otp_core::adapters::clock::SystemClock;
+use otp_core::adapters::env_secrets::EnvSecrets;
+use otp_core::adapters::memory::MemoryStore;
+use otp_core::adapters::outbox::Outbox;
+use otp_core::config::{SmsKind, StoreKind};
+use otp_core::http::MAX_BODY_BYTES;
+use otp_core::ports::Clock;
+use otp_core::{Api, ApiError, Endpoint, Settings};
+use tokio::net::TcpListener;
+
+struct Local {
+    api: Api,
+    outbox: Arc<Outbox>,
+}
+
+#[tokio::main]
+async fn main() {
+    otp_core::telemetry::init(false);
+    if let Err(message) = run().await {
+        eprintln!("otp-dev: {message}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    if settings.store != StoreKind::Memory {
+        return Err("OTP_STORE=firestore is not available in this build yet".into());
+    }
+    if settings.sms != SmsKind::Outbox {
+        return Err("OTP_SMS=twilio is not available in this build yet".into());
+    }
+    let mut secrets = EnvSecrets::from_env();
+    for name in secrets.fill_missing_with_random() {
+        println!("{name} not set: using a random value for this run");
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let outbox = Arc::new(Outbox::new(clock.clone(), true));
+    let api =
+        otp_core::wiring::assemble(settings, Arc::new(MemoryStore::new()), outbox.clone(), clock, Arc::new(secrets))
+            .await;
+    let local = Arc::new(Local { api, outbox });
+
+    let port: u16 =
+        std::env::var("PORT").ok().map_or(Ok(3001), |p| p.parse()).map_err(|_| "PORT must be a port number")?;
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    println!("OTP service (local run) on http://{address}: POST /api/send-otp, POST /api/verify-otp, GET /_dev/outbox");
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => { tracing::warn!(%error, "accept failed"); continue; }
+            },
+            _ = shutdown_signal() => return Ok(()),
+        };
+        let local = local.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let local = local.clone();
+                async move { Ok::<_, Infallible>(local.route(request, peer).await) }
+            });
+            if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+        });
+    }
+}
+
+impl Local {
+    async fn route(&self, request: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_owned();
+        let response = match (Endpoint::from_path(&path), path.as_str()) {
+            (Some(endpoint), _) => match Limited::new(body, MAX_BODY_BYTES).collect().await {
+                Ok(collected) => {
+                    let request = http::Request::from_parts(parts, collected.to_bytes());
+                    self.api.handle(endpoint, &request, Some(peer.ip())).await
+                }
+                Err(_) => self.api.error(&http::Request::from_parts(parts, ()), &ApiError::PayloadTooLarge),
+            },
+            (None, "/_dev/outbox") if parts.method == http::Method::GET => {
+                let mut response = http::Response::new(serde_json::to_string(&self.outbox.list()).unwrap_or_default());
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json; charset=utf-8"),
+                );
+                response
+            }
+            (None, "/_dev/outbox") => {
+                self.api.error(&http::Request::from_parts(parts, ()), &ApiError::MethodNotAllowed)
+            }
+            (None, _) => self.api.error(&http::Request::from_parts(parts, ()), &ApiError::NotFound),
+        };
+        response.map(|body| Full::new(Bytes::from(body)))
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,111 @@
+//! Secrets from environment variables (local work), optionally filled with random
+//! per-run values (the local run).
+
+use async_trait::async_trait;
+use rand::RngCore;
+use secrecy::SecretString;
+
+use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSender};
+
+/// Reads `OTP_SESSION_SECRET`, `OTP_CODE_PEPPER` and the Twilio variables.
+#[derive(Clone)]
+pub struct EnvSecrets {
+    session_secret: Option<String>,
+    code_pepper: Option<String>,
+    twilio: Option<TwilioSecrets>,
+}
+
+impl std::fmt::Debug for EnvSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvSecrets(<redacted>)")
+    }
+}
+
+impl EnvSecrets {
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let sender = get("TWILIO_MESSAGING_SERVICE_SID")
+            .map(TwilioSender::MessagingService)
+            .or_else(|| get("TWILIO_FROM").map(TwilioSender::From));
+        let twilio = match (get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN"), sender) {
+            (Some(sid), Some(token), Some(sender)) => Some(TwilioSecrets {
+                account_sid: SecretString::from(sid),
+                auth_token: SecretString::from(token),
+                sender,
+            }),
+            _ => None,
+        };
+        Self { session_secret: get("OTP_SESSION_SECRET"), code_pepper: get("OTP_CODE_PEPPER"), twilio }
+    }
+
+    /// Fills each missing service secret with a random value, and returns the names of
+    /// those it filled (the local run prints them).
+    pub fn fill_missing_with_random(&mut self) -> Vec<&'static str> {
+        let mut filled = Vec::new();
+        for (name, slot) in
+            [("OTP_SESSION_SECRET", &mut self.session_secret), ("OTP_CODE_PEPPER", &mut self.code_pepper)]
+        {
+            if slot.is_none() {
+                let mut bytes = [0u8; 32];
+                rand::rng().fill_bytes(&mut bytes);
+                *slot = Some(hex::encode(bytes));
+                filled.push(name);
+            }
+        }
+        filled
+    }
+}
+
+#[async_trait]
+impl SecretSource for EnvSecrets {
+    async fn load(&self) -> Result<Secrets, SecretError> {
+        let missing = |name: &str| SecretError::Missing(name.to_owned());
+        Ok(Secrets {
+            session_secret: SecretString::from(
+                self.session_secret.clone().ok_or_else(|| missing("OTP_SESSION_SECRET"))?,
+            ),
+            code_pepper: SecretString::from(self.code_pepper.clone().ok_or_else(|| missing("OTP_CODE_PEPPER"))?),
+            twilio: self.twilio.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[tokio::test]
+    async fn missing_secrets_are_named_and_random_fill_works() {
+        let mut env = EnvSecrets::from_lookup(|_| None);
+        match env.load().await {
+            Err(SecretError::Missing(name)) => assert_eq!(name, "OTP_SESSION_SECRET"),
+            other => panic!("expected a missing secret, got {other:?}"),
+        }
+        assert_eq!(env.fill_missing_with_random(), vec!["OTP_SESSION_SECRET", "OTP_CODE_PEPPER"]);
+        let a = env.load().await.unwrap();
+        assert_ne!(a.session_secret.expose_secret(), a.code_pepper.expose_secret());
+        assert_eq!(a.code_pepper.expose_secret().len(), 64);
+    }
+
+    #[tokio::test]
+    async fn given_values_are_kept_and_twilio_needs_all_three() {
+        let mut env = EnvSecrets::from_lookup(|name| match name {
+            "OTP_CODE_PEPPER" => Some("pepper".into()),
+            "TWILIO_ACCOUNT_SID" => Some("AC123".into()),
+            "TWILIO_AUTH_TOKEN" => Some("tok".into()),
+            "TWILIO_FROM" => Some("+15005550006".into()),
+            _ => None,
+        });
+        assert_eq!(env.fill_missing_with_random(), vec!["OTP_SESSION_SECRET"]);
+        let s = env.load().await.unwrap();
+        assert_eq!(s.code_pepper.expose_secret(), "pepper");
+        let twilio = s.twilio.unwrap();
+        assert_eq!(twilio.sender, TwilioSender::From("+15005550006".into()));
+        assert!(EnvSecrets::from_lookup(|n| (n == "TWILIO_ACCOUNT_SID").then(|| "AC1".into())).twilio.is_none());
+    }
+}

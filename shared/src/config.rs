@@ -1,0 +1,226 @@
+//! Settings from environment variables (API.md, "Settings"), parsed and checked once at
+//! start-up into typed values.
+
+use chrono::TimeDelta;
+
+use crate::domain::{CodeLength, CountryAllowList, SendPolicy, WindowLimit};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    Firestore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsKind {
+    Outbox,
+    Twilio,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub code_length: CodeLength,
+    pub policy: SendPolicy,
+    pub token_ttl: TimeDelta,
+    pub token_issuer: String,
+    pub allowed_countries: CountryAllowList,
+    pub allowed_origins: Vec<String>,
+    /// Adds the WebOTP line `@domain #code` to every SMS (`OTP_WEBOTP_DOMAIN`).
+    pub webotp_domain: Option<String>,
+    pub store: StoreKind,
+    pub sms: SmsKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::from_lookup(|_| None).unwrap_or_else(|e| unreachable!("defaults are valid: {e}"))
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let code_length = {
+            let digits = env.number("OTP_CODE_LENGTH", 6, 0)?;
+            u8::try_from(digits)
+                .ok()
+                .and_then(CodeLength::new)
+                .ok_or_else(|| invalid("OTP_CODE_LENGTH", "must be 4 to 10"))?
+        };
+        let policy = SendPolicy {
+            code_ttl: env.seconds("OTP_CODE_TTL_SECONDS", 600, 1)?,
+            max_attempts: env.count("OTP_MAX_ATTEMPTS", 5)?,
+            resend_cooldown: env.seconds("OTP_RESEND_COOLDOWN_SECONDS", 60, 0)?,
+            per_number: WindowLimit {
+                max: env.count("OTP_SENDS_PER_NUMBER", 5)?,
+                window: env.seconds("OTP_SENDS_PER_NUMBER_WINDOW_SECONDS", 3600, 1)?,
+            },
+            per_client: WindowLimit {
+                max: env.count("OTP_SENDS_PER_IP", 5)?,
+                window: env.seconds("OTP_SENDS_PER_IP_WINDOW_SECONDS", 900, 1)?,
+            },
+        };
+        let allowed_countries = CountryAllowList::parse(&env.text("OTP_ALLOWED_COUNTRIES").unwrap_or_default())
+            .map_err(|reason| invalid("OTP_ALLOWED_COUNTRIES", reason))?;
+        let allowed_origins = env
+            .text("OTP_ALLOWED_ORIGINS")
+            .unwrap_or_else(|| "http://localhost:5173".into())
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect::<Vec<_>>();
+        if allowed_origins.iter().any(|o| o == "*") {
+            return Err(invalid("OTP_ALLOWED_ORIGINS", "list origins; `*` is not allowed"));
+        }
+        let store = match env.text("OTP_STORE").as_deref() {
+            None | Some("memory") => StoreKind::Memory,
+            Some("firestore") => StoreKind::Firestore,
+            Some(_) => return Err(invalid("OTP_STORE", "must be `memory` or `firestore`")),
+        };
+        let sms = match env.text("OTP_SMS").as_deref() {
+            None | Some("outbox") => SmsKind::Outbox,
+            Some("twilio") => SmsKind::Twilio,
+            Some(_) => return Err(invalid("OTP_SMS", "must be `outbox` or `twilio`")),
+        };
+        Ok(Self {
+            code_length,
+            policy,
+            token_ttl: env.seconds("OTP_TOKEN_TTL_SECONDS", 3600, 1)?,
+            token_issuer: env.text("OTP_TOKEN_ISSUER").unwrap_or_else(|| "otp-service".into()),
+            allowed_countries,
+            allowed_origins,
+            webotp_domain: env.text("OTP_WEBOTP_DOMAIN"),
+            store,
+            sms,
+        })
+    }
+}
+
+fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { variable, reason: reason.into() }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    /// A set, non-blank value.
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn number(&self, name: &'static str, default: u64, min: u64) -> Result<u64, ConfigError> {
+        let Some(raw) = self.text(name) else { return Ok(default) };
+        let value: u64 = raw.parse().map_err(|_| invalid(name, "must be a whole number"))?;
+        if value < min {
+            return Err(invalid(name, format!("must be at least {min}")));
+        }
+        Ok(value)
+    }
+
+    fn seconds(&self, name: &'static str, default: u64, min: u64) -> Result<TimeDelta, ConfigError> {
+        let value = self.number(name, default, min)?;
+        // Ten years is far beyond any sensible duration, and keeps date arithmetic in range.
+        if value > 315_360_000 {
+            return Err(invalid(name, "is too large"));
+        }
+        Ok(TimeDelta::seconds(value as i64))
+    }
+
+    fn count(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+        let value = self.number(name, u64::from(default), 1)?;
+        u32::try_from(value).map_err(|_| invalid(name, "is too large"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = Settings::default();
+        assert_eq!(s.code_length.get(), 6);
+        assert_eq!(s.policy.code_ttl, TimeDelta::seconds(600));
+        assert_eq!(s.policy.max_attempts, 5);
+        assert_eq!(s.policy.resend_cooldown, TimeDelta::seconds(60));
+        assert_eq!(s.policy.per_number, WindowLimit { max: 5, window: TimeDelta::seconds(3600) });
+        assert_eq!(s.policy.per_client, WindowLimit { max: 5, window: TimeDelta::seconds(900) });
+        assert_eq!(s.token_ttl, TimeDelta::seconds(3600));
+        assert_eq!(s.token_issuer, "otp-service");
+        assert_eq!(s.allowed_countries, CountryAllowList::default());
+        assert_eq!(s.allowed_origins, vec!["http://localhost:5173".to_string()]);
+        assert_eq!((s.store, s.sms), (StoreKind::Memory, SmsKind::Outbox));
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let s = with(&[
+            ("OTP_CODE_LENGTH", "8"),
+            ("OTP_CODE_TTL_SECONDS", "120"),
+            ("OTP_MAX_ATTEMPTS", "3"),
+            ("OTP_RESEND_COOLDOWN_SECONDS", "0"),
+            ("OTP_SENDS_PER_NUMBER", "2"),
+            ("OTP_SENDS_PER_NUMBER_WINDOW_SECONDS", "60"),
+            ("OTP_SENDS_PER_IP", "9"),
+            ("OTP_SENDS_PER_IP_WINDOW_SECONDS", "30"),
+            ("OTP_TOKEN_TTL_SECONDS", "90"),
+            ("OTP_TOKEN_ISSUER", "acme"),
+            ("OTP_ALLOWED_COUNTRIES", "us,gb"),
+            ("OTP_ALLOWED_ORIGINS", "https://a.example, https://b.example/"),
+            ("OTP_WEBOTP_DOMAIN", "a.example"),
+            ("OTP_STORE", "firestore"),
+            ("OTP_SMS", "twilio"),
+        ])
+        .unwrap();
+        assert_eq!(s.code_length.get(), 8);
+        assert_eq!(s.policy.code_ttl, TimeDelta::seconds(120));
+        assert_eq!(s.policy.max_attempts, 3);
+        assert_eq!(s.policy.resend_cooldown, TimeDelta::zero());
+        assert_eq!(s.policy.per_number, WindowLimit { max: 2, window: TimeDelta::seconds(60) });
+        assert_eq!(s.policy.per_client, WindowLimit { max: 9, window: TimeDelta::seconds(30) });
+        assert_eq!(s.token_ttl, TimeDelta::seconds(90));
+        assert_eq!(s.token_issuer, "acme");
+        assert_eq!(s.allowed_countries, CountryAllowList::parse("GB,US").unwrap());
+        assert_eq!(s.allowed_origins, vec!["https://a.example", "https://b.example"]);
+        assert_eq!(s.webotp_domain.as_deref(), Some("a.example"));
+        assert_eq!((s.store, s.sms), (StoreKind::Firestore, SmsKind::Twilio));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("OTP_CODE_LENGTH", "3"),
+            ("OTP_CODE_LENGTH", "11"),
+            ("OTP_CODE_LENGTH", "six"),
+            ("OTP_MAX_ATTEMPTS", "0"),
+            ("OTP_CODE_TTL_SECONDS", "-5"),
+            ("OTP_CODE_TTL_SECONDS", "99999999999"),
+            ("OTP_SENDS_PER_IP", "0"),
+            ("OTP_ALLOWED_COUNTRIES", "US,Atlantis"),
+            ("OTP_ALLOWED_ORIGINS", "*"),
+            ("OTP_STORE", "redis"),
+            ("OTP_SMS", "carrier-pigeon"),
+        ] {
+            let err = with(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name, "{name}={value}");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The one error type of the API, and the one place that maps it to an HTTP status,
+//! an `error.code` of the contract, a safe message and its extra fields.
+
+use http::StatusCode;
+
+/// Every way a request can fail, as the contract (API.md) names them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    #[error("invalid phone number")]
+    InvalidPhone,
+    #[error("code is not {length} digits")]
+    InvalidCodeFormat { length: usize },
+    #[error("incorrect code, {attempts_remaining} attempts left")]
+    IncorrectCode { attempts_remaining: u32 },
+    #[error("country not allowed")]
+    CountryNotAllowed,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("no pending code")]
+    CodeExpired,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("phone unreachable")]
+    PhoneUnreachable,
+    #[error("rate limited for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("too many attempts")]
+    TooManyAttempts,
+    #[error("SMS provider failed")]
+    SmsFailed,
+    #[error("service unavailable")]
+    ServiceUnavailable,
+    #[error("internal error")]
+    Internal,
+    /// Local run only: a path neither function serves.
+    #[error("not found")]
+    NotFound,
+}
+
+/// How long a client should wait before retrying a `503`.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) | Self::InvalidPhone | Self::InvalidCodeFormat { .. } => StatusCode::BAD_REQUEST,
+            Self::IncorrectCode { .. } => StatusCode::UNAUTHORIZED,
+            Self::CountryNotAllowed => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::CodeExpired => StatusCode::GONE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PhoneUnreachable => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } | Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::SmsFailed => StatusCode::BAD_GATEWAY,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidPhone => "invalid_phone",
+            Self::InvalidCodeFormat { .. } => "invalid_code_format",
+            Self::IncorrectCode { .. } => "incorrect_code",
+            Self::CountryNotAllowed => "country_not_allowed",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::CodeExpired => "code_expired",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PhoneUnreachable => "phone_unreachable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::SmsFailed => "sms_failed",
+            Self::ServiceUnavailable => "service_unavailable",
+            Self::Internal => "internal_error",
+            Self::NotFound => "not_found",
+        }
+    }
+
+    /// The message shown to the caller: never anything internal.
+    pub fn message(&self) -> String {
+        match self {
+            Self::InvalidRequest(detail) => format!("The request is invalid: {detail}."),
+            Self::InvalidPhone => "The phone number is not a valid mobile number.".into(),
+            Self::InvalidCodeFormat { length } => format!("The code must be exactly {length} digits."),
+            Self::IncorrectCode { .. } => "The code is incorrect.".into(),
+            Self::CountryNotAllowed => "Numbers from this country are not supported.".into(),
+            Self::MethodNotAllowed => "Only POST is allowed here.".into(),
+            Self::CodeExpired => "There is no pending code for this number; request a new one.".into(),
+            Self::PayloadTooLarge => "The request body is larger than 4 KiB.".into(),
+            Self::UnsupportedMediaType => "The request body must be JSON (Content-Type: application/json).".into(),
+            Self::PhoneUnreachable => "This number cannot receive SMS.".into(),
+            Self::RateLimited { .. } => "Too many codes requested; try again later.".into(),
+            Self::TooManyAttempts => "Too many incorrect attempts; request a new code.".into(),
+            Self::SmsFailed => "The SMS could not be sent; try again later.".into(),
+            Self::ServiceUnavailable => "The service is temporarily unavailable; try again later.".into(),
+            Self::Internal => "Something went wrong on our side.".into(),
+            Self::NotFound => "No such endpoint.".into(),
+        }
+    }
+
+    /// The `Retry-After` header value, for errors that carry one.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_seconds } => Some(*retry_after_seconds),
+            Self::ServiceUnavailable => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            _ => None,
+        }
+    }
+
+    /// The JSON body: `{"error": {"code", "message", ...extra fields}}`.
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({ "code": self.code(), "message": self.message() });
+        match self {
+            Self::IncorrectCode { attempts_remaining } => {
+                error["attemptsRemaining"] = (*attempts_remaining).into();
+            }
+            Self::RateLimited { retry_after_seconds } => {
+                error["retryAfterSeconds"] = (*retry_after_seconds).into();
+            }
+            _ => {}
+        }
+        serde_json::json!({ "error": error })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_fields_are_present_where_the_contract_says() {
+        let body = ApiError::IncorrectCode { attempts_remaining: 4 }.body();
+        assert_eq!(body["error"]["code"], "incorrect_code");
+        assert_eq!(body["error"]["attemptsRemaining"], 4);
+        let body = ApiError::RateLimited { retry_after_seconds: 42 }.body();
+        assert_eq!(body["error"]["retryAfterSeconds"], 42);
+        assert_eq!(ApiError::RateLimited { retry_after_seconds: 42 }.retry_after(), Some(42));
+        assert_eq!(ApiError::ServiceUnavailable.retry_after(), Some(UNAVAILABLE_RETRY_AFTER_SECONDS));
+        assert!(ApiError::CodeExpired.body()["error"].get("attemptsRemaining").is_none());
+    }
+}

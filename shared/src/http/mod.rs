@@ -1,0 +1,92 @@
+//! The HTTP edge: one function per endpoint from `http::Request` to `http::Response`,
+//! used unchanged by the Lambda binaries (`lambda`) and the local run.
+
+pub mod cors;
+pub mod lambda;
+mod request;
+mod response;
+mod send;
+mod verify;
+
+use std::net::IpAddr;
+
+pub use cors::Cors;
+pub use request::MAX_BODY_BYTES;
+pub use response::error_response;
+
+use crate::error::ApiError;
+use crate::service::OtpService;
+
+/// The two endpoints, one per Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    SendOtp,
+    VerifyOtp,
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::SendOtp => "/api/send-otp",
+            Self::VerifyOtp => "/api/verify-otp",
+        }
+    }
+
+    pub fn from_path(path: &str) -> Option<Self> {
+        match path.trim_end_matches('/') {
+            "/api/send-otp" => Some(Self::SendOtp),
+            "/api/verify-otp" => Some(Self::VerifyOtp),
+            _ => None,
+        }
+    }
+}
+
+/// Why the service could not start: it then answers `503` to every request.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+/// What a handler needs: CORS, and the service if it started.
+pub struct Api {
+    cors: Cors,
+    service: Result<OtpService, StartupError>,
+}
+
+impl Api {
+    pub fn new(cors: Cors, service: Result<OtpService, StartupError>) -> Self {
+        Self { cors, service }
+    }
+
+    pub fn service(&self) -> Option<&OtpService> {
+        self.service.as_ref().ok()
+    }
+
+    /// Answers one request to `endpoint`. `client_ip` is the caller as the platform saw
+    /// it (never a header the caller controls). Every input gets a contract answer.
+    pub async fn handle<B: AsRef<[u8]>>(
+        &self,
+        endpoint: Endpoint,
+        request: &http::Request<B>,
+        client_ip: Option<IpAddr>,
+    ) -> http::Response<String> {
+        let origin = request.headers().get(http::header::ORIGIN);
+        if request.method() == http::Method::OPTIONS {
+            return self.cors.preflight(origin);
+        }
+        let result = match request::json_body(request) {
+            Err(error) => Err(error),
+            Ok(body) => match (&self.service, endpoint) {
+                (Err(_), _) => Err(ApiError::ServiceUnavailable),
+                (Ok(service), Endpoint::SendOtp) => send::send_otp(service, &body, client_ip).await,
+                (Ok(service), Endpoint::VerifyOtp) => verify::verify_otp(service, &body).await,
+            },
+        };
+        let response = result.unwrap_or_else(|error| error_response(&error));
+        self.cors.decorate(origin, response)
+    }
+
+    /// An error answer with CORS headers, for paths the endpoints never see (local run).
+    pub fn error<B>(&self, request: &http::Request<B>, error: &ApiError) -> http::Response<String> {
+        self.cors.decorate(request.headers().get(http::header::ORIGIN), error_response(error))
+    }
+}

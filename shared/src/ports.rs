@@ -1,0 +1,142 @@
+//! The service's ports: what it needs from the outside world, one small trait each.
+//! Adapters in `adapters/` implement them; the domain and the HTTP edge use only these.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::domain::{CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome};
+
+/// The store of pending codes and limit counters.
+///
+/// Each method is one atomic step: however concurrent calls interleave, a code is
+/// approved at most once, every wrong attempt is counted, and no limit is exceeded.
+#[async_trait]
+pub trait OtpStore: Send + Sync {
+    /// Applies `policy` to a send of `code` to `number` from `client` at `now`, and
+    /// if it is allowed records it and makes `code` the number's pending code.
+    async fn record_send(
+        &self,
+        number: &SubjectKey,
+        client: &SubjectKey,
+        code: CodeHash,
+        policy: &SendPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<SendDecision, StoreError>;
+
+    /// Judges one verify attempt of `candidate` for `number` at `now`.
+    async fn judge_attempt(
+        &self,
+        number: &SubjectKey,
+        candidate: &CodeHash,
+        now: DateTime<Utc>,
+    ) -> Result<VerifyOutcome, StoreError>;
+
+    /// Removes `number`'s pending code if it is still `code` (its SMS failed). The
+    /// send stays counted toward the limits.
+    async fn withdraw_code(&self, number: &SubjectKey, code: &CodeHash) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or did not answer in time.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Concurrent writers kept conflicting after the bounded retries.
+    #[error("store contention persisted after retries")]
+    Contention,
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// One SMS to send.
+#[derive(Clone)]
+pub struct SmsMessage {
+    /// E.164 destination.
+    pub to: String,
+    pub body: String,
+}
+
+impl std::fmt::Debug for SmsMessage {
+    // The body holds the code: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsMessage").finish_non_exhaustive()
+    }
+}
+
+/// Sends SMS.
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    async fn send(&self, message: &SmsMessage) -> Result<(), SmsError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmsError {
+    /// The provider says this is not a valid number.
+    #[error("the provider refused the number as invalid")]
+    InvalidNumber,
+    /// The provider will not deliver to this number (landline, unsubscribed, blocked).
+    #[error("the provider refused the number for good")]
+    Unreachable,
+    /// The provider does not send to this number's country (geo permissions).
+    #[error("the provider does not send to this country")]
+    CountryBlocked,
+    /// Anything else, after any retries.
+    #[error("SMS provider failure: {0}")]
+    Failed(String),
+}
+
+/// The time now. Injected everywhere, so limits and expiry are testable.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The service's secrets, whatever holds them.
+#[derive(Clone)]
+pub struct Secrets {
+    /// HS256 key of session tokens.
+    pub session_secret: SecretString,
+    /// HMAC key of stored code hashes and store keys.
+    pub code_pepper: SecretString,
+    /// Provider credentials; absent where the SMS adapter needs none.
+    pub twilio: Option<TwilioSecrets>,
+}
+
+#[derive(Clone)]
+pub struct TwilioSecrets {
+    pub account_sid: SecretString,
+    pub auth_token: SecretString,
+    pub sender: TwilioSender,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TwilioSender {
+    From(String),
+    MessagingService(String),
+}
+
+impl std::fmt::Debug for TwilioSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioSecrets").field("sender", &self.sender).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+/// Where secrets come from (SSM in AWS, the environment locally).
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    async fn load(&self) -> Result<Secrets, SecretError>;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {0} is missing")]
+    Missing(String),
+    #[error("secret store unreachable: {0}")]
+    Unreachable(String),
+}

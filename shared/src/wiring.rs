@@ -1,0 +1,66 @@
+//! Assembling the service from settings and adapters, once per cold start. Failures
+//! do not crash: the `Api` then answers `503` to every request and the log says why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapters::clock::SystemClock;
+use crate::adapters::env_secrets::EnvSecrets;
+use crate::adapters::memory::MemoryStore;
+use crate::config::{Settings, SmsKind, StoreKind};
+use crate::http::{Api, Cors, StartupError};
+use crate::ports::{Clock, OtpStore, SecretSource, SmsSender};
+use crate::service::{OtpService, SecretCache};
+
+/// How long loaded secrets are used before they are read again.
+pub const SECRET_TTL: Duration = Duration::from_secs(300);
+
+/// True inside AWS Lambda.
+pub fn running_in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty())
+}
+
+/// Builds the service from ready parts and loads its secrets once.
+pub async fn assemble(
+    settings: Settings,
+    store: Arc<dyn OtpStore>,
+    sms: Arc<dyn SmsSender>,
+    clock: Arc<dyn Clock>,
+    secrets: Arc<dyn SecretSource>,
+) -> Api {
+    let cors = Cors::new(&settings.allowed_origins);
+    let cache = Arc::new(SecretCache::new(secrets, SECRET_TTL));
+    // A failure is logged inside and retried on later requests, which answer 503 meanwhile.
+    let _ = cache.prime().await;
+    Api::new(cors, Ok(OtpService::new(settings, store, sms, clock, cache)))
+}
+
+/// The `Api` of a Lambda function, from the environment.
+pub async fn lambda_api() -> Api {
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => return refuse(Settings::default(), error.to_string()),
+    };
+    if running_in_lambda() && (settings.store == StoreKind::Memory || settings.sms == SmsKind::Outbox) {
+        return refuse(
+            settings,
+            "OTP_STORE=memory and OTP_SMS=outbox are for local runs and tests; set OTP_STORE=firestore and OTP_SMS=twilio"
+                .into(),
+        );
+    }
+    let store: Arc<dyn OtpStore> = match settings.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Firestore => return refuse(settings, "OTP_STORE=firestore is not available in this build".into()),
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sms: Arc<dyn SmsSender> = match settings.sms {
+        SmsKind::Outbox => Arc::new(crate::adapters::outbox::Outbox::new(clock.clone(), false)),
+        SmsKind::Twilio => return refuse(settings, "OTP_SMS=twilio is not available in this build".into()),
+    };
+    assemble(settings, store, sms, clock, Arc::new(EnvSecrets::from_env())).await
+}
+
+fn refuse(settings: Settings, reason: String) -> Api {
+    tracing::error!(%reason, "the service cannot start; every request answers 503");
+    Api::new(Cors::new(&settings.allowed_origins), Err(StartupError(reason)))
+}
