@@ -100,6 +100,9 @@ pub struct Secrets {
     pub code_pepper: SecretString,
     /// Provider credentials; absent where the SMS adapter needs none.
     pub twilio: Option<TwilioSecrets>,
+    /// Google service-account key (JSON) for Firestore; absent with the emulator or
+    /// where the platform provides credentials.
+    pub gcp_credentials: Option<SecretString>,
 }
 
 #[derive(Clone)]

@@ -58,7 +58,12 @@ impl OtpService {
     /// (its IP address) for the per-client limit.
     pub async fn send(&self, phone: E164Phone, locale: Option<&str>, client: &str) -> Result<SendAccepted, ApiError> {
         if !self.settings.allowed_countries.allows(&phone) {
-            tracing::info!(phone = %phone.masked(), country = phone.country(), "send refused: country not allowed");
+            tracing::info!(
+                event = "send_country_refused",
+                phone = %phone.masked(),
+                country = phone.country(),
+                "send refused: country not allowed"
+            );
             return Err(ApiError::CountryNotAllowed);
         }
         let secrets = self.secrets.current().await?;
@@ -77,7 +82,13 @@ impl OtpService {
         let expires_at = match decision {
             SendDecision::Allowed { expires_at } => expires_at,
             SendDecision::RateLimited { retry_after_seconds, scope } => {
-                tracing::info!(phone = %phone.masked(), ?scope, retry_after_seconds, "send refused: rate limited");
+                tracing::info!(
+                    event = "send_rate_limited",
+                    phone = %phone.masked(),
+                    ?scope,
+                    retry_after_seconds,
+                    "send refused: rate limited"
+                );
                 return Err(ApiError::RateLimited { retry_after_seconds });
             }
         };
@@ -90,7 +101,7 @@ impl OtpService {
             if let Err(store_error) = self.store.withdraw_code(&number_key, &hash).await {
                 tracing::error!(phone = %phone.masked(), error = %store_error, "could not withdraw the code of a failed SMS");
             }
-            tracing::warn!(phone = %phone.masked(), %error, "SMS not sent");
+            tracing::warn!(event = "sms_failed", phone = %phone.masked(), %error, "SMS not sent");
             return Err(match error {
                 SmsError::InvalidNumber => ApiError::InvalidPhone,
                 SmsError::Unreachable => ApiError::PhoneUnreachable,
@@ -98,7 +109,7 @@ impl OtpService {
                 SmsError::Failed(_) => ApiError::SmsFailed,
             });
         }
-        tracing::info!(phone = %phone.masked(), %expires_at, "code sent");
+        tracing::info!(event = "sms_sent", phone = %phone.masked(), %expires_at, "code sent");
         Ok(SendAccepted {
             to: phone,
             expires_at,
@@ -114,7 +125,7 @@ impl OtpService {
         let now = self.clock.now();
         let outcome =
             self.store.judge_attempt(&pepper.number_key(phone.as_str()), &hash, now).await.map_err(store_failure)?;
-        tracing::info!(phone = %phone.masked(), ?outcome, "verify judged");
+        tracing::info!(event = "verify_judged", phone = %phone.masked(), ?outcome, "verify judged");
         match outcome {
             VerifyOutcome::Approved => {
                 let issuer = SessionTokenIssuer::new(

@@ -1,5 +1,7 @@
 //! Secrets from environment variables (local work), optionally filled with random
-//! per-run values (the local run).
+//! per-run values (the local run). Names: `OTP_SESSION_SECRET`, `OTP_CODE_PEPPER`,
+//! `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `TWILIO_FROM` or
+//! `TWILIO_MESSAGING_SERVICE_SID`, and `OTP_GCP_CREDENTIALS` (service-account JSON).
 
 use async_trait::async_trait;
 use rand::RngCore;
@@ -13,6 +15,7 @@ pub struct EnvSecrets {
     session_secret: Option<String>,
     code_pepper: Option<String>,
     twilio: Option<TwilioSecrets>,
+    gcp_credentials: Option<String>,
 }
 
 impl std::fmt::Debug for EnvSecrets {
@@ -39,7 +42,12 @@ impl EnvSecrets {
             }),
             _ => None,
         };
-        Self { session_secret: get("OTP_SESSION_SECRET"), code_pepper: get("OTP_CODE_PEPPER"), twilio }
+        Self {
+            session_secret: get("OTP_SESSION_SECRET"),
+            code_pepper: get("OTP_CODE_PEPPER"),
+            twilio,
+            gcp_credentials: get("OTP_GCP_CREDENTIALS"),
+        }
     }
 
     /// Fills each missing service secret with a random value, and returns the names of
@@ -70,6 +78,7 @@ impl SecretSource for EnvSecrets {
             ),
             code_pepper: SecretString::from(self.code_pepper.clone().ok_or_else(|| missing("OTP_CODE_PEPPER"))?),
             twilio: self.twilio.clone(),
+            gcp_credentials: self.gcp_credentials.clone().map(SecretString::from),
         })
     }
 }
