@@ -7,6 +7,8 @@ use std::time::Duration;
 use crate::adapters::clock::SystemClock;
 use crate::adapters::env_secrets::EnvSecrets;
 use crate::adapters::memory::MemoryStore;
+use crate::adapters::ssm::{RequireTwilio, SsmSecrets};
+use crate::adapters::twilio::{TwilioConfig, TwilioConfigError, TwilioSender};
 use crate::config::{Settings, SmsKind, StoreKind};
 use crate::http::{Api, Cors, StartupError};
 use crate::ports::{Clock, OtpStore, SecretSource, SmsSender};
@@ -28,11 +30,41 @@ pub async fn assemble(
     clock: Arc<dyn Clock>,
     secrets: Arc<dyn SecretSource>,
 ) -> Api {
-    let cors = Cors::new(&settings.allowed_origins);
     let cache = Arc::new(SecretCache::new(secrets, SECRET_TTL));
     // A failure is logged inside and retried on later requests, which answer 503 meanwhile.
     let _ = cache.prime().await;
-    Api::new(cors, Ok(OtpService::new(settings, store, sms, clock, cache)))
+    assemble_cached(settings, store, sms, clock, cache)
+}
+
+/// Builds the service around a secret cache that other parts (the Twilio sender) share.
+/// Priming the cache is the caller's business, so it can overlap other start-up work.
+pub fn assemble_cached(
+    settings: Settings,
+    store: Arc<dyn OtpStore>,
+    sms: Arc<dyn SmsSender>,
+    clock: Arc<dyn Clock>,
+    secrets: Arc<SecretCache>,
+) -> Api {
+    let cors = Cors::new(&settings.allowed_origins);
+    Api::new(cors, Ok(OtpService::new(settings, store, sms, clock, secrets)))
+}
+
+/// Where secrets come from: SSM under `OTP_SSM_PREFIX` when it is set (environment
+/// variables override single values), else the environment alone. With `OTP_SMS=twilio`
+/// the Twilio credentials are required, so their absence is a start-up error (503).
+pub fn secret_source(settings: &Settings) -> Arc<dyn SecretSource> {
+    let require_twilio = settings.sms == SmsKind::Twilio;
+    let prefix = std::env::var("OTP_SSM_PREFIX").ok().filter(|p| !p.trim().is_empty());
+    match (prefix, require_twilio) {
+        (Some(prefix), _) => Arc::new(SsmSecrets::from_env(prefix.trim(), require_twilio)),
+        (None, true) => Arc::new(RequireTwilio(EnvSecrets::from_env())),
+        (None, false) => Arc::new(EnvSecrets::from_env()),
+    }
+}
+
+/// The Twilio sender, configured from `TWILIO_API_BASE`, with credentials from `secrets`.
+pub fn twilio_sender(secrets: Arc<SecretCache>) -> Result<TwilioSender, TwilioConfigError> {
+    TwilioSender::new(TwilioConfig::from_lookup(|name| std::env::var(name).ok())?, secrets)
 }
 
 /// The `Api` of a Lambda function, from the environment.
@@ -48,16 +80,28 @@ pub async fn lambda_api() -> Api {
                 .into(),
         );
     }
-    let store: Arc<dyn OtpStore> = match settings.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::Firestore => return refuse(settings, "OTP_STORE=firestore is not available in this build".into()),
-    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secrets = Arc::new(SecretCache::new(secret_source(&settings), SECRET_TTL));
     let sms: Arc<dyn SmsSender> = match settings.sms {
         SmsKind::Outbox => Arc::new(crate::adapters::outbox::Outbox::new(clock.clone(), false)),
-        SmsKind::Twilio => return refuse(settings, "OTP_SMS=twilio is not available in this build".into()),
+        SmsKind::Twilio => match twilio_sender(secrets.clone()) {
+            Ok(sender) => Arc::new(sender),
+            Err(error) => return refuse(settings, error.to_string()),
+        },
     };
-    assemble(settings, store, sms, clock, Arc::new(EnvSecrets::from_env())).await
+    let store = async {
+        match settings.store {
+            StoreKind::Memory => Ok(Arc::new(MemoryStore::new()) as Arc<dyn OtpStore>),
+            StoreKind::Firestore => Err("OTP_STORE=firestore is not available in this build".to_owned()),
+        }
+    };
+    // Secrets load (SSM: one call) while the rest of start-up proceeds. A failure is
+    // logged inside and retried on later requests, which answer 503 meanwhile.
+    let (_, store) = tokio::join!(secrets.prime(), store);
+    match store {
+        Ok(store) => assemble_cached(settings, store, sms, clock, secrets),
+        Err(reason) => refuse(settings, reason),
+    }
 }
 
 fn refuse(settings: Settings, reason: String) -> Api {

@@ -15,15 +15,19 @@ use otp_core::adapters::clock::SystemClock;
 use otp_core::adapters::env_secrets::EnvSecrets;
 use otp_core::adapters::memory::MemoryStore;
 use otp_core::adapters::outbox::Outbox;
+use otp_core::adapters::ssm::RequireTwilio;
 use otp_core::config::{SmsKind, StoreKind};
 use otp_core::http::MAX_BODY_BYTES;
 use otp_core::ports::Clock;
+use otp_core::service::SecretCache;
+use otp_core::wiring::SECRET_TTL;
 use otp_core::{Api, ApiError, Endpoint, Settings};
 use tokio::net::TcpListener;
 
 struct Local {
     api: Api,
-    outbox: Arc<Outbox>,
+    /// The SMS sent, with `OTP_SMS=outbox`; with Twilio (or its fake) they are there.
+    outbox: Option<Arc<Outbox>>,
 }
 
 #[tokio::main]
@@ -40,25 +44,35 @@ async fn run() -> Result<(), String> {
     if settings.store != StoreKind::Memory {
         return Err("OTP_STORE=firestore is not available in this build yet".into());
     }
-    if settings.sms != SmsKind::Outbox {
-        return Err("OTP_SMS=twilio is not available in this build yet".into());
-    }
     let mut secrets = EnvSecrets::from_env();
     for name in secrets.fill_missing_with_random() {
         println!("{name} not set: using a random value for this run");
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let outbox = Arc::new(Outbox::new(clock.clone(), true));
-    let api =
-        otp_core::wiring::assemble(settings, Arc::new(MemoryStore::new()), outbox.clone(), clock, Arc::new(secrets))
-            .await;
-    let local = Arc::new(Local { api, outbox });
+    let store = Arc::new(MemoryStore::new());
+    let local = match settings.sms {
+        SmsKind::Outbox => {
+            let outbox = Arc::new(Outbox::new(clock.clone(), true));
+            let api = otp_core::wiring::assemble(settings, store, outbox.clone(), clock, Arc::new(secrets)).await;
+            Local { api, outbox: Some(outbox) }
+        }
+        SmsKind::Twilio => {
+            // Twilio credentials have no random stand-in: they must match the account (or the fake).
+            let cache = Arc::new(SecretCache::new(Arc::new(RequireTwilio(secrets)), SECRET_TTL));
+            let sender = otp_core::wiring::twilio_sender(cache.clone()).map_err(|e| e.to_string())?;
+            cache.prime().await.map_err(|e| format!("OTP_SMS=twilio: {e}"))?;
+            let api = otp_core::wiring::assemble_cached(settings, store, Arc::new(sender), clock, cache);
+            Local { api, outbox: None }
+        }
+    };
+    let local = Arc::new(local);
 
     let port: u16 =
         std::env::var("PORT").ok().map_or(Ok(3001), |p| p.parse()).map_err(|_| "PORT must be a port number")?;
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    println!("OTP service (local run) on http://{address}: POST /api/send-otp, POST /api/verify-otp, GET /_dev/outbox");
+    let extra = if local.outbox.is_some() { ", GET /_dev/outbox" } else { " (SMS through Twilio's API)" };
+    println!("OTP service (local run) on http://{address}: POST /api/send-otp, POST /api/verify-otp{extra}");
 
     loop {
         let (stream, peer) = tokio::select! {
@@ -94,7 +108,10 @@ impl Local {
                 Err(_) => self.api.error(&http::Request::from_parts(parts, ()), &ApiError::PayloadTooLarge),
             },
             (None, "/_dev/outbox") if parts.method == http::Method::GET => {
-                let mut response = http::Response::new(serde_json::to_string(&self.outbox.list()).unwrap_or_default());
+                let Some(outbox) = &self.outbox else {
+                    return self.api.error(&http::Request::from_parts(parts, ()), &ApiError::NotFound).map(Full::from);
+                };
+                let mut response = http::Response::new(serde_json::to_string(&outbox.list()).unwrap_or_default());
                 response.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("application/json; charset=utf-8"),

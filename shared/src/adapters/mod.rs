@@ -5,3 +5,5 @@ pub mod clock;
 pub mod env_secrets;
 pub mod memory;
 pub mod outbox;
+pub mod ssm;
+pub mod twilio;

@@ -1,0 +1,466 @@
+//! A local fake of Twilio's Messages API, speaking its real shapes, for tests and the
+//! local run. Never deployed.
+//!
+//! - `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: HTTP Basic auth (wrong: `401`,
+//!   code 20003), the form `To`, `From` or `MessagingServiceSid`, `Body`; `201` with the
+//!   Message resource JSON, or Twilio's error JSON `{"code", "message", "more_info", "status"}`.
+//! - Twilio's magic test numbers fail as Twilio's test credentials do ([`MAGIC_NUMBERS`]);
+//!   more numbers can be scripted ([`FakeTwilio::fail_number`], `POST /_fake/numbers`).
+//! - Faults for the next calls: `500`, `503`, `429` or a slow answer
+//!   ([`FakeTwilio::push_faults`], `POST /_fake/faults`).
+//! - Every call is recorded (`GET /_fake/attempts`), every accepted message too
+//!   (`GET /_fake/messages`); `POST /_fake/reset` forgets records, faults and scripted numbers.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Twilio's magic `To` numbers for test credentials, and the error each one gets.
+pub const MAGIC_NUMBERS: &[(&str, u32)] = &[
+    ("+15005550001", 21211), // invalid number
+    ("+15005550002", 21612), // Twilio cannot route to this number
+    ("+15005550003", 21408), // no geo permission for the number's region
+    ("+15005550004", 21610), // recipient unsubscribed (replied STOP)
+    ("+15005550009", 21614), // not a mobile number
+];
+
+/// A fault served instead of the normal answer to one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Fault {
+    /// An error answer with this HTTP status (500, 503, 429, ...) and Twilio's matching code.
+    Status { status: u16 },
+    /// The call is handled as usual, but answered only after this delay: a client that
+    /// gives up earlier sees a timeout although the message was accepted.
+    Slow { delay_ms: u64 },
+}
+
+/// One accepted message, as Twilio would hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub sid: String,
+    pub account_sid: String,
+    pub to: String,
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub body: String,
+    pub date_created: DateTime<Utc>,
+}
+
+/// One call to the Messages endpoint, whatever its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// The `To` of the form, if there was one.
+    pub to: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// Twilio's error code, for error answers.
+    pub code: Option<u32>,
+    /// The SID of the accepted message, for `201` answers.
+    pub sid: Option<String>,
+    /// A fault served instead of (or, for a slow answer, besides) the normal answer.
+    pub fault: Option<Fault>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct State {
+    messages: Vec<Message>,
+    attempts: Vec<Attempt>,
+    faults: VecDeque<Fault>,
+    numbers: HashMap<String, u32>,
+}
+
+struct Shared {
+    account_sid: String,
+    auth_token: String,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere cannot leave the records half-written: keep serving them.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running fake; it stops when dropped.
+pub struct FakeTwilio {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    server: JoinHandle<()>,
+}
+
+impl Drop for FakeTwilio {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeTwilio {
+    /// Starts on a free port of 127.0.0.1, accepting these credentials.
+    pub async fn start(account_sid: &str, auth_token: &str) -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), account_sid, auth_token).await
+    }
+
+    /// Starts on `address`, accepting these credentials.
+    pub async fn start_on(address: SocketAddr, account_sid: &str, auth_token: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            account_sid: account_sid.to_owned(),
+            auth_token: auth_token.to_owned(),
+            state: Mutex::new(State::default()),
+        });
+        let server = tokio::spawn(serve(listener, shared.clone()));
+        Ok(Self { address, shared, server })
+    }
+
+    /// The base URL, to use in place of `https://api.twilio.com`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Every accepted message, oldest first.
+    pub fn messages(&self) -> Vec<Message> {
+        self.shared.state().messages.clone()
+    }
+
+    /// Every call to the Messages endpoint, oldest first.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.shared.state().attempts.clone()
+    }
+
+    /// Serves these faults to the next calls, one each, in order.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.shared.state().faults.extend(faults);
+    }
+
+    /// Makes every send to `to` fail with Twilio error `code` (as a magic number does).
+    pub fn fail_number(&self, to: &str, code: u32) {
+        self.shared.state().numbers.insert(to.to_owned(), code);
+    }
+
+    /// Forgets records, pending faults and scripted numbers.
+    pub fn reset(&self) {
+        *self.shared.state() = State::default();
+    }
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(route(&shared, request).await) }
+            });
+            // A client that gives up mid-call (a timeout) closes the connection: not our error.
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+type Answer = http::Response<Full<Bytes>>;
+
+async fn route(shared: &Shared, request: http::Request<Incoming>) -> Answer {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, 64 * 1024).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return twilio_error(413, 20001, "Request body too large"),
+    };
+    let path = parts.uri.path();
+    let method = &parts.method;
+    if let Some(account) =
+        path.strip_prefix("/2010-04-01/Accounts/").and_then(|rest| rest.strip_suffix("/Messages.json"))
+    {
+        if method != http::Method::POST {
+            return twilio_error(405, 20004, "Method not allowed");
+        }
+        return create_message(shared, account, &parts.headers, &body).await;
+    }
+    match (method.as_str(), path) {
+        ("GET", "/_fake/messages") => json_answer(200, &json!(shared.state().messages)),
+        ("GET", "/_fake/attempts") => json_answer(200, &json!(shared.state().attempts)),
+        ("POST", "/_fake/faults") => match serde_json::from_slice::<FaultsRequest>(&body) {
+            Ok(request) => {
+                shared.state().faults.extend(std::iter::repeat_n(request.fault, request.count));
+                json_answer(204, &Value::Null)
+            }
+            Err(error) => json_answer(400, &json!({ "error": error.to_string() })),
+        },
+        ("POST", "/_fake/numbers") => match serde_json::from_slice::<NumberRequest>(&body) {
+            Ok(request) => {
+                shared.state().numbers.insert(request.to, request.code);
+                json_answer(204, &Value::Null)
+            }
+            Err(error) => json_answer(400, &json!({ "error": error.to_string() })),
+        },
+        ("POST", "/_fake/reset") => {
+            *shared.state() = State::default();
+            json_answer(204, &Value::Null)
+        }
+        _ => twilio_error(404, 20404, "The requested resource was not found"),
+    }
+}
+
+/// `POST /_fake/faults`: `{"count": 2, "fault": {"kind": "status", "status": 500}}` or
+/// `{"count": 1, "fault": {"kind": "slow", "delayMs": 5000}}`.
+#[derive(Deserialize)]
+struct FaultsRequest {
+    #[serde(default = "one")]
+    count: usize,
+    fault: Fault,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `POST /_fake/numbers`: `{"to": "+14155550100", "code": 21614}`.
+#[derive(Deserialize)]
+struct NumberRequest {
+    to: String,
+    code: u32,
+}
+
+async fn create_message(shared: &Shared, account: &str, headers: &http::HeaderMap, body: &[u8]) -> Answer {
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .map(|pairs| pairs.into_iter().collect())
+        .unwrap_or_default();
+    let to = form.get("To").cloned();
+    let now = Utc::now();
+    let (fault, outcome) = {
+        let mut state = shared.state();
+        let fault = state.faults.pop_front();
+        let outcome = match fault {
+            Some(Fault::Status { status }) => Err(fault_error(status)),
+            _ => judge(shared, &state, account, headers, &form),
+        };
+        let (status, code, sid) = match &outcome {
+            Ok(message) => {
+                state.messages.push(message.clone());
+                (201, None, Some(message.sid.clone()))
+            }
+            Err(error) => (error.status, Some(error.code), None),
+        };
+        state.attempts.push(Attempt { to, status, code, sid, fault, at: now });
+        (fault, outcome)
+    };
+    if let Some(Fault::Slow { delay_ms }) = fault {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+    match outcome {
+        Ok(message) => json_answer(201, &message_json(&message)),
+        Err(error) => twilio_error(error.status, error.code, &error.message),
+    }
+}
+
+struct TwilioError {
+    status: u16,
+    code: u32,
+    message: String,
+}
+
+fn error(status: u16, code: u32, message: impl Into<String>) -> TwilioError {
+    TwilioError { status, code, message: message.into() }
+}
+
+fn fault_error(status: u16) -> TwilioError {
+    match status {
+        429 => error(429, 20429, "Too Many Requests"),
+        503 => error(503, 20503, "Service Unavailable"),
+        other => error(other, 20500, "Internal Server Error"),
+    }
+}
+
+/// Twilio's checks, in Twilio's order: credentials, then the form, then the destination.
+fn judge(
+    shared: &Shared,
+    state: &State,
+    account: &str,
+    headers: &http::HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Message, TwilioError> {
+    let authorized = basic_credentials(headers)
+        .is_some_and(|(sid, token)| sid == shared.account_sid && token == shared.auth_token && account == sid);
+    if !authorized {
+        return Err(error(401, 20003, "Authenticate"));
+    }
+    let to = form
+        .get("To")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| error(400, 21604, "A 'To' phone number is required."))?;
+    let body =
+        form.get("Body").filter(|v| !v.is_empty()).ok_or_else(|| error(400, 21602, "Message body is required."))?;
+    let from = form.get("From").filter(|v| !v.is_empty()).cloned();
+    let messaging_service_sid = form.get("MessagingServiceSid").filter(|v| !v.is_empty()).cloned();
+    if from.is_none() && messaging_service_sid.is_none() {
+        return Err(error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message."));
+    }
+    let scripted = state
+        .numbers
+        .get(to.as_str())
+        .copied()
+        .or_else(|| MAGIC_NUMBERS.iter().find(|(number, _)| number == to).map(|(_, code)| *code));
+    let looks_e164 =
+        to.len() > 8 && to.len() <= 16 && to.starts_with('+') && to[1..].bytes().all(|b| b.is_ascii_digit());
+    if let Some(code) = scripted.or((!looks_e164).then_some(21211)) {
+        return Err(destination_error(code, to, from.as_deref().unwrap_or("")));
+    }
+    Ok(Message {
+        sid: new_sid("SM"),
+        account_sid: account.to_owned(),
+        to: to.clone(),
+        from,
+        messaging_service_sid,
+        body: body.clone(),
+        date_created: Utc::now(),
+    })
+}
+
+/// Twilio's wording of each destination error it knows.
+fn destination_error(code: u32, to: &str, from: &str) -> TwilioError {
+    match code {
+        21211 => error(400, code, format!("Invalid 'To' Phone Number: {to}")),
+        21408 => error(
+            400,
+            code,
+            format!(
+                "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}."
+            ),
+        ),
+        21610 => error(400, code, "Attempt to send to unsubscribed recipient"),
+        21612 => error(
+            400,
+            code,
+            format!(
+                "The 'To' phone number: {to}, is not currently reachable using the 'From' phone number: {from} via SMS."
+            ),
+        ),
+        21614 => error(400, code, format!("'To' number {to} is not a valid mobile number")),
+        20003 => error(401, code, "Authenticate"),
+        20429 => error(429, code, "Too Many Requests"),
+        other => error(400, other, format!("Error {other}")),
+    }
+}
+
+fn basic_credentials(headers: &http::HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(BASE64.decode(encoded.trim()).ok()?).ok()?;
+    let (sid, token) = decoded.split_once(':')?;
+    Some((sid.to_owned(), token.to_owned()))
+}
+
+fn new_sid(prefix: &str) -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+/// Twilio counts GSM-7 text in 160-character segments (153 when split) and anything else
+/// in 70 (67 when split); this fake treats printable ASCII and newlines as GSM-7.
+fn num_segments(body: &str) -> usize {
+    let gsm = body.chars().all(|c| c == '\n' || c == '\r' || (' '..='~').contains(&c));
+    let (single, multi) = if gsm { (160, 153) } else { (70, 67) };
+    let length = body.chars().count();
+    if length <= single { 1 } else { length.div_ceil(multi) }
+}
+
+/// The Message resource as Twilio answers it on creation (RFC 2822 dates, counts as strings).
+fn message_json(message: &Message) -> Value {
+    let created = message.date_created.to_rfc2822();
+    let uri = format!("/2010-04-01/Accounts/{}/Messages/{}", message.account_sid, message.sid);
+    json!({
+        "account_sid": message.account_sid,
+        "api_version": "2010-04-01",
+        "body": message.body,
+        "date_created": created,
+        "date_sent": null,
+        "date_updated": created,
+        "direction": "outbound-api",
+        "error_code": null,
+        "error_message": null,
+        "from": message.from,
+        "messaging_service_sid": message.messaging_service_sid,
+        "num_media": "0",
+        "num_segments": num_segments(&message.body).to_string(),
+        "price": null,
+        "price_unit": "USD",
+        "sid": message.sid,
+        // With a Messaging Service, Twilio first accepts the message, then picks a sender.
+        "status": if message.messaging_service_sid.is_some() { "accepted" } else { "queued" },
+        "subresource_uris": { "media": format!("{uri}/Media.json") },
+        "to": message.to,
+        "uri": format!("{uri}.json"),
+    })
+}
+
+fn twilio_error(status: u16, code: u32, message: &str) -> Answer {
+    json_answer(
+        status,
+        &json!({
+            "code": code,
+            "message": message,
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+            "status": status,
+        }),
+    )
+}
+
+fn json_answer(status: u16, body: &Value) -> Answer {
+    let bytes = if body.is_null() { Bytes::new() } else { Bytes::from(body.to_string()) };
+    let mut response = http::Response::new(Full::new(bytes));
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_follow_the_encoding() {
+        assert_eq!(num_segments("Your code is 123456"), 1);
+        assert_eq!(num_segments(&"a".repeat(160)), 1);
+        assert_eq!(num_segments(&"a".repeat(161)), 2);
+        assert_eq!(num_segments(&"é".repeat(70)), 1);
+        assert_eq!(num_segments(&"é".repeat(71)), 2);
+    }
+
+    #[test]
+    fn basic_credentials_are_decoded() {
+        let mut headers = http::HeaderMap::new();
+        let value = format!("Basic {}", BASE64.encode("AC1:secret"));
+        headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_str(&value).unwrap());
+        assert_eq!(basic_credentials(&headers), Some(("AC1".into(), "secret".into())));
+        headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_static("Bearer x"));
+        assert_eq!(basic_credentials(&headers), None);
+    }
+}

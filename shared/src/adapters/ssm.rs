@@ -1,0 +1,238 @@
+//! Secrets from AWS SSM Parameter Store: every parameter under one prefix, read with one
+//! `GetParameters` call (decrypted). Environment variables of API.md's names override
+//! single values for local work. The service's `SecretCache` decides when to read again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ssm::error::DisplayErrorContext;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
+
+use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSender};
+
+/// Parameter names under the prefix, and the environment variable that overrides each.
+pub const SESSION_SECRET: (&str, &str) = ("session-secret", "OTP_SESSION_SECRET");
+pub const CODE_PEPPER: (&str, &str) = ("code-pepper", "OTP_CODE_PEPPER");
+pub const TWILIO_ACCOUNT_SID: (&str, &str) = ("twilio-account-sid", "TWILIO_ACCOUNT_SID");
+pub const TWILIO_AUTH_TOKEN: (&str, &str) = ("twilio-auth-token", "TWILIO_AUTH_TOKEN");
+pub const TWILIO_FROM: (&str, &str) = ("twilio-from", "TWILIO_FROM");
+pub const TWILIO_MESSAGING_SERVICE_SID: (&str, &str) = ("twilio-messaging-service-sid", "TWILIO_MESSAGING_SERVICE_SID");
+pub const GCP_CREDENTIALS: (&str, &str) = ("gcp-credentials", "OTP_GCP_CREDENTIALS");
+
+const ALL: [(&str, &str); 7] = [
+    SESSION_SECRET,
+    CODE_PEPPER,
+    TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN,
+    TWILIO_FROM,
+    TWILIO_MESSAGING_SERVICE_SID,
+    GCP_CREDENTIALS,
+];
+
+/// Reads the service's secrets from SSM under `prefix` (`/otp-service/prod`).
+pub struct SsmSecrets {
+    client: OnceCell<aws_sdk_ssm::Client>,
+    prefix: String,
+    overrides: HashMap<&'static str, String>,
+    require_twilio: bool,
+}
+
+impl std::fmt::Debug for SsmSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsmSecrets").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl SsmSecrets {
+    /// With the SDK's default configuration (region and credentials from the Lambda
+    /// environment), built at the first load so that building it overlaps other start-up work.
+    pub fn from_env(prefix: &str, require_twilio: bool) -> Self {
+        Self::build(OnceCell::new(), prefix, require_twilio, |name| std::env::var(name).ok())
+    }
+
+    /// With a ready client (tests, or a caller with its own configuration); `lookup`
+    /// gives the overriding environment.
+    pub fn with_client(
+        client: aws_sdk_ssm::Client,
+        prefix: &str,
+        require_twilio: bool,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        Self::build(OnceCell::new_with(Some(client)), prefix, require_twilio, lookup)
+    }
+
+    fn build(
+        client: OnceCell<aws_sdk_ssm::Client>,
+        prefix: &str,
+        require_twilio: bool,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let overrides = ALL
+            .iter()
+            .filter_map(|(_, variable)| Some((*variable, lookup(variable)?.trim().to_owned())))
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        Self { client, prefix: prefix.trim_end_matches('/').to_owned(), overrides, require_twilio }
+    }
+
+    /// The full parameter name of `name`.
+    pub fn parameter(&self, name: &str) -> String {
+        format!("{}/{name}", self.prefix)
+    }
+
+    async fn client(&self) -> &aws_sdk_ssm::Client {
+        self.client
+            .get_or_init(|| async {
+                let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .timeout_config(
+                        aws_config::timeout::TimeoutConfig::builder()
+                            .connect_timeout(Duration::from_secs(2))
+                            .operation_timeout(Duration::from_secs(6))
+                            .build(),
+                    )
+                    .load()
+                    .await;
+                aws_sdk_ssm::Client::new(&config)
+            })
+            .await
+    }
+
+    /// The names SSM must be asked for: those no environment variable overrides. The
+    /// sender is one secret in two forms, so a sender in the environment replaces both.
+    fn wanted(&self) -> Vec<String> {
+        let sender_overridden =
+            self.overrides.contains_key(TWILIO_FROM.1) || self.overrides.contains_key(TWILIO_MESSAGING_SERVICE_SID.1);
+        ALL.iter()
+            .filter(|(_, variable)| !self.overrides.contains_key(variable))
+            .filter(|(name, _)| {
+                !(sender_overridden && (*name == TWILIO_FROM.0 || *name == TWILIO_MESSAGING_SERVICE_SID.0))
+            })
+            .map(|(name, _)| self.parameter(name))
+            .collect()
+    }
+
+    async fn fetch(&self, names: Vec<String>) -> Result<HashMap<String, String>, SecretError> {
+        if names.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let output =
+            self.client().await.get_parameters().set_names(Some(names)).with_decryption(true).send().await.map_err(
+                |error| SecretError::Unreachable(format!("SSM GetParameters: {}", DisplayErrorContext(error))),
+            )?;
+        let mut values = HashMap::new();
+        for parameter in output.parameters() {
+            if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
+                let value = value.trim();
+                if !value.is_empty() {
+                    values.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+#[async_trait]
+impl SecretSource for SsmSecrets {
+    async fn load(&self) -> Result<Secrets, SecretError> {
+        let mut fetched = self.fetch(self.wanted()).await?;
+        let mut take = |(name, variable): (&str, &str)| -> Option<SecretString> {
+            self.overrides
+                .get(variable)
+                .cloned()
+                .or_else(|| fetched.remove(&self.parameter(name)))
+                .map(SecretString::from)
+        };
+        let missing =
+            |(name, variable): (&str, &str)| SecretError::Missing(format!("{} (or {variable})", self.parameter(name)));
+
+        let session_secret = take(SESSION_SECRET).ok_or_else(|| missing(SESSION_SECRET))?;
+        let code_pepper = take(CODE_PEPPER).ok_or_else(|| missing(CODE_PEPPER))?;
+        let account_sid = take(TWILIO_ACCOUNT_SID);
+        let auth_token = take(TWILIO_AUTH_TOKEN);
+        // Both given: the Messaging Service wins, as with EnvSecrets.
+        let messaging_service = take(TWILIO_MESSAGING_SERVICE_SID);
+        let from = take(TWILIO_FROM);
+        let gcp_credentials = take(GCP_CREDENTIALS);
+        let sender = messaging_service
+            .map(|sid| TwilioSender::MessagingService(sid.expose_secret().to_owned()))
+            .or_else(|| from.map(|from| TwilioSender::From(from.expose_secret().to_owned())));
+        let twilio = match (account_sid, auth_token, sender) {
+            (Some(account_sid), Some(auth_token), Some(sender)) => {
+                Some(TwilioSecrets { account_sid, auth_token, sender })
+            }
+            (account_sid, auth_token, _) if self.require_twilio => {
+                return Err(if account_sid.is_none() {
+                    missing(TWILIO_ACCOUNT_SID)
+                } else if auth_token.is_none() {
+                    missing(TWILIO_AUTH_TOKEN)
+                } else {
+                    SecretError::Missing(format!(
+                        "{} or {} (or {} / {})",
+                        self.parameter(TWILIO_FROM.0),
+                        self.parameter(TWILIO_MESSAGING_SERVICE_SID.0),
+                        TWILIO_FROM.1,
+                        TWILIO_MESSAGING_SERVICE_SID.1
+                    ))
+                });
+            }
+            _ => None,
+        };
+        Ok(Secrets { session_secret, code_pepper, twilio, gcp_credentials })
+    }
+}
+
+/// Refuses secrets without Twilio credentials, for a service that sends through Twilio:
+/// the gap then shows at start-up as a named missing secret and a `503`, not as a `502`
+/// on the first send.
+pub struct RequireTwilio<S>(pub S);
+
+#[async_trait]
+impl<S: SecretSource> SecretSource for RequireTwilio<S> {
+    async fn load(&self) -> Result<Secrets, SecretError> {
+        let secrets = self.0.load().await?;
+        if secrets.twilio.is_none() {
+            return Err(SecretError::Missing(
+                "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID".into(),
+            ));
+        }
+        Ok(secrets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offline(lookup: impl Fn(&str) -> Option<String>) -> SsmSecrets {
+        // Never used to call: these tests only look at which names would be asked for.
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .build();
+        SsmSecrets::with_client(aws_sdk_ssm::Client::from_conf(config), "/otp/test/", true, lookup)
+    }
+
+    #[test]
+    fn asks_ssm_only_for_what_the_environment_does_not_give() {
+        let all = offline(|_| None).wanted();
+        assert_eq!(all.len(), 7);
+        assert!(all.contains(&"/otp/test/session-secret".to_owned()));
+        assert!(all.contains(&"/otp/test/twilio-messaging-service-sid".to_owned()));
+
+        let some = offline(|name| match name {
+            "OTP_CODE_PEPPER" => Some("pepper".into()),
+            "TWILIO_FROM" => Some("+15005550006".into()),
+            "OTP_SESSION_SECRET" => Some("   ".into()), // blank counts as unset
+            _ => None,
+        })
+        .wanted();
+        assert_eq!(
+            some,
+            ["session-secret", "twilio-account-sid", "twilio-auth-token", "gcp-credentials"]
+                .map(|n| format!("/otp/test/{n}"))
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! The production SMS sender: Twilio's Messages API over HTTPS (reqwest, rustls).
+//! Transient failures are retried with capped exponential backoff and jitter, bounded in
+//! count and in total time; Twilio's permanent errors map to `SmsError` at once
+//! (docs/PROVIDERS.md has the table).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rand::Rng;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use crate::ports::{self, SmsError, SmsMessage, SmsSender};
+use crate::service::SecretCache;
+
+/// Twilio's production API.
+pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
+
+/// How transient failures are retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Calls in all, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the first retry; doubled for each further one.
+    pub base_delay: Duration,
+    /// Largest backoff between two calls.
+    pub max_delay: Duration,
+    /// Time from the first call after which no new call starts, and which no call
+    /// outlives: the send answers within it whatever Twilio does.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Three calls within 8 s: well inside API Gateway's 29 s and a 10 s function
+        // timeout, and a user waiting for an SMS rather gets an error than a hang.
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(2),
+            budget: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Where and how the sender calls Twilio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioConfig {
+    /// `https://api.twilio.com`, or a fake's base URL (`TWILIO_API_BASE`).
+    pub api_base: String,
+    pub connect_timeout: Duration,
+    /// Longest single call.
+    pub attempt_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for TwilioConfig {
+    fn default() -> Self {
+        Self {
+            api_base: DEFAULT_API_BASE.into(),
+            connect_timeout: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(4),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid Twilio setting: {0}")]
+pub struct TwilioConfigError(String);
+
+impl TwilioConfig {
+    /// Reads `TWILIO_API_BASE` through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TwilioConfigError> {
+        let api_base = lookup("TWILIO_API_BASE")
+            .map(|base| base.trim().trim_end_matches('/').to_owned())
+            .filter(|base| !base.is_empty())
+            .unwrap_or_else(|| DEFAULT_API_BASE.into());
+        // The auth token travels in every call: never in clear text past this machine.
+        let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|prefix| api_base.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(':')));
+        if !api_base.starts_with("https://") && !local {
+            return Err(TwilioConfigError(format!(
+                "TWILIO_API_BASE must be an https:// URL (or http:// on 127.0.0.1 / localhost), not {api_base:?}"
+            )));
+        }
+        Ok(Self { api_base, ..Self::default() })
+    }
+}
+
+/// Sends SMS through Twilio with the credentials of the service's secret cache, so a
+/// rotated auth token is picked up without a redeploy.
+pub struct TwilioSender {
+    client: reqwest::Client,
+    config: TwilioConfig,
+    secrets: Arc<SecretCache>,
+}
+
+impl TwilioSender {
+    /// Builds the one HTTP client of this cold start.
+    pub fn new(config: TwilioConfig, secrets: Arc<SecretCache>) -> Result<Self, TwilioConfigError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.attempt_timeout)
+            .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| TwilioConfigError(format!("HTTP client: {error}")))?;
+        Ok(Self { client, config, secrets })
+    }
+}
+
+/// Twilio's error body: `{"code": 21211, "message": "...", "more_info": "...", "status": 400}`.
+#[derive(Debug, Deserialize)]
+struct TwilioErrorBody {
+    code: Option<u32>,
+}
+
+/// The part of the Message resource worth logging (its SID names it in Twilio's console).
+#[derive(Debug, Deserialize)]
+struct CreatedMessage {
+    sid: Option<String>,
+    status: Option<String>,
+}
+
+/// What one call came to.
+#[derive(Debug)]
+enum CallOutcome {
+    Sent,
+    /// Worth another try: 429, 5xx, timeouts, connection failures. `retry_after` is
+    /// Twilio's `Retry-After`, when it sent one.
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Final: no further call could succeed.
+    Permanent(SmsError),
+}
+
+#[async_trait]
+impl SmsSender for TwilioSender {
+    async fn send(&self, message: &SmsMessage) -> Result<(), SmsError> {
+        let secrets = self.secrets.current().await.map_err(|_| SmsError::Failed("secrets unavailable".into()))?;
+        let Some(twilio) = secrets.twilio.as_ref() else {
+            tracing::error!(
+                event = "twilio_credentials_missing",
+                "OTP_SMS=twilio but no Twilio credentials were loaded (account SID, auth token, sender)"
+            );
+            return Err(SmsError::Failed("no Twilio credentials".into()));
+        };
+        let account_sid = twilio.account_sid.expose_secret();
+        // The SID goes into the URL path: refuse anything that could change the path.
+        if account_sid.is_empty() || !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            tracing::error!(event = "twilio_credentials_invalid", "the Twilio account SID is not alphanumeric");
+            return Err(SmsError::Failed("malformed account SID".into()));
+        }
+        let url = format!("{}/2010-04-01/Accounts/{account_sid}/Messages.json", self.config.api_base);
+        let sender = match &twilio.sender {
+            ports::TwilioSender::From(from) => ("From", from.as_str()),
+            ports::TwilioSender::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),
+        };
+        let form = [("To", message.to.as_str()), sender, ("Body", message.body.as_str())];
+
+        let policy = &self.config.retry;
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let remaining = policy.budget.saturating_sub(started.elapsed());
+            let request = self
+                .client
+                .post(&url)
+                .basic_auth(account_sid, Some(twilio.auth_token.expose_secret()))
+                .form(&form)
+                .timeout(remaining.min(self.config.attempt_timeout));
+            let (reason, retry_after) = match call(request).await {
+                CallOutcome::Sent => return Ok(()),
+                CallOutcome::Permanent(error) => return Err(error),
+                CallOutcome::Transient { reason, retry_after } => (reason, retry_after),
+            };
+            let delay = backoff(policy, attempt).max(retry_after.unwrap_or_default());
+            let out_of_time = started.elapsed() + delay >= policy.budget;
+            if attempt >= policy.max_attempts || out_of_time {
+                tracing::error!(
+                    event = "twilio_gave_up",
+                    attempt,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    %reason,
+                    "Twilio kept failing; giving up"
+                );
+                return Err(SmsError::Failed(format!("gave up after {attempt} calls: {reason}")));
+            }
+            tracing::warn!(
+                event = "twilio_retry",
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                %reason,
+                "transient Twilio failure; retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// One call to Twilio, judged.
+async fn call(request: reqwest::RequestBuilder) -> CallOutcome {
+    let response = match request.send().await {
+        Ok(response) => response,
+        // The URL holds the account SID: keep it out of the log.
+        Err(error) => return CallOutcome::Transient { reason: error.without_url().to_string(), retry_after: None },
+    };
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(error) if status.is_success() => {
+            // Twilio accepted the message; only its answer was cut short. Resending
+            // would send a second SMS.
+            tracing::warn!(event = "twilio_answer_unread", error = %error.without_url(), "Twilio accepted; answer unread");
+            return CallOutcome::Sent;
+        }
+        Err(error) => {
+            return CallOutcome::Transient { reason: error.without_url().to_string(), retry_after };
+        }
+    };
+    if status.is_success() {
+        let created = serde_json::from_slice::<CreatedMessage>(&body).ok();
+        let sid = created.as_ref().and_then(|m| m.sid.as_deref()).unwrap_or("?");
+        let twilio_status = created.as_ref().and_then(|m| m.status.as_deref()).unwrap_or("?");
+        tracing::info!(event = "twilio_accepted", sid, twilio_status, "Twilio accepted the SMS");
+        return CallOutcome::Sent;
+    }
+    // Twilio's message text can quote the number: log only its code.
+    let code = serde_json::from_slice::<TwilioErrorBody>(&body).ok().and_then(|e| e.code);
+    judge_error(status.as_u16(), code, retry_after)
+}
+
+/// Maps Twilio's answer to what the service does with it (docs/PROVIDERS.md).
+fn judge_error(status: u16, code: Option<u32>, retry_after: Option<Duration>) -> CallOutcome {
+    let code_text = code.map_or_else(|| "none".to_owned(), |c| c.to_string());
+    match (status, code) {
+        (429, _) | (_, Some(20429)) => {
+            CallOutcome::Transient { reason: format!("HTTP {status}, Twilio code {code_text}"), retry_after }
+        }
+        (500..=599, _) => {
+            CallOutcome::Transient { reason: format!("HTTP {status}, Twilio code {code_text}"), retry_after }
+        }
+        (_, Some(21211)) => permanent(code, SmsError::InvalidNumber),
+        (_, Some(21610 | 21612 | 21614)) => permanent(code, SmsError::Unreachable),
+        (_, Some(21408)) => permanent(code, SmsError::CountryBlocked),
+        (401, _) | (_, Some(20003)) => {
+            tracing::error!(
+                event = "twilio_auth_failed",
+                status,
+                twilio_code = code,
+                "Twilio refused the credentials (20003): check the account SID and auth token secrets"
+            );
+            CallOutcome::Permanent(SmsError::Failed(format!("Twilio refused the credentials (HTTP {status})")))
+        }
+        _ => {
+            tracing::error!(event = "twilio_refused", status, twilio_code = code, "Twilio refused the SMS");
+            CallOutcome::Permanent(SmsError::Failed(format!("HTTP {status}, Twilio code {code_text}")))
+        }
+    }
+}
+
+fn permanent(code: Option<u32>, error: SmsError) -> CallOutcome {
+    tracing::info!(event = "twilio_refused_number", twilio_code = code, %error, "Twilio refused the destination");
+    CallOutcome::Permanent(error)
+}
+
+/// The pause before call `attempt + 1`: `base * 2^(attempt-1)`, capped at `max_delay`,
+/// then a random part of it dropped ("equal jitter"), so that many functions failing
+/// together do not retry in step.
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(16);
+    let full = policy.base_delay.saturating_mul(1 << exponent).min(policy.max_delay);
+    let half = full / 2;
+    let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+    half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(700),
+            budget: Duration::from_secs(60),
+        };
+        for _ in 0..200 {
+            let first = backoff(&policy, 1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
+            let third = backoff(&policy, 3);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400), "{third:?}");
+            let late = backoff(&policy, 40);
+            assert!(late >= Duration::from_millis(350) && late <= Duration::from_millis(700), "{late:?}");
+        }
+        let spread: std::collections::HashSet<_> = (0..50).map(|_| backoff(&policy, 3)).collect();
+        assert!(spread.len() > 1, "backoff must be jittered");
+    }
+
+    #[test]
+    fn only_transient_answers_are_retried() {
+        for (status, code) in [(429, Some(20429)), (500, Some(20500)), (503, None), (502, None), (400, Some(20429))] {
+            assert!(matches!(judge_error(status, code, None), CallOutcome::Transient { .. }), "{status} {code:?}");
+        }
+        let permanent = |status, code| match judge_error(status, Some(code), None) {
+            CallOutcome::Permanent(error) => error,
+            other => panic!("{status} {code}: {other:?}"),
+        };
+        assert_eq!(permanent(400, 21211), SmsError::InvalidNumber);
+        assert_eq!(permanent(400, 21614), SmsError::Unreachable);
+        assert_eq!(permanent(400, 21610), SmsError::Unreachable);
+        assert_eq!(permanent(400, 21612), SmsError::Unreachable);
+        assert_eq!(permanent(400, 21408), SmsError::CountryBlocked);
+        assert!(matches!(permanent(401, 20003), SmsError::Failed(_)));
+        assert!(matches!(permanent(400, 21602), SmsError::Failed(_)));
+    }
+
+    #[test]
+    fn the_api_base_must_be_https_or_local() {
+        let with = |base: &str| {
+            let base = base.to_owned();
+            TwilioConfig::from_lookup(move |name| (name == "TWILIO_API_BASE").then(|| base.clone()))
+        };
+        assert_eq!(TwilioConfig::from_lookup(|_| None).unwrap().api_base, DEFAULT_API_BASE);
+        assert_eq!(with("https://api.twilio.com/").unwrap().api_base, "https://api.twilio.com");
+        assert_eq!(with("http://127.0.0.1:3002").unwrap().api_base, "http://127.0.0.1:3002");
+        assert_eq!(with("http://localhost:3002/").unwrap().api_base, "http://localhost:3002");
+        assert!(with("http://api.twilio.com").is_err());
+        assert!(with("http://127.0.0.1.evil.example").is_err());
+        assert!(with("ftp://127.0.0.1").is_err());
+    }
+}
