@@ -1,0 +1,276 @@
+//! The SSM secret source with the real `aws-sdk-ssm` client against moto's server
+//! (scripts/test starts it and sets `OTP_TEST_SSM_ENDPOINT`): secrets present, missing,
+//! rotated, and the secret store unreachable.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_sdk_ssm::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_ssm::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region};
+use aws_sdk_ssm::types::ParameterType;
+use common::*;
+use otp_core::adapters::clock::SystemClock;
+use otp_core::adapters::memory::MemoryStore;
+use otp_core::adapters::outbox::Outbox;
+use otp_core::adapters::ssm::SsmSecrets;
+use otp_core::ports::{SecretError, SecretSource, TwilioSender};
+use otp_core::service::SecretCache;
+use otp_core::{Endpoint, Settings};
+use secrecy::ExposeSecret;
+
+/// moto's address, or `None` (with a loud notice) when this run has no moto.
+fn moto() -> Option<String> {
+    match std::env::var("OTP_TEST_SSM_ENDPOINT").ok().filter(|v| !v.is_empty()) {
+        Some(endpoint) => Some(endpoint),
+        None if std::env::var("OTP_REQUIRE_MOTO").is_ok_and(|v| v == "1") => {
+            panic!("OTP_REQUIRE_MOTO=1 but OTP_TEST_SSM_ENDPOINT is not set: scripts/test starts moto and sets it")
+        }
+        None => {
+            // Straight to the process's stderr: libtest hides what `eprintln!` prints in passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!!!!!! SKIPPED: SSM test without moto. Run scripts/test (it starts moto), or set \
+                 OTP_TEST_SSM_ENDPOINT=http://127.0.0.1:PORT to a running `moto_server`. !!!!!!!!!!\n"
+            );
+            None
+        }
+    }
+}
+
+/// Counts the SDK operations a client runs.
+#[derive(Debug, Default, Clone)]
+struct CallCounter(Arc<AtomicUsize>);
+
+impl CallCounter {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn client(endpoint: &str, counter: Option<CallCounter>) -> aws_sdk_ssm::Client {
+    let mut config = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_ssm::config::retry::RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(
+            aws_sdk_ssm::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        );
+    if let Some(counter) = counter {
+        config = config.interceptor(counter);
+    }
+    aws_sdk_ssm::Client::from_conf(config.build())
+}
+
+/// A prefix no other test uses, so tests share one moto without resetting it.
+fn prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("/otp-test/{test}-{nanos}")
+}
+
+async fn put(admin: &aws_sdk_ssm::Client, prefix: &str, name: &str, value: &str) {
+    admin
+        .put_parameter()
+        .name(format!("{prefix}/{name}"))
+        .value(value)
+        .r#type(ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)));
+}
+
+async fn put_all(admin: &aws_sdk_ssm::Client, prefix: &str) {
+    for (name, value) in [
+        ("session-secret", SESSION_SECRET),
+        ("code-pepper", PEPPER),
+        ("twilio-account-sid", ACCOUNT_SID),
+        ("twilio-auth-token", AUTH_TOKEN),
+        ("twilio-from", FROM),
+        ("gcp-credentials", "{\"type\": \"service_account\"}"),
+    ] {
+        put(admin, prefix, name, value).await;
+    }
+}
+
+#[tokio::test]
+async fn present_secrets_are_read_with_one_call() {
+    let Some(endpoint) = moto() else { return };
+    let prefix = prefix("present");
+    put_all(&client(&endpoint, None), &prefix).await;
+    let counter = CallCounter::default();
+    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, true, |_| None);
+
+    let secrets = source.load().await.expect("all secrets are there");
+    assert_eq!(counter.get(), 1, "one GetParameters call for every secret");
+    assert_eq!(secrets.session_secret.expose_secret(), SESSION_SECRET);
+    assert_eq!(secrets.code_pepper.expose_secret(), PEPPER);
+    let twilio = secrets.twilio.expect("Twilio credentials");
+    assert_eq!(twilio.account_sid.expose_secret(), ACCOUNT_SID);
+    assert_eq!(twilio.auth_token.expose_secret(), AUTH_TOKEN);
+    assert_eq!(twilio.sender, TwilioSender::From(FROM.into()));
+    assert_eq!(
+        secrets.gcp_credentials.map(|c| c.expose_secret().to_owned()).as_deref(),
+        Some("{\"type\": \"service_account\"}")
+    );
+}
+
+#[tokio::test]
+async fn environment_variables_override_single_values() {
+    let Some(endpoint) = moto() else { return };
+    let prefix = prefix("overrides");
+    let admin = client(&endpoint, None);
+    for (name, value) in [
+        ("session-secret", SESSION_SECRET),
+        ("code-pepper", PEPPER),
+        ("twilio-account-sid", ACCOUNT_SID),
+        ("twilio-auth-token", AUTH_TOKEN),
+        ("twilio-messaging-service-sid", "MG0123456789abcdef0123456789abcdef"),
+    ] {
+        put(&admin, &prefix, name, value).await;
+    }
+    let source = SsmSecrets::with_client(client(&endpoint, None), &prefix, true, |name| match name {
+        "OTP_CODE_PEPPER" => Some("pepper-from-env".into()),
+        "TWILIO_AUTH_TOKEN" => Some("token-from-env".into()),
+        _ => None,
+    });
+    let secrets = source.load().await.expect("secrets load");
+    assert_eq!(secrets.code_pepper.expose_secret(), "pepper-from-env");
+    assert_eq!(secrets.session_secret.expose_secret(), SESSION_SECRET);
+    let twilio = secrets.twilio.expect("Twilio credentials");
+    assert_eq!(twilio.auth_token.expose_secret(), "token-from-env");
+    assert_eq!(twilio.sender, TwilioSender::MessagingService("MG0123456789abcdef0123456789abcdef".into()));
+    assert!(secrets.gcp_credentials.is_none(), "the GCP credentials are optional");
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_named() {
+    let Some(endpoint) = moto() else { return };
+    let prefix = prefix("missing");
+    let admin = client(&endpoint, None);
+    put(&admin, &prefix, "session-secret", SESSION_SECRET).await;
+    let source = SsmSecrets::with_client(client(&endpoint, None), &prefix, false, |_| None);
+    match source.load().await {
+        Err(SecretError::Missing(name)) => assert_eq!(name, format!("{prefix}/code-pepper (or OTP_CODE_PEPPER)")),
+        other => panic!("expected the pepper to be missing, got {other:?}"),
+    }
+
+    // Without Twilio credentials: fine for the outbox, a named gap when Twilio sends.
+    put(&admin, &prefix, "code-pepper", PEPPER).await;
+    assert!(source.load().await.expect("no Twilio needed").twilio.is_none());
+    let for_twilio = SsmSecrets::with_client(client(&endpoint, None), &prefix, true, |_| None);
+    match for_twilio.load().await {
+        Err(SecretError::Missing(name)) => assert!(name.starts_with(&format!("{prefix}/twilio-account-sid")), "{name}"),
+        other => panic!("expected the Twilio SID to be missing, got {other:?}"),
+    }
+}
+
+async fn api_over(source: SsmSecrets) -> otp_core::Api {
+    let clock = Arc::new(SystemClock);
+    otp_core::wiring::assemble(
+        Settings::default(),
+        Arc::new(MemoryStore::new()),
+        Arc::new(Outbox::new(clock.clone(), false)),
+        clock,
+        Arc::new(source),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_one_clear_log_line_then_503_until_it_is_there() {
+    let Some(endpoint) = moto() else { return };
+    let prefix = prefix("missing-api");
+    let admin = client(&endpoint, None);
+    put(&admin, &prefix, "session-secret", SESSION_SECRET).await;
+    let (logs, _guard) = capture_logs("info");
+    let api = api_over(SsmSecrets::with_client(client(&endpoint, None), &prefix, false, |_| None)).await;
+
+    for _ in 0..3 {
+        let (status, body) = send(&api, "+16505550100").await;
+        assert_eq!((status, error_code(&body)), (503, "service_unavailable"), "{body}");
+        let (status, body) = verify(&api, "+16505550100", "123456").await;
+        assert_eq!((status, error_code(&body)), (503, "service_unavailable"), "{body}");
+    }
+    let text = logs.text();
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("\"level\":\"ERROR\"")).collect();
+    assert_eq!(errors.len(), 1, "one clear error, not one per request:\n{text}");
+    assert!(errors[0].contains(&format!("{prefix}/code-pepper")), "the error names the parameter: {}", errors[0]);
+
+    // Once the parameter exists the service recovers by itself: no restart, no redeploy.
+    put(&admin, &prefix, "code-pepper", PEPPER).await;
+    tokio::time::sleep(Duration::from_millis(5_100)).await; // SecretCache retries loading every 5 s
+    let (status, body) = send(&api, "+16505550100").await;
+    assert_eq!(status, 202, "{body}");
+}
+
+#[tokio::test]
+async fn an_unreachable_secret_store_is_503_not_a_crash() {
+    // Needs no moto: nothing listens on the discard port.
+    let source = SsmSecrets::with_client(client("http://127.0.0.1:9", None), "/otp-test/unreachable", false, |_| None);
+    match source.load().await {
+        Err(SecretError::Unreachable(reason)) => assert!(reason.contains("GetParameters"), "{reason}"),
+        other => panic!("expected an unreachable store, got {other:?}"),
+    }
+    let (logs, _guard) = capture_logs("info");
+    let api = api_over(source).await;
+    let request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(Endpoint::SendOtp.path())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(r#"{"phone":"+16505550100"}"#.to_owned())
+        .expect("request builds");
+    let response = api.handle(Endpoint::SendOtp, &request, None).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("5"));
+    assert!(logs.text().contains("secrets could not be loaded"), "{}", logs.text());
+}
+
+#[tokio::test]
+async fn a_rotation_is_picked_up_after_the_ttl_and_not_before() {
+    let Some(endpoint) = moto() else { return };
+    let prefix = prefix("rotation");
+    let admin = client(&endpoint, None);
+    put_all(&admin, &prefix).await;
+    let counter = CallCounter::default();
+    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, true, |_| None);
+    let cache = SecretCache::new(Arc::new(source), Duration::from_millis(700));
+    cache.prime().await.expect("secrets load");
+
+    put(&admin, &prefix, "twilio-auth-token", "rotated-token").await;
+    for _ in 0..5 {
+        let secrets = cache.current().await.expect("cached secrets");
+        let token = secrets.twilio.as_ref().map(|t| t.auth_token.expose_secret().to_owned());
+        assert_eq!(token.as_deref(), Some(AUTH_TOKEN), "within the TTL the cached value serves");
+    }
+    assert_eq!(counter.get(), 1, "SSM is read once, not per request");
+
+    tokio::time::sleep(Duration::from_millis(750)).await;
+    let secrets = cache.current().await.expect("refreshed secrets");
+    let token = secrets.twilio.as_ref().map(|t| t.auth_token.expose_secret().to_owned());
+    assert_eq!(token.as_deref(), Some("rotated-token"), "after the TTL the rotated value serves");
+    assert_eq!(counter.get(), 2);
+}

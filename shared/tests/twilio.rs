@@ -1,0 +1,224 @@
+//! The Twilio sender against the fake Twilio, through the HTTP handler: every Twilio
+//! answer gives its documented API.md answer (docs/PROVIDERS.md), retries are bounded
+//! and show in the fake's record, and a failed send leaves no usable code behind.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use fake_twilio::{Fault, MAGIC_NUMBERS};
+use otp_core::adapters::env_secrets::EnvSecrets;
+use otp_core::adapters::twilio::{RetryPolicy, TwilioConfig, TwilioSender};
+use otp_core::ports::{SmsError, SmsMessage, SmsSender};
+use otp_core::service::SecretCache;
+
+const PHONE: &str = "+16505550100";
+
+fn status(code: u16) -> Fault {
+    Fault::Status { status: code }
+}
+
+#[tokio::test]
+async fn a_send_goes_out_in_twilios_shape_and_its_code_verifies() {
+    let h = harness(Setup::default()).await;
+    let (status, body) = send(&h.api, "+1 (650) 555-0100").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["to"], PHONE);
+
+    let messages = h.fake.messages();
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert_eq!((message.to.as_str(), message.from.as_deref()), (PHONE, Some(FROM)));
+    assert_eq!(message.account_sid, ACCOUNT_SID);
+    assert!(message.sid.starts_with("SM") && message.sid.len() == 34, "{}", message.sid);
+    let attempts = h.fake.attempts();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!((attempts[0].status, attempts[0].sid.as_deref()), (201, Some(message.sid.as_str())));
+
+    let code = code_in(&message.body);
+    let (status, body) = verify(&h.api, PHONE, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "approved");
+}
+
+#[tokio::test]
+async fn every_twilio_refusal_gives_its_documented_answer_without_a_retry() {
+    // Six sends from one client: more than the default per-client limit of five.
+    let settings = vec![("OTP_RESEND_COOLDOWN_SECONDS", "0"), ("OTP_SENDS_PER_IP", "50")];
+    let h = harness(Setup { settings, ..Setup::default() }).await;
+    let cases = [
+        ("+16505550101", 21211, 400, "invalid_phone"),
+        ("+16505550102", 21614, 422, "phone_unreachable"),
+        ("+16505550103", 21610, 422, "phone_unreachable"),
+        ("+16505550104", 21612, 422, "phone_unreachable"),
+        ("+16505550105", 21408, 403, "country_not_allowed"),
+        // A refusal this service has no special meaning for (Twilio's "Body is required").
+        ("+16505550106", 21602, 502, "sms_failed"),
+    ];
+    for (phone, twilio_code, expected_status, expected_code) in cases {
+        h.fake.fail_number(phone, twilio_code);
+        let (status, body) = send(&h.api, phone).await;
+        assert_eq!((status, error_code(&body)), (expected_status, expected_code), "Twilio {twilio_code}: {body}");
+        let calls: Vec<_> = h.fake.attempts().into_iter().filter(|a| a.to.as_deref() == Some(phone)).collect();
+        assert_eq!(calls.len(), 1, "Twilio {twilio_code} is permanent: never retried");
+        assert_eq!(calls[0].code, Some(twilio_code));
+    }
+    assert!(h.fake.messages().is_empty());
+}
+
+#[tokio::test]
+async fn bad_credentials_are_sms_failed_not_retried_and_logged_by_name() {
+    let (logs, _guard) = capture_logs("info");
+    let h = harness(Setup { auth_token: "not-the-token", ..Setup::default() }).await;
+    let (status, body) = send(&h.api, PHONE).await;
+    assert_eq!((status, error_code(&body)), (502, "sms_failed"), "{body}");
+    let attempts = h.fake.attempts();
+    assert_eq!(attempts.len(), 1, "bad credentials are not retried");
+    assert_eq!((attempts[0].status, attempts[0].code), (401, Some(20003)));
+
+    let text = logs.text();
+    let line = text.lines().find(|l| l.contains("twilio_auth_failed")).expect("an error log names the cause");
+    assert!(line.contains("\"level\":\"ERROR\"") && line.contains("credentials"), "{line}");
+    assert!(!text.contains("not-the-token"), "the token must not be logged");
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_within_bounds_and_show_in_the_record() {
+    let h = harness(Setup::default()).await;
+    // More failures than the three calls allowed: the send gives up after exactly three.
+    h.fake.push_faults([status(500), status(500), status(500), status(500), status(500)]);
+    let (code, body) = send(&h.api, PHONE).await;
+    assert_eq!((code, error_code(&body)), (502, "sms_failed"), "{body}");
+    assert_eq!(h.fake.attempts().iter().map(|a| a.status).collect::<Vec<_>>(), [500, 500, 500]);
+
+    // A 429 (Twilio 20429) and a 503, then Twilio recovers: the user gets the SMS.
+    h.fake.reset();
+    h.fake.push_faults([status(429), status(503)]);
+    let (code, body) = send(&h.api, PHONE).await;
+    assert_eq!(code, 202, "{body}");
+    let attempts = h.fake.attempts();
+    assert_eq!(attempts.iter().map(|a| a.status).collect::<Vec<_>>(), [429, 503, 201]);
+    assert_eq!(attempts[0].code, Some(20429));
+    assert_eq!(h.fake.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_timed_out_call_is_retried() {
+    let h = harness(Setup { attempt_timeout: Duration::from_millis(300), ..Setup::default() }).await;
+    h.fake.push_faults([Fault::Slow { delay_ms: 1_500 }]);
+    let (status, body) = send(&h.api, PHONE).await;
+    assert_eq!(status, 202, "{body}");
+    // Twilio took the first call but answered too late: the user gets the same code twice,
+    // the price of never leaving them without one.
+    let messages = h.fake.messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(code_in(&messages[0].body), code_in(&messages[1].body));
+    let (status, _) = verify(&h.api, PHONE, &code_in(&messages[1].body)).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_time_budget_bounds_a_send_and_a_failed_send_leaves_no_usable_code() {
+    let setup = Setup {
+        attempt_timeout: Duration::from_millis(250),
+        retry: RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(100),
+            budget: Duration::from_millis(900),
+        },
+        ..Setup::default()
+    };
+    let h = harness(setup).await;
+    h.fake.push_faults(std::iter::repeat_n(Fault::Slow { delay_ms: 3_000 }, 10));
+    let started = Instant::now();
+    let (status, body) = send(&h.api, PHONE).await;
+    let elapsed = started.elapsed();
+    assert_eq!((status, error_code(&body)), (502, "sms_failed"), "{body}");
+    assert!(elapsed < Duration::from_millis(1_300), "the budget bounds the send: {elapsed:?}");
+    let calls = h.fake.attempts().len();
+    assert!((2..=4).contains(&calls), "the budget, not max_attempts, stopped the retries: {calls} calls");
+
+    // Twilio did take those calls, so the code reached the phone; the service withdrew it.
+    let delivered = h.fake.messages();
+    assert!(!delivered.is_empty());
+    let code = code_in(&delivered[0].body);
+    let (status, body) = verify(&h.api, PHONE, &code).await;
+    assert_eq!((status, error_code(&body)), (410, "code_expired"), "{body}");
+}
+
+#[tokio::test]
+async fn a_failed_send_counts_toward_the_limits() {
+    let settings = vec![("OTP_RESEND_COOLDOWN_SECONDS", "0"), ("OTP_SENDS_PER_NUMBER", "2")];
+    let h = harness(Setup { settings, ..Setup::default() }).await;
+    h.fake.push_faults([status(500), status(500), status(500)]);
+    assert_eq!(send(&h.api, PHONE).await.0, 502);
+    assert_eq!(send(&h.api, PHONE).await.0, 202);
+    let (status, body) = send(&h.api, PHONE).await;
+    assert_eq!((status, error_code(&body)), (429, "rate_limited"), "failures are no free retries: {body}");
+    assert_eq!(h.fake.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_twilio_is_sms_failed_after_bounded_retries() {
+    let setup = Setup { api_base: Some("http://127.0.0.1:9".into()), ..Setup::default() };
+    let h = harness(setup).await;
+    let started = Instant::now();
+    let (status, body) = send(&h.api, PHONE).await;
+    assert_eq!((status, error_code(&body)), (502, "sms_failed"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Nothing went out, so nothing may verify.
+    let (status, _) = verify(&h.api, PHONE, "123456").await;
+    assert_eq!(status, 410);
+}
+
+/// The sender alone, with its own credentials: for what the HTTP edge cannot reach.
+async fn sender_with(fake_url: String, sender_variable: &'static str, sender: &'static str) -> TwilioSender {
+    let secrets = EnvSecrets::from_lookup(move |name| {
+        Some(
+            match name {
+                "OTP_SESSION_SECRET" => SESSION_SECRET,
+                "OTP_CODE_PEPPER" => PEPPER,
+                "TWILIO_ACCOUNT_SID" => ACCOUNT_SID,
+                "TWILIO_AUTH_TOKEN" => AUTH_TOKEN,
+                n if n == sender_variable => sender,
+                _ => return None,
+            }
+            .to_owned(),
+        )
+    });
+    let cache = Arc::new(SecretCache::new(Arc::new(secrets), Duration::from_secs(300)));
+    let config = TwilioConfig { api_base: fake_url, ..TwilioConfig::default() };
+    TwilioSender::new(config, cache).expect("client builds")
+}
+
+#[tokio::test]
+async fn twilios_magic_numbers_map_like_their_codes() {
+    let fake = fake_twilio::FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake starts");
+    let sender = sender_with(fake.url(), "TWILIO_FROM", FROM).await;
+    for (number, code) in MAGIC_NUMBERS {
+        let expected = match code {
+            21211 => SmsError::InvalidNumber,
+            21408 => SmsError::CountryBlocked,
+            _ => SmsError::Unreachable,
+        };
+        let message = SmsMessage { to: (*number).into(), body: "Your code is 123456.".into() };
+        assert_eq!(sender.send(&message).await, Err(expected), "{number}");
+    }
+    assert_eq!(fake.attempts().len(), MAGIC_NUMBERS.len());
+}
+
+#[tokio::test]
+async fn a_messaging_service_replaces_the_from_number() {
+    let fake = fake_twilio::FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake starts");
+    let service_sid = "MG0123456789abcdef0123456789abcdef";
+    let sender = sender_with(fake.url(), "TWILIO_MESSAGING_SERVICE_SID", service_sid).await;
+    let message = SmsMessage { to: PHONE.into(), body: "Votre code est 123456. Ne le partagez pas.".into() };
+    assert_eq!(sender.send(&message).await, Ok(()));
+    let sent = fake.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].from.as_deref(), sent[0].messaging_service_sid.as_deref()), (None, Some(service_sid)));
+    assert_eq!(sent[0].body, message.body, "the body arrives intact, accents and all");
+}
