@@ -1,0 +1,110 @@
+//! The fake over HTTP, as any Twilio client sees it: Twilio's answer shapes, and the
+//! control endpoints the local run uses.
+
+use fake_twilio::FakeTwilio;
+use serde_json::Value;
+
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "token-1";
+
+async fn create(fake: &FakeTwilio, token: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/2010-04-01/Accounts/{SID}/Messages.json", fake.url()))
+        .basic_auth(SID, Some(token))
+        .form(form)
+        .send()
+        .await
+        .expect("the fake answers");
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("a body");
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+async fn control(fake: &FakeTwilio, path: &str, body: &str) -> u16 {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", fake.url()))
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("answer");
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn success_is_twilios_message_resource() {
+    let fake = FakeTwilio::start(SID, TOKEN).await.expect("starts");
+    let (status, body) =
+        create(&fake, TOKEN, &[("To", "+14155550123"), ("From", "+15005550006"), ("Body", "Hi 1")]).await;
+    assert_eq!(status, 201, "{body}");
+    let sid = body["sid"].as_str().expect("sid");
+    assert!(sid.starts_with("SM") && sid.len() == 34);
+    assert_eq!(body["status"], "queued");
+    assert_eq!(
+        (body["to"].as_str(), body["from"].as_str(), body["body"].as_str()),
+        (Some("+14155550123"), Some("+15005550006"), Some("Hi 1"))
+    );
+    assert_eq!(body["account_sid"], SID);
+    assert_eq!(body["num_segments"], "1", "Twilio sends counts as strings");
+    let created = body["date_created"].as_str().expect("date_created");
+    assert!(chrono::DateTime::parse_from_rfc2822(created).is_ok(), "RFC 2822 like Twilio: {created}");
+    assert_eq!(body["uri"], format!("/2010-04-01/Accounts/{SID}/Messages/{sid}.json"));
+    assert_eq!(fake.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn errors_are_twilios_error_json() {
+    let fake = FakeTwilio::start(SID, TOKEN).await.expect("starts");
+    let (status, body) =
+        create(&fake, "wrong", &[("To", "+14155550123"), ("From", "+15005550006"), ("Body", "x")]).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], 20003);
+    assert_eq!(body["status"], 401);
+    assert_eq!(body["more_info"], "https://www.twilio.com/docs/errors/20003");
+    assert!(body["message"].is_string());
+
+    let (status, body) = create(&fake, TOKEN, &[("To", "+15005550009"), ("From", "+15005550006"), ("Body", "x")]).await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(21614)));
+    let (status, body) = create(&fake, TOKEN, &[("To", "+14155550123"), ("Body", "x")]).await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(21603)), "a sender is required");
+    assert!(fake.messages().is_empty());
+    assert_eq!(fake.attempts().len(), 3);
+}
+
+#[tokio::test]
+async fn control_endpoints_script_faults_and_numbers() {
+    let fake = FakeTwilio::start(SID, TOKEN).await.expect("starts");
+    let form = [("To", "+14155550123"), ("MessagingServiceSid", "MG1"), ("Body", "x")];
+    assert_eq!(
+        control(&fake, "/_fake/faults", r#"{"count": 2, "fault": {"kind": "status", "status": 429}}"#).await,
+        204
+    );
+    assert_eq!(create(&fake, TOKEN, &form).await.1["code"], 20429);
+    assert_eq!(create(&fake, TOKEN, &form).await.0, 429);
+    let (status, body) = create(&fake, TOKEN, &form).await;
+    assert_eq!((status, body["status"].as_str()), (201, Some("accepted")), "a Messaging Service accepts first");
+
+    assert_eq!(control(&fake, "/_fake/numbers", r#"{"to": "+14155550123", "code": 21610}"#).await, 204);
+    assert_eq!(create(&fake, TOKEN, &form).await.1["code"], 21610);
+    assert_eq!(control(&fake, "/_fake/faults", "not json").await, 400);
+
+    let listed: Value =
+        reqwest::get(format!("{}/_fake/attempts", fake.url())).await.expect("answer").json_or_null().await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(4));
+    let listed: Value =
+        reqwest::get(format!("{}/_fake/messages", fake.url())).await.expect("answer").json_or_null().await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+
+    assert_eq!(control(&fake, "/_fake/reset", "").await, 204);
+    assert!(fake.attempts().is_empty() && fake.messages().is_empty());
+    assert_eq!(create(&fake, TOKEN, &form).await.0, 201, "reset forgets scripted numbers");
+}
+
+trait JsonOrNull {
+    async fn json_or_null(self) -> Value;
+}
+
+impl JsonOrNull for reqwest::Response {
+    async fn json_or_null(self) -> Value {
+        serde_json::from_str(&self.text().await.unwrap_or_default()).unwrap_or(Value::Null)
+    }
+}
