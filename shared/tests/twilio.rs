@@ -45,7 +45,7 @@ async fn a_send_goes_out_in_twilios_shape_and_its_code_verifies() {
 
 #[tokio::test]
 async fn every_twilio_refusal_gives_its_documented_answer_without_a_retry() {
-    // Six sends from one client: more than the default per-client limit of five.
+    // Eleven sends from one client: more than the default per-client limit of five.
     let settings = vec![("OTP_RESEND_COOLDOWN_SECONDS", "0"), ("OTP_SENDS_PER_IP", "50")];
     let h = harness(Setup { settings, ..Setup::default() }).await;
     let cases = [
@@ -65,6 +65,17 @@ async fn every_twilio_refusal_gives_its_documented_answer_without_a_retry() {
         assert_eq!(calls.len(), 1, "Twilio {twilio_code} is permanent: never retried");
         assert_eq!(calls[0].code, Some(twilio_code));
     }
+    // Twilio's magic test numbers pass the service's own number check and fail at Twilio.
+    for (phone, twilio_code) in MAGIC_NUMBERS {
+        let (status, body) = send(&h.api, phone).await;
+        let expected = match twilio_code {
+            21211 => (400, "invalid_phone"),
+            21408 => (403, "country_not_allowed"),
+            _ => (422, "phone_unreachable"),
+        };
+        assert_eq!((status, error_code(&body)), expected, "{phone}: {body}");
+    }
+    assert_eq!(h.fake.attempts().len(), cases.len() + MAGIC_NUMBERS.len(), "one call each, no retry");
     assert!(h.fake.messages().is_empty());
 }
 
