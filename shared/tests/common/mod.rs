@@ -2,6 +2,8 @@
 //! Twilio sender, which talks to the fake Twilio over HTTP.
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
+pub mod moto;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

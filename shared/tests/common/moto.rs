@@ -1,0 +1,106 @@
+//! moto, the local AWS SSM that scripts/test starts, and the real SDK client pointed at it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_sdk_ssm::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_ssm::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region};
+use aws_sdk_ssm::types::ParameterType;
+
+use super::{ACCOUNT_SID, AUTH_TOKEN, FROM, PEPPER, SESSION_SECRET};
+
+/// moto's address, or `None` (with a loud notice) when this run has no moto.
+pub fn moto() -> Option<String> {
+    match std::env::var("OTP_TEST_SSM_ENDPOINT").ok().filter(|v| !v.is_empty()) {
+        Some(endpoint) => Some(endpoint),
+        None if std::env::var("OTP_REQUIRE_MOTO").is_ok_and(|v| v == "1") => {
+            panic!("OTP_REQUIRE_MOTO=1 but OTP_TEST_SSM_ENDPOINT is not set: scripts/test starts moto and sets it")
+        }
+        None => {
+            // Straight to the process's stderr: libtest hides what `eprintln!` prints in passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!!!!!! SKIPPED: SSM test without moto. Run scripts/test (it starts moto), or set \
+                 OTP_TEST_SSM_ENDPOINT=http://127.0.0.1:PORT to a running `moto_server`. !!!!!!!!!!\n"
+            );
+            None
+        }
+    }
+}
+
+/// Counts the SDK operations a client runs.
+#[derive(Debug, Default, Clone)]
+pub struct CallCounter(Arc<AtomicUsize>);
+
+impl CallCounter {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+pub fn client(endpoint: &str, counter: Option<CallCounter>) -> aws_sdk_ssm::Client {
+    let mut config = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_ssm::config::retry::RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(
+            aws_sdk_ssm::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        );
+    if let Some(counter) = counter {
+        config = config.interceptor(counter);
+    }
+    aws_sdk_ssm::Client::from_conf(config.build())
+}
+
+/// A prefix no other test uses, so tests share one moto without resetting it.
+pub fn prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("/otp-test/{test}-{nanos}")
+}
+
+pub async fn put(admin: &aws_sdk_ssm::Client, prefix: &str, name: &str, value: &str) {
+    admin
+        .put_parameter()
+        .name(format!("{prefix}/{name}"))
+        .value(value)
+        .r#type(ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)));
+}
+
+pub async fn put_all(admin: &aws_sdk_ssm::Client, prefix: &str) {
+    for (name, value) in [
+        ("session-secret", SESSION_SECRET),
+        ("code-pepper", PEPPER),
+        ("twilio-account-sid", ACCOUNT_SID),
+        ("twilio-auth-token", AUTH_TOKEN),
+        ("twilio-from", FROM),
+        ("gcp-credentials", "{\"type\": \"service_account\"}"),
+    ] {
+        put(admin, prefix, name, value).await;
+    }
+}

@@ -1,0 +1,48 @@
+//! `wiring::lambda_api` as a Lambda cold start builds it, from the environment alone:
+//! secrets from SSM (moto) under `OTP_SSM_PREFIX` with one value overridden by the
+//! environment, and `OTP_SMS=twilio` sending through the fake Twilio. Its own test
+//! binary with one test, because it sets process-wide environment variables.
+
+mod common;
+
+use common::moto::*;
+use common::*;
+use fake_twilio::FakeTwilio;
+
+#[tokio::test]
+async fn lambda_api_reads_ssm_and_sends_through_twilio() {
+    let Some(endpoint) = moto() else { return };
+    let prefix = prefix("lambda-wiring");
+    put_all(&client(&endpoint, None), &prefix).await;
+    let fake = FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake Twilio starts");
+    let env_from = "+15005550007";
+    for (name, value) in [
+        ("OTP_SSM_PREFIX", prefix.as_str()),
+        ("OTP_SMS", "twilio"),
+        ("TWILIO_API_BASE", &fake.url()),
+        ("TWILIO_FROM", env_from),
+        // The SDK's default configuration, as Lambda provides it, pointed at moto.
+        ("AWS_ENDPOINT_URL_SSM", &endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ] {
+        // SAFETY: the only test of this binary sets these before anything reads the
+        // environment; no other thread of the process touches it meanwhile.
+        unsafe { std::env::set_var(name, value) };
+    }
+    for name in ["OTP_SESSION_SECRET", "OTP_CODE_PEPPER", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "AWS_PROFILE"] {
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(name) };
+    }
+
+    let api = otp_core::wiring::lambda_api().await;
+    assert!(api.service().is_some(), "the service starts");
+    let (status, body) = send(&api, "+16505550100").await;
+    assert_eq!(status, 202, "{body}");
+    let messages = fake.messages();
+    assert_eq!(messages.len(), 1, "sent through Twilio with the credentials from SSM");
+    assert_eq!(messages[0].from.as_deref(), Some(env_from), "TWILIO_FROM overrides the SSM sender");
+    let (status, body) = verify(&api, "+16505550100", &code_in(&messages[0].body)).await;
+    assert_eq!(status, 200, "{body}");
+}
