@@ -29,6 +29,8 @@ pub async fn assemble(
     secrets: Arc<dyn SecretSource>,
 ) -> Api {
     let cors = Cors::new(&settings.allowed_origins);
+    // Loads the phone-number metadata now, during the cold start, not in the first request.
+    let _ = crate::domain::E164Phone::parse("+14155550123", None);
     let cache = Arc::new(SecretCache::new(secrets, SECRET_TTL));
     // A failure is logged inside and retried on later requests, which answer 503 meanwhile.
     let _ = cache.prime().await;
