@@ -30,10 +30,16 @@ pub async fn assemble(
     clock: Arc<dyn Clock>,
     secrets: Arc<dyn SecretSource>,
 ) -> Api {
+    warm_phone_metadata();
     let cache = Arc::new(SecretCache::new(secrets, SECRET_TTL));
     // A failure is logged inside and retried on later requests, which answer 503 meanwhile.
     let _ = cache.prime().await;
     assemble_cached(settings, store, sms, clock, cache)
+}
+
+/// Loads the phone-number metadata now, during the cold start, not in the first request.
+fn warm_phone_metadata() {
+    let _ = crate::domain::E164Phone::parse("+14155550123", None);
 }
 
 /// Builds the service around a secret cache that other parts (the Twilio sender) share.
@@ -73,12 +79,8 @@ pub async fn lambda_api() -> Api {
         Ok(settings) => settings,
         Err(error) => return refuse(Settings::default(), error.to_string()),
     };
-    if running_in_lambda() && (settings.store == StoreKind::Memory || settings.sms == SmsKind::Outbox) {
-        return refuse(
-            settings,
-            "OTP_STORE=memory and OTP_SMS=outbox are for local runs and tests; set OTP_STORE=firestore and OTP_SMS=twilio"
-                .into(),
-        );
+    if let Some(reason) = dev_adapters_refused(&settings, running_in_lambda()) {
+        return refuse(settings, reason);
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secrets = Arc::new(SecretCache::new(secret_source(&settings), SECRET_TTL));
@@ -90,13 +92,15 @@ pub async fn lambda_api() -> Api {
         },
     };
     let store = async {
+        warm_phone_metadata();
         match settings.store {
             StoreKind::Memory => Ok(Arc::new(MemoryStore::new()) as Arc<dyn OtpStore>),
             StoreKind::Firestore => Err("OTP_STORE=firestore is not available in this build".to_owned()),
         }
     };
-    // Secrets load (SSM: one call) while the rest of start-up proceeds. A failure is
-    // logged inside and retried on later requests, which answer 503 meanwhile.
+    // Secrets load (SSM: one call) while the rest of start-up proceeds: the CPU work of
+    // the phone metadata and the store runs while the SSM request is in flight. A failure
+    // is logged inside and retried on later requests, which answer 503 meanwhile.
     let (_, store) = tokio::join!(secrets.prime(), store);
     match store {
         Ok(store) => assemble_cached(settings, store, sms, clock, secrets),
@@ -104,7 +108,52 @@ pub async fn lambda_api() -> Api {
     }
 }
 
+/// Inside Lambda the local-only adapters are refused: memory would not be shared between
+/// instances (limits would not hold), and the outbox would send nothing.
+pub fn dev_adapters_refused(settings: &Settings, in_lambda: bool) -> Option<String> {
+    let mut refused = Vec::new();
+    if in_lambda && settings.store == StoreKind::Memory {
+        refused.push("OTP_STORE=memory");
+    }
+    if in_lambda && settings.sms == SmsKind::Outbox {
+        refused.push("OTP_SMS=outbox");
+    }
+    (!refused.is_empty()).then(|| {
+        format!(
+            "{} is for local runs and tests only; use OTP_STORE=firestore and OTP_SMS=twilio",
+            refused.join(" and ")
+        )
+    })
+}
+
 fn refuse(settings: Settings, reason: String) -> Api {
     tracing::error!(%reason, "the service cannot start; every request answers 503");
     Api::new(Cors::new(&settings.allowed_origins), Err(StartupError(reason)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_refuses_local_only_adapters() {
+        let mut settings = Settings::default();
+        assert_eq!(dev_adapters_refused(&settings, false), None);
+        let reason = dev_adapters_refused(&settings, true).expect("refused in Lambda");
+        assert!(reason.contains("OTP_STORE=memory") && reason.contains("OTP_SMS=outbox"), "{reason}");
+        settings.store = StoreKind::Firestore;
+        let reason = dev_adapters_refused(&settings, true).expect("outbox still refused");
+        assert!(!reason.contains("OTP_STORE=memory") && reason.contains("OTP_SMS=outbox"), "{reason}");
+        settings.sms = SmsKind::Twilio;
+        assert_eq!(dev_adapters_refused(&settings, true), None);
+    }
+
+    #[tokio::test]
+    async fn a_refused_start_answers_503() {
+        let api = refuse(Settings::default(), "test".into());
+        let request =
+            http::Request::builder().method("POST").header("content-type", "application/json").body("{}").unwrap();
+        let response = api.handle(crate::Endpoint::VerifyOtp, &request, None).await;
+        assert_eq!(response.status(), 503);
+    }
 }

@@ -74,13 +74,15 @@ async fn run() -> Result<(), String> {
     let extra = if local.outbox.is_some() { ", GET /_dev/outbox" } else { " (SMS through Twilio's API)" };
     println!("OTP service (local run) on http://{address}: POST /api/send-otp, POST /api/verify-otp{extra}");
 
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(error) => { tracing::warn!(%error, "accept failed"); continue; }
             },
-            _ = shutdown_signal() => return Ok(()),
+            _ = &mut shutdown => return Ok(()),
         };
         let local = local.clone();
         tokio::spawn(async move {
