@@ -35,7 +35,8 @@ const ALL: [(&str, &str); 7] = [
 pub struct SsmSecrets {
     client: OnceCell<aws_sdk_ssm::Client>,
     prefix: String,
-    overrides: HashMap<&'static str, String>,
+    /// Values the environment gives, by variable name.
+    overrides: HashMap<&'static str, SecretString>,
     require_twilio: bool,
 }
 
@@ -71,8 +72,10 @@ impl SsmSecrets {
     ) -> Self {
         let overrides = ALL
             .iter()
-            .filter_map(|(_, variable)| Some((*variable, lookup(variable)?.trim().to_owned())))
-            .filter(|(_, value)| !value.is_empty())
+            .filter_map(|(_, variable)| {
+                let value = lookup(variable)?.trim().to_owned();
+                (!value.is_empty()).then(|| (*variable, SecretString::from(value)))
+            })
             .collect();
         Self { client, prefix: prefix.trim_end_matches('/').to_owned(), overrides, require_twilio }
     }
@@ -113,7 +116,7 @@ impl SsmSecrets {
             .collect()
     }
 
-    async fn fetch(&self, names: Vec<String>) -> Result<HashMap<String, String>, SecretError> {
+    async fn fetch(&self, names: Vec<String>) -> Result<HashMap<String, SecretString>, SecretError> {
         if names.is_empty() {
             return Ok(HashMap::new());
         }
@@ -126,7 +129,7 @@ impl SsmSecrets {
             if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
                 let value = value.trim();
                 if !value.is_empty() {
-                    values.insert(name.to_owned(), value.to_owned());
+                    values.insert(name.to_owned(), SecretString::from(value.to_owned()));
                 }
             }
         }
@@ -139,11 +142,7 @@ impl SecretSource for SsmSecrets {
     async fn load(&self) -> Result<Secrets, SecretError> {
         let mut fetched = self.fetch(self.wanted()).await?;
         let mut take = |(name, variable): (&str, &str)| -> Option<SecretString> {
-            self.overrides
-                .get(variable)
-                .cloned()
-                .or_else(|| fetched.remove(&self.parameter(name)))
-                .map(SecretString::from)
+            self.overrides.get(variable).cloned().or_else(|| fetched.remove(&self.parameter(name)))
         };
         let missing =
             |(name, variable): (&str, &str)| SecretError::Missing(format!("{} (or {variable})", self.parameter(name)));
