@@ -101,3 +101,39 @@ fn refuse(settings: Settings, reason: String) -> Api {
     tracing::error!(%reason, "the service cannot start; every request answers 503");
     Api::new(Cors::new(&settings.allowed_origins), Err(StartupError(reason)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreKind;
+
+    fn firestore_settings(pairs: &[(&str, &str)]) -> Settings {
+        let lookup = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
+        Settings::from_lookup(lookup).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_emulator_host_selects_the_emulator_else_the_secrets_give_the_credentials() {
+        let secrets: Arc<dyn SecretSource> = Arc::new(EnvSecrets::from_lookup(|_| None));
+        let emulated = firestore_settings(&[
+            ("OTP_STORE", "firestore"),
+            ("OTP_FIRESTORE_PROJECT_ID", "demo-otp"),
+            ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080"),
+        ]);
+        assert_eq!(emulated.store, StoreKind::Firestore);
+        let store = firestore_store(&emulated, secrets.clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(format!("{store:?}").contains("FirestoreAuth::Emulator"), "{store:?}");
+        let real = firestore_settings(&[
+            ("OTP_STORE", "firestore"),
+            ("OTP_FIRESTORE_PROJECT_ID", "acme"),
+            ("OTP_FIRESTORE_COLLECTION_PREFIX", "prod_"),
+        ]);
+        let store = firestore_store(&real, secrets.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{store:?}");
+        assert!(
+            shown.contains("FirestoreAuth::Secrets") && shown.contains("prod_") && shown.contains("acme"),
+            "{shown}"
+        );
+        assert!(firestore_store(&Settings::default(), secrets).is_err(), "no project id");
+    }
+}

@@ -86,3 +86,27 @@ async fn a_silent_server_answers_503_after_the_call_timeout() {
     both_endpoints_answer_503(store.clone(), CALL_TIMEOUT * 3).await;
     held.abort();
 }
+
+#[tokio::test]
+async fn unusable_credentials_fail_without_showing_them_and_a_missing_secret_is_unavailable() {
+    use otp_core::ports::SecretSource;
+    let config = FirestoreConfig { call_timeout: CALL_TIMEOUT, ..FirestoreConfig::new("demo-faults") };
+    let with_credentials = |json: &'static str| -> Arc<dyn SecretSource> {
+        Arc::new(EnvSecrets::from_lookup(move |name| match name {
+            "OTP_SESSION_SECRET" | "OTP_CODE_PEPPER" => Some("x".into()),
+            "OTP_GCP_CREDENTIALS" => Some(json.into()),
+            _ => None,
+        }))
+    };
+    let store = FirestoreStore::new(
+        config.clone(),
+        FirestoreAuth::Secrets(with_credentials(r#"{"type":"service_account","private_key":"s3cr3t-key"}"#)),
+    );
+    match store.connect_now().await {
+        Err(StoreError::Other(reason)) => assert!(!reason.contains("s3cr3t"), "{reason}"),
+        other => panic!("expected unusable credentials, got {other:?}"),
+    }
+    let missing: Arc<dyn SecretSource> = Arc::new(EnvSecrets::from_lookup(|_| None));
+    let store = FirestoreStore::new(config, FirestoreAuth::Secrets(missing));
+    assert!(matches!(store.connect_now().await, Err(StoreError::Unavailable(_))));
+}

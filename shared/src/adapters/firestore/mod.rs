@@ -97,10 +97,13 @@ impl FirestoreStore {
         Self { config, auth, db: OnceCell::new(), round_trips: AtomicU64::new(0), conflicts: AtomicU64::new(0) }
     }
 
-    /// Connects now, within the call timeout: the Lambda init phase warms the connection
-    /// with it. A failure is retried by the next operation.
+    /// Connects now and reads one (absent) document, each within the call timeout, so the
+    /// connection is open and the access token fetched before the first request needs
+    /// them: the Lambda init phase calls it. A failure is retried by the next operation.
     pub async fn connect_now(&self) -> Result<(), StoreError> {
-        self.db().await.map(|_| ())
+        let db = self.db().await?;
+        let probe = format!("{}/{}numbers/connection-check", db.get_documents_path(), self.config.collection_prefix);
+        self.read(db, &[probe]).await.map(|_| ())
     }
 
     /// Requests sent to Firestore so far (reads and commits; connecting is not counted).
