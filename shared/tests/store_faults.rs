@@ -82,8 +82,26 @@ async fn a_silent_server_answers_503_after_the_call_timeout() {
             connections.push(stream);
         }
     });
-    let store = store_at(address);
-    both_endpoints_answer_503(store.clone(), CALL_TIMEOUT * 3).await;
+    both_endpoints_answer_503(store_at(address.clone()), CALL_TIMEOUT * 3).await;
+
+    // Many at once on a fresh store: none waits behind the others' attempts to connect.
+    let (api, _) = api_with(store_at(address)).await;
+    let api = Arc::new(api);
+    let started = Instant::now();
+    let calls: Vec<_> = (0..10u8)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let client = Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, i)));
+                api.handle(Endpoint::SendOtp, &post(Endpoint::SendOtp, r#"{"phone":"+14155550123"}"#), client).await
+            })
+        })
+        .collect();
+    for call in calls {
+        let response = call.await.unwrap_or_else(|e| panic!("handler panicked: {e}"));
+        assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert!(started.elapsed() < CALL_TIMEOUT * 3, "10 concurrent sends took {:?}", started.elapsed());
     held.abort();
 }
 
@@ -109,4 +127,37 @@ async fn unusable_credentials_fail_without_showing_them_and_a_missing_secret_is_
     let missing: Arc<dyn SecretSource> = Arc::new(EnvSecrets::from_lookup(|_| None));
     let store = FirestoreStore::new(config, FirestoreAuth::Secrets(missing));
     assert!(matches!(store.connect_now().await, Err(StoreError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn connections_that_hang_answer_503_without_queueing() {
+    // A listener that never accepts, its backlog filled: further connects hang, as toward
+    // a black-holed address.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(address)).await
+        {
+            fillers.push(stream);
+        }
+    }
+    let store = store_at(address.to_string());
+    let started = Instant::now();
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.connect_now().await })
+        })
+        .collect();
+    for call in calls {
+        assert!(matches!(call.await.unwrap(), Err(StoreError::Unavailable(_))));
+    }
+    // Ten queued tries would take ten timeouts.
+    assert!(started.elapsed() < CALL_TIMEOUT * 2, "10 concurrent connects took {:?}", started.elapsed());
+    both_endpoints_answer_503(store_at(address.to_string()), CALL_TIMEOUT * 2).await;
+    drop((listener, fillers));
 }

@@ -117,22 +117,21 @@ impl FirestoreStore {
     }
 
     async fn db(&self) -> Result<&FirestoreDb, StoreError> {
-        self.db
-            .get_or_try_init(|| async {
-                let options = FirestoreDbOptions::new(self.config.project_id.clone())
-                    .with_database_id(self.config.database_id.clone())
-                    .with_request_timeout(self.config.call_timeout);
-                match tokio::time::timeout(self.config.call_timeout, auth::connect(options, &self.auth)).await {
-                    Ok(Ok(db)) => Ok(db),
-                    Ok(Err(ConnectError::Credentials(reason))) => Err(StoreError::Other(reason)),
-                    Ok(Err(ConnectError::Unreachable(reason))) => Err(StoreError::Unavailable(reason)),
-                    Err(_) => Err(StoreError::Unavailable(format!(
-                        "no connection to Firestore within {:?}",
-                        self.config.call_timeout
-                    ))),
-                }
+        let connect = self.db.get_or_try_init(|| async {
+            let options = FirestoreDbOptions::new(self.config.project_id.clone())
+                .with_database_id(self.config.database_id.clone())
+                .with_request_timeout(self.config.call_timeout);
+            auth::connect(options, &self.auth).await.map_err(|error| match error {
+                ConnectError::Credentials(reason) => StoreError::Other(reason),
+                ConnectError::Unreachable(reason) => StoreError::Unavailable(reason),
             })
-            .await
+        });
+        // The limit covers the wait behind another request's connection attempt too, so
+        // during an outage concurrent requests each give up after one timeout rather than
+        // queueing for a try each.
+        tokio::time::timeout(self.config.call_timeout, connect).await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!("no connection to Firestore within {:?}", self.config.call_timeout)))
+        })
     }
 
     fn document_name(&self, db: &FirestoreDb, collection: &str, key: &SubjectKey) -> String {
