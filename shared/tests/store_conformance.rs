@@ -50,6 +50,7 @@ conformance!(
     concurrent_right_guesses_approve_exactly_once,
     concurrent_wrong_guesses_are_judged_at_most_max_attempts_times,
     concurrent_sends_to_one_number_allow_exactly_one,
+    concurrent_sends_from_one_client_stop_at_its_limit,
 );
 
 async fn a_code_approves_once(store: Arc<dyn OtpStore>) {
@@ -234,4 +235,17 @@ async fn concurrent_sends_to_one_number_allow_exactly_one(store: Arc<dyn OtpStor
     let cooled =
         decisions.iter().filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::Cooldown, .. })).count();
     assert_eq!((allowed, cooled), (1, 29), "{decisions:?}");
+}
+
+async fn concurrent_sends_from_one_client_stop_at_its_limit(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let decisions = support::concurrently(30, |i| {
+        let (store, s) = (store.clone(), s.clone());
+        async move { store.record_send(&s.other_number(i), &s.client, s.hash("123456"), &policy(), t0()).await }
+    })
+    .await;
+    let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    let limited =
+        decisions.iter().filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::Client, .. })).count();
+    assert_eq!((allowed, limited), (5, 25), "the per-client limit holds under concurrency: {decisions:?}");
 }
