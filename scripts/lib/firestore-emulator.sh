@@ -37,14 +37,23 @@ firestore_emulator_start() {
   port="$(_firestore_free_port)"
   command="$(_firestore_emulator_command "$port")" || return 1
   FIRESTORE_EMULATOR_LOG="$(mktemp -t firestore-emulator.XXXXXX.log)"
-  # Its own session and process group, so that stopping it reaches the Java child too.
-  # shellcheck disable=SC2086
-  setsid $command >"$FIRESTORE_EMULATOR_LOG" 2>&1 </dev/null &
-  FIRESTORE_EMULATOR_PID=$!
+  # Its own session and process group, so that stopping it reaches the Java child too. The
+  # group's id is read from inside, since setsid forks when started from an interactive shell.
+  local pidfile
+  pidfile="$(mktemp -t firestore-emulator.XXXXXX.pid)"
+  # shellcheck disable=SC2016,SC2086
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" $command >"$FIRESTORE_EMULATOR_LOG" 2>&1 </dev/null &
   trap firestore_emulator_stop EXIT
   local waited=0
+  until [ -s "$pidfile" ] || [ "$waited" -ge 50 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  FIRESTORE_EMULATOR_PID="$(cat "$pidfile")"
+  rm -f "$pidfile"
+  waited=0
   until curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1; do
-    if ! kill -0 "$FIRESTORE_EMULATOR_PID" 2>/dev/null || [ "$waited" -ge 600 ]; then
+    if ! kill -0 -- "-${FIRESTORE_EMULATOR_PID:-0}" 2>/dev/null || [ "$waited" -ge 600 ]; then
       echo "firestore emulator: did not start on 127.0.0.1:$port; its log:" >&2
       cat "$FIRESTORE_EMULATOR_LOG" >&2
       firestore_emulator_stop
