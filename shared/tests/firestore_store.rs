@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use firestore::gcloud_sdk::google::firestore::v1::GetDocumentRequest;
 use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+use firestore::gcloud_sdk::google::firestore::v1::{CommitRequest, Document, GetDocumentRequest, Value, Write, write};
 use firestore::{FirestoreDb, FirestoreDbOptions};
 use otp_core::adapters::firestore::{EXPIRE_AT, FirestoreConfig, FirestoreStore};
 use otp_core::domain::{SendDecision, VerifyOutcome};
@@ -157,4 +157,34 @@ async fn stored_documents_hold_only_hashes_and_an_expiry() {
     for raw in ["4155550123", "203.0.113.7", "123456", "000000"] {
         assert!(!everything.contains(raw), "{raw} stored in the clear");
     }
+}
+
+#[tokio::test]
+async fn a_malformed_stored_record_is_refused_not_guessed_at() {
+    let Some((store, config)) = store("a_malformed_stored_record_is_refused_not_guessed_at") else { return };
+    let s = Subjects::new();
+    let db = FirestoreDb::with_options(FirestoreDbOptions::new(config.project_id.clone())).await.unwrap();
+    let name = format!("{}/otp_numbers/{}", db.get_documents_path(), s.number.as_str());
+    let fields = [("sends".to_owned(), Value { value_type: Some(ValueType::StringValue("not a list".into())) })];
+    let write = Write {
+        operation: Some(write::Operation::Update(Document {
+            name,
+            fields: fields.into_iter().collect(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    db.client()
+        .get()
+        .commit(CommitRequest { database: db.get_database_path().clone(), writes: vec![write], ..Default::default() })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.judge_attempt(&s.number, &s.hash("123456"), t0()).await,
+        Err(StoreError::Other(reason)) if reason.contains("sends")
+    ));
+    assert!(matches!(
+        store.record_send(&s.number, &s.client, s.hash("123456"), &policy(), t0()).await,
+        Err(StoreError::Other(_))
+    ));
 }

@@ -163,6 +163,11 @@ impl FirestoreStore {
                 }
             }
         }
+        tracing::warn!(
+            event = "store_contention",
+            attempts = self.config.max_attempts,
+            "Firestore commits kept conflicting; giving up"
+        );
         Err(StoreError::Contention)
     }
 
