@@ -73,8 +73,9 @@ impl SessionTokenIssuer {
 /// Chooses jsonwebtoken's crypto backend once per process. With the Firestore client's
 /// auth crate in the build, both of jsonwebtoken's backends are compiled in, and it then
 /// refuses to guess: every encode and decode would panic. Either backend signs HS256 the
-/// same, so if another one is installed first, that is fine too.
-fn install_jwt_crypto() {
+/// same, so if another one is installed first, that is fine too. `SessionTokenIssuer::new`
+/// calls it; call it first in any other code that uses jsonwebtoken directly.
+pub fn install_jwt_crypto() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ =
