@@ -30,6 +30,8 @@ pub async fn assemble(
     secrets: Arc<dyn SecretSource>,
 ) -> Api {
     let cors = Cors::new(&settings.allowed_origins);
+    // Loads the phone-number metadata now, during the cold start, not in the first request.
+    let _ = crate::domain::E164Phone::parse("+14155550123", None);
     let cache = Arc::new(SecretCache::new(secrets, SECRET_TTL));
     // A failure is logged inside and retried on later requests, which answer 503 meanwhile.
     let _ = cache.prime().await;
@@ -42,12 +44,8 @@ pub async fn lambda_api() -> Api {
         Ok(settings) => settings,
         Err(error) => return refuse(Settings::default(), error.to_string()),
     };
-    if running_in_lambda() && (settings.store == StoreKind::Memory || settings.sms == SmsKind::Outbox) {
-        return refuse(
-            settings,
-            "OTP_STORE=memory and OTP_SMS=outbox are for local runs and tests; set OTP_STORE=firestore and OTP_SMS=twilio"
-                .into(),
-        );
+    if let Some(reason) = dev_adapters_refused(&settings, running_in_lambda()) {
+        return refuse(settings, reason);
     }
     if running_in_lambda() && settings.firestore.emulator_host.is_some() {
         return refuse(settings, "FIRESTORE_EMULATOR_HOST is for local runs and tests; unset it in Lambda".into());
@@ -97,6 +95,24 @@ pub fn firestore_store(settings: &Settings, secrets: Arc<dyn SecretSource>) -> R
     Ok(FirestoreStore::new(config, auth))
 }
 
+/// Inside Lambda the local-only adapters are refused: memory would not be shared between
+/// instances (limits would not hold), and the outbox would send nothing.
+pub fn dev_adapters_refused(settings: &Settings, in_lambda: bool) -> Option<String> {
+    let mut refused = Vec::new();
+    if in_lambda && settings.store == StoreKind::Memory {
+        refused.push("OTP_STORE=memory");
+    }
+    if in_lambda && settings.sms == SmsKind::Outbox {
+        refused.push("OTP_SMS=outbox");
+    }
+    (!refused.is_empty()).then(|| {
+        format!(
+            "{} is for local runs and tests only; use OTP_STORE=firestore and OTP_SMS=twilio",
+            refused.join(" and ")
+        )
+    })
+}
+
 fn refuse(settings: Settings, reason: String) -> Api {
     tracing::error!(%reason, "the service cannot start; every request answers 503");
     Api::new(Cors::new(&settings.allowed_origins), Err(StartupError(reason)))
@@ -105,7 +121,6 @@ fn refuse(settings: Settings, reason: String) -> Api {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StoreKind;
 
     fn firestore_settings(pairs: &[(&str, &str)]) -> Settings {
         let lookup = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
@@ -135,5 +150,27 @@ mod tests {
             "{shown}"
         );
         assert!(firestore_store(&Settings::default(), secrets).is_err(), "no project id");
+    }
+
+    #[test]
+    fn lambda_refuses_local_only_adapters() {
+        let mut settings = Settings::default();
+        assert_eq!(dev_adapters_refused(&settings, false), None);
+        let reason = dev_adapters_refused(&settings, true).expect("refused in Lambda");
+        assert!(reason.contains("OTP_STORE=memory") && reason.contains("OTP_SMS=outbox"), "{reason}");
+        settings.store = StoreKind::Firestore;
+        let reason = dev_adapters_refused(&settings, true).expect("outbox still refused");
+        assert!(!reason.contains("OTP_STORE=memory") && reason.contains("OTP_SMS=outbox"), "{reason}");
+        settings.sms = SmsKind::Twilio;
+        assert_eq!(dev_adapters_refused(&settings, true), None);
+    }
+
+    #[tokio::test]
+    async fn a_refused_start_answers_503() {
+        let api = refuse(Settings::default(), "test".into());
+        let request =
+            http::Request::builder().method("POST").header("content-type", "application/json").body("{}").unwrap();
+        let response = api.handle(crate::Endpoint::VerifyOtp, &request, None).await;
+        assert_eq!(response.status(), 503);
     }
 }

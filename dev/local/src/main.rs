@@ -70,13 +70,15 @@ async fn run() -> Result<(), String> {
     let listener = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
     println!("OTP service (local run) on http://{address}: POST /api/send-otp, POST /api/verify-otp, GET /_dev/outbox");
 
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(error) => { tracing::warn!(%error, "accept failed"); continue; }
             },
-            _ = shutdown_signal() => return Ok(()),
+            _ = &mut shutdown => return Ok(()),
         };
         let local = local.clone();
         tokio::spawn(async move {

@@ -14,6 +14,35 @@ use crate::ports::{OtpStore, StoreError};
 /// Records beyond this count trigger a sweep of those no rule needs any more.
 const SWEEP_ABOVE: usize = 10_000;
 
+/// A map of records, each with the time after which no rule needs it.
+#[derive(Debug)]
+struct Expiring<T> {
+    map: HashMap<SubjectKey, (T, Option<DateTime<Utc>>)>,
+    /// The size at which the next sweep runs: it doubles past what a sweep leaves, so
+    /// sweeping costs O(1) per insert, amortised, even when nothing has expired yet.
+    sweep_at: usize,
+}
+
+impl<T> Default for Expiring<T> {
+    fn default() -> Self {
+        Self { map: HashMap::new(), sweep_at: SWEEP_ABOVE }
+    }
+}
+
+impl<T: Clone + Default> Expiring<T> {
+    fn get(&self, key: &SubjectKey) -> T {
+        self.map.get(key).map(|(record, _)| record.clone()).unwrap_or_default()
+    }
+
+    fn put(&mut self, key: &SubjectKey, record: T, expiry: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+        if self.map.len() >= self.sweep_at {
+            self.map.retain(|_, (_, expiry)| expiry.is_none_or(|at| at > now));
+            self.sweep_at = (self.map.len() * 2).max(SWEEP_ABOVE);
+        }
+        self.map.insert(key.clone(), (record, expiry));
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Records>,
@@ -21,8 +50,8 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Records {
-    numbers: HashMap<SubjectKey, (NumberRecord, Option<DateTime<Utc>>)>,
-    clients: HashMap<SubjectKey, (IpRecord, Option<DateTime<Utc>>)>,
+    numbers: Expiring<NumberRecord>,
+    clients: Expiring<IpRecord>,
 }
 
 impl MemoryStore {
@@ -37,12 +66,6 @@ impl MemoryStore {
     }
 }
 
-fn sweep<T>(map: &mut HashMap<SubjectKey, (T, Option<DateTime<Utc>>)>, now: DateTime<Utc>) {
-    if map.len() > SWEEP_ABOVE {
-        map.retain(|_, (_, expiry)| expiry.is_none_or(|at| at > now));
-    }
-}
-
 #[async_trait]
 impl OtpStore for MemoryStore {
     async fn record_send(
@@ -54,16 +77,14 @@ impl OtpStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
         let mut records = self.records();
-        sweep(&mut records.numbers, now);
-        sweep(&mut records.clients, now);
-        let mut number_record = records.numbers.get(number).map(|(r, _)| r.clone()).unwrap_or_default();
-        let mut client_record = records.clients.get(client).map(|(r, _)| r.clone()).unwrap_or_default();
+        let mut number_record = records.numbers.get(number);
+        let mut client_record = records.clients.get(client);
         let decision = policy.apply(&mut number_record, &mut client_record, code, now);
         if let SendDecision::Allowed { .. } = decision {
             let number_expiry = policy.number_record_expiry(&number_record);
             let client_expiry = policy.client_record_expiry(&client_record);
-            records.numbers.insert(number.clone(), (number_record, number_expiry));
-            records.clients.insert(client.clone(), (client_record, client_expiry));
+            records.numbers.put(number, number_record, number_expiry, now);
+            records.clients.put(client, client_record, client_expiry, now);
         }
         Ok(decision)
     }
@@ -75,7 +96,7 @@ impl OtpStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<VerifyOutcome, StoreError> {
         let mut records = self.records();
-        let Some((record, _)) = records.numbers.get_mut(number) else {
+        let Some((record, _)) = records.numbers.map.get_mut(number) else {
             return Ok(VerifyOutcome::NoPendingCode);
         };
         let mut updated = record.clone();
@@ -85,9 +106,32 @@ impl OtpStore for MemoryStore {
     }
 
     async fn withdraw_code(&self, number: &SubjectKey, code: &CodeHash) -> Result<(), StoreError> {
-        if let Some((record, _)) = self.records().numbers.get_mut(number) {
+        if let Some((record, _)) = self.records().numbers.map.get_mut(number) {
             record.withdraw(code);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn sweeps_drop_only_records_no_rule_needs() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let mut map = Expiring::<IpRecord>::default();
+        let key = |i: usize| SubjectKey::from_hex_for_tests(format!("{i:064x}"));
+        for i in 0..SWEEP_ABOVE {
+            // Even keys expire at once, odd keys much later.
+            let expiry = now + TimeDelta::seconds(if i % 2 == 0 { 1 } else { 1_000 });
+            map.put(&key(i), IpRecord::default(), Some(expiry), now);
+        }
+        assert_eq!(map.map.len(), SWEEP_ABOVE);
+        map.put(&key(SWEEP_ABOVE), IpRecord::default(), None, now + TimeDelta::seconds(2));
+        assert_eq!(map.map.len(), SWEEP_ABOVE / 2 + 1);
+        assert!(map.map.contains_key(&key(1)) && !map.map.contains_key(&key(0)));
+        assert_eq!(map.sweep_at, SWEEP_ABOVE, "the next sweep waits for the map to grow again");
     }
 }

@@ -87,6 +87,11 @@ impl Api {
 
     /// An error answer with CORS headers, for paths the endpoints never see (local run).
     pub fn error<B>(&self, request: &http::Request<B>, error: &ApiError) -> http::Response<String> {
-        self.cors.decorate(request.headers().get(http::header::ORIGIN), error_response(error))
+        self.with_cors(request, error_response(error))
+    }
+
+    /// Adds the CORS headers for `request`'s origin to `response` (local run pages).
+    pub fn with_cors<B>(&self, request: &http::Request<B>, response: http::Response<String>) -> http::Response<String> {
+        self.cors.decorate(request.headers().get(http::header::ORIGIN), response)
     }
 }

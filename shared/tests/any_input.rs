@@ -1,0 +1,70 @@
+//! Whatever arrives, each handler answers with one of API.md's responses: a status from
+//! the contract and a JSON body of the success or error shape. Never a panic.
+
+mod helpers;
+
+use helpers::TestApp;
+use otp_core::Endpoint;
+use proptest::prelude::*;
+
+const CONTRACT_ERRORS: &[(u16, &str)] = &[
+    (400, "invalid_request"),
+    (400, "invalid_phone"),
+    (400, "invalid_code_format"),
+    (401, "incorrect_code"),
+    (403, "country_not_allowed"),
+    (405, "method_not_allowed"),
+    (410, "code_expired"),
+    (413, "payload_too_large"),
+    (415, "unsupported_media_type"),
+    (422, "phone_unreachable"),
+    (429, "rate_limited"),
+    (429, "too_many_attempts"),
+    (502, "sms_failed"),
+    (503, "service_unavailable"),
+    (500, "internal_error"),
+];
+
+fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let phone = prop_oneof![
+        Just("+14155550123".to_owned()),
+        Just("00 44 7400 123456".to_owned()),
+        "[+0-9 ()\\-.]{0,20}",
+        "\\PC{0,30}",
+    ];
+    let code = prop_oneof![Just("123456".to_owned()), "[0-9]{0,12}", "\\PC{0,12}"];
+    let country = prop_oneof![Just("US".to_owned()), Just("gb".to_owned()), "[A-Za-z]{0,3}"];
+    let json_body = (phone, code, country, any::<bool>(), any::<u8>()).prop_map(|(p, c, cc, numeric, n)| {
+        let code = if numeric { serde_json::json!(n) } else { serde_json::json!(c) };
+        serde_json::json!({ "phone": p, "code": code, "defaultCountry": cc, "locale": "de" }).to_string().into_bytes()
+    });
+    prop_oneof![json_body, proptest::collection::vec(any::<u8>(), 0..300), "\\PC{0,200}".prop_map(String::into_bytes)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn every_input_gets_a_contract_answer(
+        send in any::<bool>(),
+        method in prop_oneof![Just("POST"), Just("GET"), Just("OPTIONS"), Just("PUT"), Just("DELETE")],
+        content_type in prop_oneof![Just(Some("application/json")), Just(None), Just(Some("text/plain")), Just(Some("application/json; charset=utf-8"))],
+        body in body_strategy(),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let reply = runtime.block_on(async {
+            let app = TestApp::new().await;
+            let endpoint = if send { Endpoint::SendOtp } else { Endpoint::VerifyOtp };
+            app.raw(endpoint, method, content_type, body, "198.51.100.7").await
+        });
+        match reply.status {
+            204 => prop_assert_eq!(method, "OPTIONS"),
+            202 => prop_assert_eq!(&reply.body["status"], "pending"),
+            200 => prop_assert_eq!(&reply.body["status"], "approved"),
+            status => {
+                let code = reply.error_code().to_owned();
+                prop_assert!(CONTRACT_ERRORS.contains(&(status, code.as_str())), "{} {}", status, code);
+                prop_assert!(reply.body["error"]["message"].is_string());
+            }
+        }
+    }
+}

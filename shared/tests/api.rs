@@ -1,0 +1,352 @@
+//! Black-box tests of both handlers: every row of API.md's error table, both success
+//! shapes, CORS, and the edge checks, through `Api::handle` as Lambda and the local run call it.
+
+mod helpers;
+
+use helpers::{ORIGIN, SESSION_SECRET, TestApp};
+use otp_core::Endpoint;
+use serde_json::json;
+
+const PHONE: &str = "+14155550123";
+
+#[tokio::test]
+async fn send_answers_202_with_the_contract_shape() {
+    let app = TestApp::new().await;
+    let reply =
+        app.post(Endpoint::SendOtp, json!({ "phone": "+1 (415) 555-0123", "locale": "en" }), "198.51.100.7").await;
+    assert_eq!(reply.status, 202);
+    assert_eq!(
+        reply.body,
+        json!({
+            "status": "pending",
+            "to": PHONE,
+            "channel": "sms",
+            "expiresAt": "2026-11-24T15:10:00Z",
+            "resendAfterSeconds": 60
+        })
+    );
+    assert_eq!(reply.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let sms = app.outbox.list();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0].to, PHONE);
+    assert_eq!(app.last_code(PHONE).len(), 6);
+}
+
+#[tokio::test]
+async fn send_reads_every_listed_format() {
+    let cases = [
+        (json!({ "phone": "+14155550123" }), PHONE),
+        (json!({ "phone": "+1-415-555-0123" }), PHONE),
+        (json!({ "phone": "00 44 7400 123456" }), "+447400123456"),
+        (json!({ "phone": "(415) 555-0123", "defaultCountry": "US" }), PHONE),
+        (json!({ "phone": "07400 123456", "defaultCountry": "gb", "locale": "fr" }), "+447400123456"),
+    ];
+    for (i, (body, expected)) in cases.into_iter().enumerate() {
+        let app = TestApp::new().await;
+        let reply = app.post(Endpoint::SendOtp, body.clone(), &format!("198.51.100.{i}")).await;
+        assert_eq!(reply.status, 202, "{body}: {:?}", reply.body);
+        assert_eq!(reply.body["to"], expected, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_fields_are_ignored_and_locale_picks_the_template() {
+    let app = TestApp::new().await;
+    let reply = app
+        .post(Endpoint::SendOtp, json!({ "phone": PHONE, "locale": "es-MX", "extra": [1, 2] }), "198.51.100.7")
+        .await;
+    assert_eq!(reply.status, 202);
+    assert!(app.outbox.list()[0].body.starts_with("Tu código es "));
+}
+
+#[tokio::test]
+async fn malformed_requests_are_invalid_request() {
+    let app = TestApp::new().await;
+    let bodies: [&[u8]; 12] = [
+        b"",
+        b"not json",
+        b"{\"phone\": ",
+        b"[]",
+        b"\"+14155550123\"",
+        b"null",
+        b"{}",
+        b"{\"phone\": 14155550123}",
+        b"{\"phone\": null}",
+        b"{\"phone\": \"+14155550123\", \"defaultCountry\": 1}",
+        b"{\"phone\": \"+14155550123\", \"locale\": {}}",
+        b"{\"phone\": \"4155550123\", \"defaultCountry\": \"Narnia\"}",
+    ];
+    for body in bodies {
+        let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json"), body, "198.51.100.7").await;
+        assert_eq!((reply.status, reply.error_code()), (400, "invalid_request"), "{}", String::from_utf8_lossy(body));
+        assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let verify_bodies = [
+        json!({ "phone": PHONE }),
+        json!({ "code": "123456" }),
+        json!({ "phone": PHONE, "code": 123456 }),
+        json!({ "phone": [PHONE], "code": "123456" }),
+    ];
+    for body in verify_bodies {
+        let reply = app.post(Endpoint::VerifyOtp, body.clone(), "198.51.100.7").await;
+        assert_eq!((reply.status, reply.error_code()), (400, "invalid_request"), "{body}");
+    }
+    assert!(app.outbox.list().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn bad_numbers_are_invalid_phone() {
+    let app = TestApp::new().await;
+    for phone in ["", "hello", "4155550123", "+1 415 555", "+49 30 12345678", "+1 800 555 0199", "+999999999999"] {
+        let reply = app.send(phone).await;
+        assert_eq!((reply.status, reply.error_code()), (400, "invalid_phone"), "{phone}");
+        let reply = app.verify(phone, "123456").await;
+        assert_eq!((reply.status, reply.error_code()), (400, "invalid_phone"), "{phone}");
+    }
+    assert!(app.outbox.list().is_empty());
+}
+
+#[tokio::test]
+async fn countries_outside_the_allow_list_are_refused() {
+    let app = TestApp::with(&[("OTP_ALLOWED_COUNTRIES", "GB,DE")]).await;
+    let reply = app.send(PHONE).await;
+    assert_eq!((reply.status, reply.error_code()), (403, "country_not_allowed"));
+    assert!(app.outbox.list().is_empty());
+    assert_eq!(app.send("+447400123456").await.status, 202);
+}
+
+#[tokio::test]
+async fn only_post_and_options_are_allowed() {
+    let app = TestApp::new().await;
+    for endpoint in [Endpoint::SendOtp, Endpoint::VerifyOtp] {
+        for method in ["GET", "PUT", "DELETE", "PATCH", "HEAD"] {
+            let reply = app.raw(endpoint, method, Some("application/json"), "{}", "198.51.100.7").await;
+            assert_eq!((reply.status, reply.error_code()), (405, "method_not_allowed"), "{method}");
+            assert_eq!(reply.header("allow"), Some("POST, OPTIONS"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_4_kib_are_refused() {
+    let app = TestApp::new().await;
+    let padding = "x".repeat(4096);
+    let big = json!({ "phone": PHONE, "pad": padding }).to_string();
+    let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json"), big, "198.51.100.7").await;
+    assert_eq!((reply.status, reply.error_code()), (413, "payload_too_large"));
+    // Exactly 4096 bytes is still fine.
+    let base = json!({ "phone": PHONE, "pad": "" }).to_string();
+    let fits = json!({ "phone": PHONE, "pad": "x".repeat(4096 - base.len()) }).to_string();
+    assert_eq!(fits.len(), 4096);
+    let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json"), fits, "198.51.100.7").await;
+    assert_eq!(reply.status, 202);
+}
+
+#[tokio::test]
+async fn only_json_is_accepted() {
+    let app = TestApp::new().await;
+    let body = json!({ "phone": PHONE }).to_string();
+    for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data")] {
+        let reply = app.raw(Endpoint::SendOtp, "POST", ct, body.clone(), "198.51.100.7").await;
+        assert_eq!((reply.status, reply.error_code()), (415, "unsupported_media_type"), "{ct:?}");
+    }
+    let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json; charset=utf-8"), body, "198.51.100.7").await;
+    assert_eq!(reply.status, 202);
+}
+
+#[tokio::test]
+async fn the_right_code_approves_once_with_a_valid_token() {
+    let app = TestApp::new().await;
+    assert_eq!(app.send(PHONE).await.status, 202);
+    let code = app.last_code(PHONE);
+    app.advance(30);
+    let reply = app.verify(PHONE, &code).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["status"], "approved");
+    assert_eq!(reply.body["to"], PHONE);
+    assert_eq!(reply.body["tokenExpiresAt"], "2026-11-24T16:00:30Z");
+    let token = reply.body["token"].as_str().expect("a token");
+    // Decode as a consumer would, with the session secret (its expiry checked at the real now).
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.set_issuer(&["otp-service"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(SESSION_SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("token verifies")
+    .claims;
+    assert_eq!(claims["sub"], PHONE);
+    assert_eq!(claims["iat"], helpers::start_time().timestamp() + 30);
+    assert_eq!(claims["exp"], helpers::start_time().timestamp() + 30 + 3600);
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
+
+    let again = app.verify(PHONE, &code).await;
+    assert_eq!((again.status, again.error_code()), (410, "code_expired"));
+}
+
+#[tokio::test]
+async fn wrong_codes_count_down_then_lock() {
+    let app = TestApp::new().await;
+    app.send(PHONE).await;
+    let code = app.last_code(PHONE);
+    let wrong = TestApp::wrong_code(&code);
+    for left in (1..=4).rev() {
+        let reply = app.verify(PHONE, &wrong).await;
+        assert_eq!((reply.status, reply.error_code()), (401, "incorrect_code"));
+        assert_eq!(reply.body["error"]["attemptsRemaining"], left);
+    }
+    let reply = app.verify(PHONE, &wrong).await;
+    assert_eq!((reply.status, reply.error_code()), (429, "too_many_attempts"));
+    let reply = app.verify(PHONE, &code).await;
+    assert_eq!((reply.status, reply.error_code()), (410, "code_expired"), "the right code no longer works");
+}
+
+#[tokio::test]
+async fn codes_expire_and_unknown_numbers_have_none() {
+    let app = TestApp::new().await;
+    let reply = app.verify(PHONE, "123456").await;
+    assert_eq!((reply.status, reply.error_code()), (410, "code_expired"));
+    app.send(PHONE).await;
+    let code = app.last_code(PHONE);
+    app.advance(600);
+    let reply = app.verify(PHONE, &code).await;
+    assert_eq!((reply.status, reply.error_code()), (410, "code_expired"));
+}
+
+#[tokio::test]
+async fn code_format_is_checked_against_the_configured_length() {
+    let app = TestApp::with(&[("OTP_CODE_LENGTH", "8")]).await;
+    for code in ["123456", "123456789", "1234567a", " 12345678", "1234 678", ""] {
+        let reply = app.verify(PHONE, code).await;
+        assert_eq!((reply.status, reply.error_code()), (400, "invalid_code_format"), "{code:?}");
+    }
+    app.send(PHONE).await;
+    let code = app.last_code(PHONE);
+    assert_eq!(code.len(), 8);
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_resend_replaces_the_code_and_resets_attempts() {
+    let app = TestApp::new().await;
+    app.send(PHONE).await;
+    let first = app.last_code(PHONE);
+    let wrong = TestApp::wrong_code(&first);
+    app.verify(PHONE, &wrong).await;
+    app.verify(PHONE, &wrong).await;
+    app.advance(60);
+    assert_eq!(app.send(PHONE).await.status, 202);
+    let second = app.last_code(PHONE);
+    if first != second {
+        let reply = app.verify(PHONE, &first).await;
+        assert_eq!(reply.body["error"]["attemptsRemaining"], 4, "fresh attempts, old code refused");
+    }
+    assert_eq!(app.verify(PHONE, &second).await.status, 200);
+}
+
+#[tokio::test]
+async fn resend_cooldown_answers_429_with_retry_after() {
+    let app = TestApp::new().await;
+    assert_eq!(app.send(PHONE).await.status, 202);
+    app.advance(20);
+    let reply = app.send(PHONE).await;
+    assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"));
+    assert_eq!(reply.body["error"]["retryAfterSeconds"], 40);
+    assert_eq!(reply.header("retry-after"), Some("40"));
+    assert_eq!(app.outbox.list().len(), 1, "no second SMS");
+    app.advance(40);
+    assert_eq!(app.send(PHONE).await.status, 202);
+}
+
+#[tokio::test]
+async fn per_number_limit_holds_across_client_ips() {
+    let app = TestApp::with(&[("OTP_RESEND_COOLDOWN_SECONDS", "0")]).await;
+    for i in 0..5 {
+        let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), &format!("203.0.113.{i}")).await;
+        assert_eq!(reply.status, 202);
+    }
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), "203.0.113.99").await;
+    assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"));
+    assert_eq!(reply.body["error"]["retryAfterSeconds"], 3600);
+}
+
+#[tokio::test]
+async fn per_ip_limit_holds_across_numbers_and_ignores_forwarded_for() {
+    let app = TestApp::new().await;
+    let numbers: Vec<String> = (0..6).map(|i| format!("+1415555010{i}")).collect();
+    for number in &numbers[..5] {
+        assert_eq!(app.post(Endpoint::SendOtp, json!({ "phone": number }), "192.0.2.1").await.status, 202);
+    }
+    // A spoofed X-Forwarded-For changes nothing: the limit is on the platform's client IP.
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/api/send-otp")
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", "10.9.8.7")
+        .body(json!({ "phone": numbers[5] }).to_string())
+        .unwrap();
+    let response = app.api.handle(Endpoint::SendOtp, &request, Some("192.0.2.1".parse().unwrap())).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(app.post(Endpoint::SendOtp, json!({ "phone": numbers[5] }), "192.0.2.2").await.status, 202);
+}
+
+#[tokio::test]
+async fn missing_secrets_answer_503_on_every_request() {
+    let empty = otp_core::adapters::env_secrets::EnvSecrets::from_lookup(|_| None);
+    let app = TestApp::with_secrets(&[], empty).await;
+    for endpoint in [Endpoint::SendOtp, Endpoint::VerifyOtp] {
+        let reply = app.post(endpoint, json!({ "phone": PHONE, "code": "123456" }), "198.51.100.7").await;
+        assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"), "{endpoint:?}");
+        assert_eq!(reply.header("retry-after"), Some("5"));
+    }
+    assert!(app.outbox.list().is_empty());
+}
+
+#[tokio::test]
+async fn a_service_that_failed_to_start_answers_503() {
+    let api = otp_core::Api::new(
+        otp_core::http::Cors::new(&[ORIGIN.to_owned()]),
+        Err(otp_core::http::StartupError("test".into())),
+    );
+    let request = http::Request::builder()
+        .method("POST")
+        .header("content-type", "application/json")
+        .body(json!({ "phone": PHONE }).to_string())
+        .unwrap();
+    let response = api.handle(Endpoint::SendOtp, &request, None).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(response.body().contains("service_unavailable"));
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let app = TestApp::with(&[("OTP_ALLOWED_ORIGINS", "https://a.example,https://b.example")]).await;
+    let preflight = |origin: &'static str| {
+        http::Request::builder()
+            .method("OPTIONS")
+            .uri("/api/send-otp")
+            .header("origin", origin)
+            .body(Vec::new())
+            .unwrap()
+    };
+    let response = app.api.handle(Endpoint::SendOtp, &preflight("https://b.example"), None).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://b.example");
+    assert_eq!(response.headers()["vary"], "Origin");
+    assert!(response.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(response.headers()["access-control-allow-headers"].to_str().unwrap().contains("Content-Type"));
+
+    let response = app.api.handle(Endpoint::VerifyOtp, &preflight("https://evil.example"), None).await;
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://a.example");
+    assert_ne!(response.headers()["access-control-allow-origin"], "*");
+
+    // Errors carry CORS too, so the frontend can read them.
+    let reply = app.raw(Endpoint::SendOtp, "POST", Some("text/plain"), "x", "198.51.100.7").await;
+    assert_eq!(reply.status, 415);
+    assert_eq!(reply.header("vary"), Some("Origin"));
+    assert!(reply.header("access-control-allow-origin").is_some_and(|o| o != "*"));
+}

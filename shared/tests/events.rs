@@ -1,0 +1,226 @@
+//! Every API Gateway event in `events/` goes through the Lambda handler path (the event
+//! deserialised by `lambda_http`, then `http::lambda::handle`) and must get its API.md
+//! answer. The same files feed `cargo lambda invoke` and `sam local invoke`, so this
+//! keeps them from rotting: a fixture this test does not list fails it too.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use lambda_http::{Body, RequestExt};
+use otp_core::adapters::clock::ManualClock;
+use otp_core::adapters::env_secrets::EnvSecrets;
+use otp_core::adapters::memory::MemoryStore;
+use otp_core::adapters::outbox::Outbox;
+use otp_core::domain::{OtpCode, Pepper, SendDecision};
+use otp_core::ports::{Clock, OtpStore};
+use otp_core::{Endpoint, Settings};
+use serde_json::Value;
+
+const PEPPER: &str = "events-test-pepper-not-a-real-secret";
+const ORIGIN: &str = "https://app.example.com";
+/// The number every verify fixture uses.
+const PHONE: &str = "+14155550123";
+
+/// What the store holds before a fixture is handled.
+#[derive(Debug, Clone, Copy)]
+enum Seed {
+    Nothing,
+    /// A pending code for `PHONE`.
+    PendingCode(&'static str),
+}
+
+struct Fixture {
+    file: &'static str,
+    endpoint: Endpoint,
+    seed: Seed,
+    status: u16,
+    /// `error.code` of the answer; `None` for a success.
+    error: Option<&'static str>,
+}
+
+const FIXTURES: &[Fixture] = &[
+    Fixture { file: "send-ok.json", endpoint: Endpoint::SendOtp, seed: Seed::Nothing, status: 202, error: None },
+    Fixture {
+        file: "verify-ok.json",
+        endpoint: Endpoint::VerifyOtp,
+        seed: Seed::PendingCode("123456"),
+        status: 200,
+        error: None,
+    },
+    Fixture {
+        file: "verify-wrong-code.json",
+        endpoint: Endpoint::VerifyOtp,
+        seed: Seed::PendingCode("123456"),
+        status: 401,
+        error: Some("incorrect_code"),
+    },
+    Fixture {
+        file: "send-invalid-json.json",
+        endpoint: Endpoint::SendOtp,
+        seed: Seed::Nothing,
+        status: 400,
+        error: Some("invalid_request"),
+    },
+    Fixture {
+        file: "send-wrong-content-type.json",
+        endpoint: Endpoint::SendOtp,
+        seed: Seed::Nothing,
+        status: 415,
+        error: Some("unsupported_media_type"),
+    },
+    Fixture {
+        file: "send-wrong-method.json",
+        endpoint: Endpoint::SendOtp,
+        seed: Seed::Nothing,
+        status: 405,
+        error: Some("method_not_allowed"),
+    },
+    Fixture {
+        file: "send-options-preflight.json",
+        endpoint: Endpoint::SendOtp,
+        seed: Seed::Nothing,
+        status: 204,
+        error: None,
+    },
+    Fixture {
+        file: "verify-options-preflight.json",
+        endpoint: Endpoint::VerifyOtp,
+        seed: Seed::Nothing,
+        status: 204,
+        error: None,
+    },
+    Fixture {
+        file: "send-oversized-body.json",
+        endpoint: Endpoint::SendOtp,
+        seed: Seed::Nothing,
+        status: 413,
+        error: Some("payload_too_large"),
+    },
+];
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// A fresh service per fixture, so no fixture depends on another's state.
+struct Harness {
+    api: otp_core::Api,
+    store: Arc<MemoryStore>,
+    outbox: Arc<Outbox>,
+    clock: Arc<ManualClock>,
+}
+
+async fn harness() -> Harness {
+    let settings = Settings::from_lookup(|name| (name == "OTP_ALLOWED_ORIGINS").then(|| ORIGIN.to_owned()))
+        .expect("test settings are valid");
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 15, 0, 0).unwrap()));
+    let outbox = Arc::new(Outbox::new(clock.clone(), false));
+    let secrets = EnvSecrets::from_lookup(|name| match name {
+        "OTP_SESSION_SECRET" => Some("events-test-session-secret-not-a-real-secret".into()),
+        "OTP_CODE_PEPPER" => Some(PEPPER.into()),
+        _ => None,
+    });
+    let api =
+        otp_core::wiring::assemble(settings, store.clone(), outbox.clone(), clock.clone(), Arc::new(secrets)).await;
+    Harness { api, store, outbox, clock }
+}
+
+/// Records a send of `code` to `PHONE`, exactly as the service stores it.
+async fn seed_pending_code(h: &Harness, code: &str) {
+    let settings = Settings::default();
+    let pepper = Pepper::new(PEPPER.as_bytes());
+    let code = OtpCode::parse(code, settings.code_length).expect("seed code has the default length");
+    let decision = h
+        .store
+        .record_send(
+            &pepper.number_key(PHONE),
+            &pepper.client_key("192.0.2.1"),
+            pepper.hash_code(PHONE, &code),
+            &settings.policy,
+            h.clock.now(),
+        )
+        .await
+        .expect("memory store never fails");
+    assert!(matches!(decision, SendDecision::Allowed { .. }), "seeding was refused: {decision:?}");
+}
+
+fn body_json(body: &Body) -> Value {
+    let bytes: &[u8] = body.as_ref();
+    serde_json::from_slice(bytes).unwrap_or(Value::Null)
+}
+
+async fn check(fixture: &Fixture) {
+    let path = events_dir().join(fixture.file);
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let request = lambda_http::request::from_str(&raw)
+        .unwrap_or_else(|e| panic!("{} is not an API Gateway REST event: {e}", fixture.file));
+    assert!(
+        otp_core::http::lambda::source_ip(&request).is_some(),
+        "{}: requestContext.identity.sourceIp must be a valid address",
+        fixture.file
+    );
+    // The URI carries the stage (`/prod/api/...`); the raw path is the API's own resource path.
+    let path_endpoint = Endpoint::from_path(request.raw_http_path());
+    assert_eq!(path_endpoint, Some(fixture.endpoint), "{}: path does not match its function", fixture.file);
+
+    let h = harness().await;
+    if let Seed::PendingCode(code) = fixture.seed {
+        seed_pending_code(&h, code).await;
+    }
+    let response = otp_core::http::lambda::handle(&h.api, fixture.endpoint, request).await;
+    let json = body_json(response.body());
+    assert_eq!(response.status().as_u16(), fixture.status, "{}: body {json}", fixture.file);
+    assert_eq!(json["error"]["code"].as_str(), fixture.error, "{}: body {json}", fixture.file);
+    // Every answer, errors and preflights included, lets the configured frontend read it.
+    assert_eq!(
+        response.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some(ORIGIN),
+        "{}",
+        fixture.file
+    );
+
+    match fixture.file {
+        "send-ok.json" => {
+            assert_eq!(json["to"], PHONE);
+            let sent = h.outbox.list();
+            assert_eq!(sent.len(), 1, "one SMS goes out");
+            assert_eq!(sent[0].to, PHONE);
+        }
+        "verify-ok.json" => {
+            assert_eq!(json["status"], "approved");
+            assert!(json["token"].as_str().is_some_and(|t| t.split('.').count() == 3), "a JWT: {json}");
+        }
+        "verify-wrong-code.json" => assert_eq!(json["error"]["attemptsRemaining"], 4),
+        // Nothing rejected at the edge may reach the SMS provider.
+        _ => assert!(h.outbox.list().is_empty(), "{}: no SMS expected", fixture.file),
+    }
+}
+
+#[tokio::test]
+async fn every_fixture_gets_its_contract_answer() {
+    for fixture in FIXTURES {
+        check(fixture).await;
+    }
+}
+
+#[test]
+fn every_fixture_file_is_listed_here() {
+    let on_disk: BTreeSet<String> = std::fs::read_dir(events_dir())
+        .expect("events/ exists")
+        .map(|entry| entry.expect("readable entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let listed: BTreeSet<String> = FIXTURES.iter().map(|f| f.file.to_owned()).collect();
+    assert_eq!(on_disk, listed, "events/ and FIXTURES must name the same files");
+}
+
+#[test]
+fn the_oversized_fixture_is_over_the_limit() {
+    // Guards the fixture itself: trimmed below the limit it would test nothing.
+    let raw = std::fs::read_to_string(events_dir().join("send-oversized-body.json")).expect("fixture exists");
+    let event: Value = serde_json::from_str(&raw).expect("valid JSON");
+    let body = event["body"].as_str().expect("a string body");
+    assert!(body.len() > otp_core::http::MAX_BODY_BYTES);
+}
