@@ -17,7 +17,7 @@ use otp_core::adapters::memory::MemoryStore;
 use otp_core::adapters::outbox::Outbox;
 use otp_core::config::{SmsKind, StoreKind};
 use otp_core::http::MAX_BODY_BYTES;
-use otp_core::ports::Clock;
+use otp_core::ports::{Clock, OtpStore, SecretSource};
 use otp_core::{Api, ApiError, Endpoint, Settings};
 use tokio::net::TcpListener;
 
@@ -37,9 +37,6 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    if settings.store != StoreKind::Memory {
-        return Err("OTP_STORE=firestore is not available in this build yet".into());
-    }
     if settings.sms != SmsKind::Outbox {
         return Err("OTP_SMS=twilio is not available in this build yet".into());
     }
@@ -47,11 +44,24 @@ async fn run() -> Result<(), String> {
     for name in secrets.fill_missing_with_random() {
         println!("{name} not set: using a random value for this run");
     }
+    let secrets: Arc<dyn SecretSource> = Arc::new(secrets);
+    let store: Arc<dyn OtpStore> = match settings.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Firestore => {
+            let store = otp_core::wiring::firestore_store(&settings, secrets.clone())?;
+            // Locally a store that cannot be reached is a setup mistake: say so at once.
+            store.connect_now().await.map_err(|e| format!("Firestore: {e}"))?;
+            let target = settings.firestore.emulator_host.as_deref().unwrap_or("Google Cloud");
+            println!(
+                "store: Firestore ({target}), project {:?}",
+                settings.firestore.project_id.as_deref().unwrap_or("")
+            );
+            Arc::new(store)
+        }
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let outbox = Arc::new(Outbox::new(clock.clone(), true));
-    let api =
-        otp_core::wiring::assemble(settings, Arc::new(MemoryStore::new()), outbox.clone(), clock, Arc::new(secrets))
-            .await;
+    let api = otp_core::wiring::assemble(settings, store, outbox.clone(), clock, secrets).await;
     let local = Arc::new(Local { api, outbox });
 
     let port: u16 =

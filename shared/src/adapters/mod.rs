@@ -3,5 +3,6 @@
 
 pub mod clock;
 pub mod env_secrets;
+pub mod firestore;
 pub mod memory;
 pub mod outbox;
