@@ -1,10 +1,21 @@
 # moto's server (a local AWS SSM) for the tests. Source this file, then:
-#   moto_start    # creates .venv-tools/ if needed, starts moto on a free 127.0.0.1 port,
+#   moto_start    # creates .venv-tools/moto if needed, starts moto on a free 127.0.0.1 port,
 #                 # exports OTP_TEST_SSM_ENDPOINT, and stops it again when the shell exits
 #   moto_stop     # stops it now (the EXIT trap calls it too)
 # moto runs in its own process group (setsid), so stopping it stops its children as well.
 
-MOTO_VENV="${MOTO_VENV:-.venv-tools}"
+# A venv of its own, inside the deploy tools' one (scripts/tools-env): moto and those tools
+# both pull in boto3/botocore, and one set of pins must not break the other. Same places
+# as tools-env, so CI caches both together.
+if [ -z "${MOTO_VENV:-}" ]; then
+  if [ -n "${OTP_TOOLS_VENV:-}" ]; then
+    MOTO_VENV="$OTP_TOOLS_VENV/moto"
+  elif [ -n "${CI:-}" ]; then
+    MOTO_VENV=/var/tmp/otp-service-venv-tools/moto
+  else
+    MOTO_VENV=.venv-tools/moto
+  fi
+fi
 moto_pid=""
 moto_log=""
 

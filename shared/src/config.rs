@@ -28,7 +28,20 @@ pub struct Settings {
     /// Adds the WebOTP line `@domain #code` to every SMS (`OTP_WEBOTP_DOMAIN`).
     pub webotp_domain: Option<String>,
     pub store: StoreKind,
+    /// Where the Firestore store keeps its records (read whatever `store` is).
+    pub firestore: FirestoreSettings,
     pub sms: SmsKind,
+}
+
+/// The Firestore database of the store: `OTP_FIRESTORE_PROJECT_ID` (required with
+/// `OTP_STORE=firestore`), `OTP_FIRESTORE_DATABASE_ID`, `OTP_FIRESTORE_COLLECTION_PREFIX`,
+/// and `FIRESTORE_EMULATOR_HOST`, which points the store at the emulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirestoreSettings {
+    pub project_id: Option<String>,
+    pub database_id: String,
+    pub collection_prefix: String,
+    pub emulator_host: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +102,19 @@ impl Settings {
             Some("firestore") => StoreKind::Firestore,
             Some(_) => return Err(invalid("OTP_STORE", "must be `memory` or `firestore`")),
         };
+        let firestore = FirestoreSettings {
+            project_id: env.text("OTP_FIRESTORE_PROJECT_ID"),
+            database_id: env.text("OTP_FIRESTORE_DATABASE_ID").unwrap_or_else(|| "(default)".into()),
+            collection_prefix: env.text("OTP_FIRESTORE_COLLECTION_PREFIX").unwrap_or_else(|| "otp_".into()),
+            emulator_host: env.text("FIRESTORE_EMULATOR_HOST"),
+        };
+        if store == StoreKind::Firestore && firestore.project_id.is_none() {
+            return Err(invalid("OTP_FIRESTORE_PROJECT_ID", "is required with OTP_STORE=firestore"));
+        }
+        // Document ids cannot contain `/`, and collection names are the prefix plus a word.
+        if !firestore.collection_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(invalid("OTP_FIRESTORE_COLLECTION_PREFIX", "use letters, digits, `_` and `-` only"));
+        }
         let sms = match env.text("OTP_SMS").as_deref() {
             None | Some("outbox") => SmsKind::Outbox,
             Some("twilio") => SmsKind::Twilio,
@@ -103,6 +129,7 @@ impl Settings {
             allowed_origins,
             webotp_domain: env.text("OTP_WEBOTP_DOMAIN"),
             store,
+            firestore,
             sms,
         })
     }
@@ -168,6 +195,15 @@ mod tests {
         assert_eq!(s.allowed_countries, CountryAllowList::default());
         assert_eq!(s.allowed_origins, vec!["http://localhost:5173".to_string()]);
         assert_eq!((s.store, s.sms), (StoreKind::Memory, SmsKind::Outbox));
+        assert_eq!(
+            s.firestore,
+            FirestoreSettings {
+                project_id: None,
+                database_id: "(default)".into(),
+                collection_prefix: "otp_".into(),
+                emulator_host: None,
+            }
+        );
     }
 
     #[test]
@@ -187,6 +223,10 @@ mod tests {
             ("OTP_ALLOWED_ORIGINS", "https://a.example, https://b.example/"),
             ("OTP_WEBOTP_DOMAIN", "a.example"),
             ("OTP_STORE", "firestore"),
+            ("OTP_FIRESTORE_PROJECT_ID", "acme-prod"),
+            ("OTP_FIRESTORE_DATABASE_ID", "otp"),
+            ("OTP_FIRESTORE_COLLECTION_PREFIX", "staging_"),
+            ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080"),
             ("OTP_SMS", "twilio"),
         ])
         .unwrap();
@@ -202,6 +242,22 @@ mod tests {
         assert_eq!(s.allowed_origins, vec!["https://a.example", "https://b.example"]);
         assert_eq!(s.webotp_domain.as_deref(), Some("a.example"));
         assert_eq!((s.store, s.sms), (StoreKind::Firestore, SmsKind::Twilio));
+        assert_eq!(
+            s.firestore,
+            FirestoreSettings {
+                project_id: Some("acme-prod".into()),
+                database_id: "otp".into(),
+                collection_prefix: "staging_".into(),
+                emulator_host: Some("127.0.0.1:8080".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn firestore_needs_a_project_id() {
+        let err = with(&[("OTP_STORE", "firestore")]).unwrap_err();
+        assert_eq!(err.variable, "OTP_FIRESTORE_PROJECT_ID");
+        assert!(with(&[("OTP_STORE", "memory")]).is_ok(), "the memory store needs none");
     }
 
     #[test]
@@ -217,6 +273,7 @@ mod tests {
             ("OTP_ALLOWED_COUNTRIES", "US,Atlantis"),
             ("OTP_ALLOWED_ORIGINS", "*"),
             ("OTP_STORE", "redis"),
+            ("OTP_FIRESTORE_COLLECTION_PREFIX", "a/b"),
             ("OTP_SMS", "carrier-pigeon"),
         ] {
             let err = with(&[(name, value)]).unwrap_err();

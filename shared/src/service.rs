@@ -228,3 +228,16 @@ impl SecretCache {
         }
     }
 }
+
+/// The cache as a source, for parts that read secrets themselves (the Firestore store's
+/// credentials): they get the cached secrets, so the secret store is read once for all.
+#[async_trait::async_trait]
+impl SecretSource for SecretCache {
+    async fn load(&self) -> Result<Secrets, SecretError> {
+        match self.current().await {
+            Ok(secrets) => Ok(Secrets::clone(&secrets)),
+            // The cause was logged when loading failed.
+            Err(_) => Err(SecretError::Unreachable("secrets unavailable".into())),
+        }
+    }
+}

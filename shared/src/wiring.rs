@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::adapters::clock::SystemClock;
 use crate::adapters::env_secrets::EnvSecrets;
+use crate::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
 use crate::adapters::memory::MemoryStore;
 use crate::adapters::ssm::{RequireTwilio, SsmSecrets};
 use crate::adapters::twilio::{TwilioConfig, TwilioConfigError, TwilioSender};
@@ -30,7 +31,6 @@ pub async fn assemble(
     clock: Arc<dyn Clock>,
     secrets: Arc<dyn SecretSource>,
 ) -> Api {
-    warm_phone_metadata();
     let cache = Arc::new(SecretCache::new(secrets, SECRET_TTL));
     // A failure is logged inside and retried on later requests, which answer 503 meanwhile.
     let _ = cache.prime().await;
@@ -38,7 +38,7 @@ pub async fn assemble(
 }
 
 /// Loads the phone-number metadata now, during the cold start, not in the first request.
-fn warm_phone_metadata() {
+pub fn warm_phone_metadata() {
     let _ = crate::domain::E164Phone::parse("+14155550123", None);
 }
 
@@ -51,6 +51,7 @@ pub fn assemble_cached(
     clock: Arc<dyn Clock>,
     secrets: Arc<SecretCache>,
 ) -> Api {
+    warm_phone_metadata();
     let cors = Cors::new(&settings.allowed_origins);
     Api::new(cors, Ok(OtpService::new(settings, store, sms, clock, secrets)))
 }
@@ -82,6 +83,9 @@ pub async fn lambda_api() -> Api {
     if let Some(reason) = dev_adapters_refused(&settings, running_in_lambda()) {
         return refuse(settings, reason);
     }
+    if running_in_lambda() && settings.firestore.emulator_host.is_some() {
+        return refuse(settings, "FIRESTORE_EMULATOR_HOST is for local runs and tests; unset it in Lambda".into());
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secrets = Arc::new(SecretCache::new(secret_source(&settings), SECRET_TTL));
     let sms: Arc<dyn SmsSender> = match settings.sms {
@@ -91,21 +95,54 @@ pub async fn lambda_api() -> Api {
             Err(error) => return refuse(settings, error.to_string()),
         },
     };
+    // The store reads its credentials (`gcp_credentials`) through the cache too, so SSM
+    // is read once per cold start, not once per consumer.
+    let store_secrets: Arc<dyn SecretSource> = secrets.clone();
     let store = async {
         warm_phone_metadata();
         match settings.store {
             StoreKind::Memory => Ok(Arc::new(MemoryStore::new()) as Arc<dyn OtpStore>),
-            StoreKind::Firestore => Err("OTP_STORE=firestore is not available in this build".to_owned()),
+            StoreKind::Firestore => {
+                let store = firestore_store(&settings, store_secrets)?;
+                // Connect during the init phase, so the first request does not pay for it.
+                // A failure is logged and the connection retried by each request meanwhile.
+                if let Err(error) = store.connect_now().await {
+                    tracing::warn!(%error, "Firestore not reachable at start; requests answer 503 until it is");
+                }
+                Ok(Arc::new(store) as Arc<dyn OtpStore>)
+            }
         }
     };
     // Secrets load (SSM: one call) while the rest of start-up proceeds: the CPU work of
-    // the phone metadata and the store runs while the SSM request is in flight. A failure
-    // is logged inside and retried on later requests, which answer 503 meanwhile.
+    // the phone metadata runs while the SSM request is in flight, and the Firestore
+    // connection waits for the secrets it needs from the same load.
     let (_, store) = tokio::join!(secrets.prime(), store);
     match store {
         Ok(store) => assemble_cached(settings, store, sms, clock, secrets),
         Err(reason) => refuse(settings, reason),
     }
+}
+
+/// The Firestore store the settings describe: the emulator when `FIRESTORE_EMULATOR_HOST`
+/// is set, else Firestore itself with the `gcp_credentials` of `secrets` (a service-account
+/// key or a workload identity federation configuration), or the Application Default
+/// Credentials when they hold none. The credentials are read when the store connects.
+pub fn firestore_store(settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<FirestoreStore, String> {
+    let firestore = &settings.firestore;
+    let project_id = firestore
+        .project_id
+        .clone()
+        .ok_or_else(|| "OTP_FIRESTORE_PROJECT_ID is required with OTP_STORE=firestore".to_owned())?;
+    let config = FirestoreConfig {
+        database_id: firestore.database_id.clone(),
+        collection_prefix: firestore.collection_prefix.clone(),
+        ..FirestoreConfig::new(project_id)
+    };
+    let auth = match &firestore.emulator_host {
+        Some(host) => FirestoreAuth::Emulator(host.clone()),
+        None => FirestoreAuth::Secrets(secrets),
+    };
+    Ok(FirestoreStore::new(config, auth))
 }
 
 /// Inside Lambda the local-only adapters are refused: memory would not be shared between
@@ -134,6 +171,36 @@ fn refuse(settings: Settings, reason: String) -> Api {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn firestore_settings(pairs: &[(&str, &str)]) -> Settings {
+        let lookup = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
+        Settings::from_lookup(lookup).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_emulator_host_selects_the_emulator_else_the_secrets_give_the_credentials() {
+        let secrets: Arc<dyn SecretSource> = Arc::new(EnvSecrets::from_lookup(|_| None));
+        let emulated = firestore_settings(&[
+            ("OTP_STORE", "firestore"),
+            ("OTP_FIRESTORE_PROJECT_ID", "demo-otp"),
+            ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080"),
+        ]);
+        assert_eq!(emulated.store, StoreKind::Firestore);
+        let store = firestore_store(&emulated, secrets.clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(format!("{store:?}").contains("FirestoreAuth::Emulator"), "{store:?}");
+        let real = firestore_settings(&[
+            ("OTP_STORE", "firestore"),
+            ("OTP_FIRESTORE_PROJECT_ID", "acme"),
+            ("OTP_FIRESTORE_COLLECTION_PREFIX", "prod_"),
+        ]);
+        let store = firestore_store(&real, secrets.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{store:?}");
+        assert!(
+            shown.contains("FirestoreAuth::Secrets") && shown.contains("prod_") && shown.contains("acme"),
+            "{shown}"
+        );
+        assert!(firestore_store(&Settings::default(), secrets).is_err(), "no project id");
+    }
 
     #[test]
     fn lambda_refuses_local_only_adapters() {

@@ -18,7 +18,7 @@ use otp_core::adapters::outbox::Outbox;
 use otp_core::adapters::ssm::RequireTwilio;
 use otp_core::config::{SmsKind, StoreKind};
 use otp_core::http::MAX_BODY_BYTES;
-use otp_core::ports::Clock;
+use otp_core::ports::{Clock, OtpStore, SecretSource, SmsSender};
 use otp_core::service::SecretCache;
 use otp_core::wiring::SECRET_TTL;
 use otp_core::{Api, ApiError, Endpoint, Settings};
@@ -41,31 +41,44 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    if settings.store != StoreKind::Memory {
-        return Err("OTP_STORE=firestore is not available in this build yet".into());
-    }
     let mut secrets = EnvSecrets::from_env();
     for name in secrets.fill_missing_with_random() {
         println!("{name} not set: using a random value for this run");
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Arc::new(MemoryStore::new());
-    let local = match settings.sms {
-        SmsKind::Outbox => {
-            let outbox = Arc::new(Outbox::new(clock.clone(), true));
-            let api = otp_core::wiring::assemble(settings, store, outbox.clone(), clock, Arc::new(secrets)).await;
-            Local { api, outbox: Some(outbox) }
-        }
-        SmsKind::Twilio => {
-            // Twilio credentials have no random stand-in: they must match the account (or the fake).
-            let cache = Arc::new(SecretCache::new(Arc::new(RequireTwilio(secrets)), SECRET_TTL));
-            let sender = otp_core::wiring::twilio_sender(cache.clone()).map_err(|e| e.to_string())?;
-            cache.prime().await.map_err(|e| format!("OTP_SMS=twilio: {e}"))?;
-            let api = otp_core::wiring::assemble_cached(settings, store, Arc::new(sender), clock, cache);
-            Local { api, outbox: None }
+    // Twilio credentials have no random stand-in: they must match the account (or the fake).
+    let secrets: Arc<dyn SecretSource> = match settings.sms {
+        SmsKind::Outbox => Arc::new(secrets),
+        SmsKind::Twilio => Arc::new(RequireTwilio(secrets)),
+    };
+    let secrets = Arc::new(SecretCache::new(secrets, SECRET_TTL));
+    // Locally a missing secret is a setup mistake: say so at once.
+    secrets.prime().await.map_err(|e| format!("secrets: {e}"))?;
+    let store: Arc<dyn OtpStore> = match settings.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Firestore => {
+            let store = otp_core::wiring::firestore_store(&settings, secrets.clone())?;
+            // Locally a store that cannot be reached is a setup mistake: say so at once.
+            store.connect_now().await.map_err(|e| format!("Firestore: {e}"))?;
+            let target = settings.firestore.emulator_host.as_deref().unwrap_or("Google Cloud");
+            println!(
+                "store: Firestore ({target}), project {:?}",
+                settings.firestore.project_id.as_deref().unwrap_or("")
+            );
+            Arc::new(store)
         }
     };
-    let local = Arc::new(local);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (sms, outbox): (Arc<dyn SmsSender>, _) = match settings.sms {
+        SmsKind::Outbox => {
+            let outbox = Arc::new(Outbox::new(clock.clone(), true));
+            (outbox.clone(), Some(outbox))
+        }
+        SmsKind::Twilio => {
+            (Arc::new(otp_core::wiring::twilio_sender(secrets.clone()).map_err(|e| e.to_string())?), None)
+        }
+    };
+    let api = otp_core::wiring::assemble_cached(settings, store, sms, clock, secrets);
+    let local = Arc::new(Local { api, outbox });
 
     let port: u16 =
         std::env::var("PORT").ok().map_or(Ok(3001), |p| p.parse()).map_err(|_| "PORT must be a port number")?;

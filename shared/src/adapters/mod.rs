@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod env_secrets;
+pub mod firestore;
 pub mod memory;
 pub mod outbox;
 pub mod ssm;

@@ -37,6 +37,7 @@ pub struct SessionTokenIssuer {
 
 impl SessionTokenIssuer {
     pub fn new(secret: &[u8], issuer: impl Into<String>, ttl: TimeDelta) -> Self {
+        install_jwt_crypto();
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -67,6 +68,19 @@ impl SessionTokenIssuer {
         validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
         Ok(jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &validation)?.claims)
     }
+}
+
+/// Chooses jsonwebtoken's crypto backend once per process. With the Firestore client's
+/// auth crate in the build, both of jsonwebtoken's backends are compiled in, and it then
+/// refuses to guess: every encode and decode would panic. Either backend signs HS256 the
+/// same, so if another one is installed first, that is fine too. `SessionTokenIssuer::new`
+/// calls it; call it first in any other code that uses jsonwebtoken directly.
+pub fn install_jwt_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ =
+            jsonwebtoken::crypto::CryptoProvider::install_default(&jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER);
+    });
 }
 
 impl std::fmt::Debug for SessionTokenIssuer {

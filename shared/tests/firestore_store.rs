@@ -1,0 +1,190 @@
+//! What only the Firestore store has: its round trips per operation, its bounded retry
+//! under contention, and the documents it leaves in Firestore. On the real emulator
+//! (`FIRESTORE_EMULATOR_HOST`); skipped loudly without it unless `OTP_REQUIRE_EMULATOR=1`.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+use firestore::gcloud_sdk::google::firestore::v1::{CommitRequest, Document, GetDocumentRequest, Value, Write, write};
+use firestore::{FirestoreDb, FirestoreDbOptions};
+use otp_core::adapters::firestore::{EXPIRE_AT, FirestoreConfig, FirestoreStore};
+use otp_core::domain::{SendDecision, VerifyOutcome};
+use otp_core::ports::{OtpStore, StoreError};
+
+use support::{Subjects, firestore_config, firestore_store_with, policy, secs, t0};
+
+fn store(test: &str) -> Option<(FirestoreStore, FirestoreConfig)> {
+    let host = support::emulator_host(test)?;
+    let config = firestore_config();
+    Some((firestore_store_with(host, config.clone()), config))
+}
+
+/// Runs `op` alone and returns how many round trips it took.
+async fn trips<T>(store: &FirestoreStore, op: impl Future<Output = T>) -> (T, u64) {
+    let before = store.round_trips();
+    let out = op.await;
+    (out, store.round_trips() - before)
+}
+
+#[tokio::test]
+async fn each_operation_takes_at_most_two_round_trips() {
+    let Some((store, _)) = store("each_operation_takes_at_most_two_round_trips") else { return };
+    let s = Subjects::new();
+    store.connect_now().await.unwrap();
+
+    let (d, n) = trips(&store, s.send(&store, "123456", t0())).await;
+    assert!(matches!(d, SendDecision::Allowed { .. }));
+    assert_eq!(n, 2, "allowed send: one batch read of both records, one commit");
+    let (d, n) = trips(&store, s.send(&store, "654321", t0() + secs(1))).await;
+    assert!(matches!(d, SendDecision::RateLimited { .. }));
+    assert_eq!(n, 1, "refused send: the read alone");
+    let (o, n) = trips(&store, s.judge(&store, "000000", t0() + secs(2))).await;
+    assert_eq!(o, VerifyOutcome::Incorrect { attempts_remaining: 4 });
+    assert_eq!(n, 2, "wrong code: read, commit");
+    let (o, n) = trips(&store, s.judge(&store, "123456", t0() + secs(3))).await;
+    assert_eq!(o, VerifyOutcome::Approved);
+    assert_eq!(n, 2, "right code: read, commit");
+    let (o, n) = trips(&store, s.judge(&store, "123456", t0() + secs(4))).await;
+    assert_eq!(o, VerifyOutcome::NoPendingCode);
+    assert_eq!(n, 1, "no code: the read alone");
+    let (o, n) = trips(&store, Subjects::new().judge(&store, "123456", t0())).await;
+    assert_eq!(o, VerifyOutcome::NoPendingCode);
+    assert_eq!(n, 1, "unknown number: the read alone");
+
+    let t = Subjects::new();
+    t.send(&store, "111111", t0()).await;
+    let (r, n) = trips(&store, store.withdraw_code(&t.number, &t.hash("222222"))).await;
+    assert!(r.is_ok());
+    assert_eq!(n, 1, "withdraw of another code: the read alone");
+    let (r, n) = trips(&store, store.withdraw_code(&t.number, &t.hash("111111"))).await;
+    assert!(r.is_ok());
+    assert_eq!(n, 2, "withdraw: read, commit");
+    assert_eq!(store.conflicts(), 0, "nothing ran concurrently");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_really_conflict_and_are_retried() {
+    let Some((store, _)) = store("concurrent_writers_really_conflict_and_are_retried") else { return };
+    let store = Arc::new(store);
+    let s = Arc::new(Subjects::new());
+    s.send(&*store, "123456", t0()).await;
+    let outcomes = support::concurrently(40, |_| {
+        let (store, s) = (store.clone(), s.clone());
+        async move { store.judge_attempt(&s.number, &s.hash("000000"), t0() + secs(1)).await }
+    })
+    .await;
+    assert_eq!(outcomes.iter().filter(|o| **o == VerifyOutcome::AttemptsExhausted).count(), 1);
+    // Without real conflicts the exact counts of the conformance tests would prove nothing.
+    assert!(store.conflicts() > 0, "the 40 guesses should have collided");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contention_retries_are_bounded() {
+    let Some(host) = support::emulator_host("contention_retries_are_bounded") else { return };
+    // One try only: every lost race surfaces as `Contention` at once, instead of a retry.
+    let store = Arc::new(firestore_store_with(host, FirestoreConfig { max_attempts: 1, ..firestore_config() }));
+    let s = Arc::new(Subjects::new());
+    s.send(&*store, "123456", t0()).await;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let (store, s) = (store.clone(), s.clone());
+            tokio::spawn(async move { store.judge_attempt(&s.number, &s.hash("000000"), t0() + secs(1)).await })
+        })
+        .collect();
+    let mut contention = 0;
+    let mut judged = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Err(StoreError::Contention) => contention += 1,
+            Ok(VerifyOutcome::Incorrect { .. } | VerifyOutcome::AttemptsExhausted) => judged += 1,
+            Ok(VerifyOutcome::NoPendingCode) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(contention > 0, "with one try some of 40 racing guesses must give up");
+    assert!(judged <= 5, "never more judged tries than the code has: {judged}");
+    assert!(store.round_trips() <= 2 + 2 * 40, "one read and at most one commit each");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn stored_documents_hold_only_hashes_and_an_expiry() {
+    let Some((store, config)) = store("stored_documents_hold_only_hashes_and_an_expiry") else { return };
+    let s = Subjects::new();
+    s.send(&store, "123456", t0()).await;
+    s.judge(&store, "000000", t0() + secs(1)).await;
+
+    // A client of our own, as an operator would look: FIRESTORE_EMULATOR_HOST is set here.
+    let db = FirestoreDb::with_options(FirestoreDbOptions::new(config.project_id.clone())).await.unwrap();
+    let read = |collection: &str, id: &str| {
+        let name = format!("{}/otp_{collection}/{id}", db.get_documents_path());
+        let db = db.clone();
+        async move {
+            db.client()
+                .get()
+                .get_document(GetDocumentRequest { name, ..Default::default() })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let number_doc = read("numbers", s.number.as_str()).await;
+    let client_doc = read("clients", s.client.as_str()).await;
+
+    let expire_at =
+        |fields: &std::collections::HashMap<_, firestore::gcloud_sdk::google::firestore::v1::Value>| match fields
+            .get(EXPIRE_AT)
+            .and_then(|v| v.value_type.clone())
+        {
+            Some(ValueType::TimestampValue(t)) => DateTime::<Utc>::from_timestamp(t.seconds, 0),
+            other => panic!("expireAt missing or not a timestamp: {other:?}"),
+        };
+    assert_eq!(expire_at(&number_doc.fields), Some(t0() + policy().per_number.window), "judging keeps it");
+    assert_eq!(expire_at(&client_doc.fields), Some(t0() + policy().per_client.window));
+
+    let mut number_fields: Vec<_> = number_doc.fields.keys().cloned().collect();
+    number_fields.sort();
+    assert_eq!(number_fields, ["expireAt", "lastSentAt", "pending", "sends"]);
+    let mut client_fields: Vec<_> = client_doc.fields.keys().cloned().collect();
+    client_fields.sort();
+    assert_eq!(client_fields, ["expireAt", "sends"]);
+    let everything = format!("{number_doc:?}{client_doc:?}");
+    for raw in ["4155550123", "203.0.113.7", "123456", "000000"] {
+        assert!(!everything.contains(raw), "{raw} stored in the clear");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_stored_record_is_refused_not_guessed_at() {
+    let Some((store, config)) = store("a_malformed_stored_record_is_refused_not_guessed_at") else { return };
+    let s = Subjects::new();
+    let db = FirestoreDb::with_options(FirestoreDbOptions::new(config.project_id.clone())).await.unwrap();
+    let name = format!("{}/otp_numbers/{}", db.get_documents_path(), s.number.as_str());
+    let fields = [("sends".to_owned(), Value { value_type: Some(ValueType::StringValue("not a list".into())) })];
+    let write = Write {
+        operation: Some(write::Operation::Update(Document {
+            name,
+            fields: fields.into_iter().collect(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    db.client()
+        .get()
+        .commit(CommitRequest { database: db.get_database_path().clone(), writes: vec![write], ..Default::default() })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.judge_attempt(&s.number, &s.hash("123456"), t0()).await,
+        Err(StoreError::Other(reason)) if reason.contains("sends")
+    ));
+    assert!(matches!(
+        store.record_send(&s.number, &s.client, s.hash("123456"), &policy(), t0()).await,
+        Err(StoreError::Other(_))
+    ));
+}

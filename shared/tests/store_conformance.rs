@@ -1,0 +1,251 @@
+//! One set of store tests, run against every `OtpStore`: the memory store, and the
+//! Firestore store on the real emulator (`FIRESTORE_EMULATOR_HOST`, which `scripts/test`
+//! starts). Without the emulator the Firestore runs are skipped loudly, unless
+//! `OTP_REQUIRE_EMULATOR=1`, which makes them fail instead.
+
+mod support;
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use otp_core::domain::{LimitScope, SendDecision, VerifyOutcome};
+use otp_core::ports::OtpStore;
+
+use support::{Subjects, policy, secs, t0};
+
+/// Expands each listed test into a memory-store run and a Firestore-store run.
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test(super::support::memory_store()).await;
+                }
+            )*
+        }
+        mod firestore {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    if let Some(store) = super::support::firestore_store(stringify!($test)).await {
+                        super::$test(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    a_code_approves_once,
+    wrong_codes_spend_attempts_then_lock_the_code,
+    a_resend_replaces_the_code_and_its_attempts,
+    the_cooldown_holds_and_changes_nothing,
+    the_per_number_window_slides,
+    the_per_client_window_counts_every_number,
+    a_code_expires_at_its_ttl,
+    withdraw_removes_only_the_same_code_and_the_send_still_counts,
+    an_unknown_number_has_no_code,
+    concurrent_right_guesses_approve_exactly_once,
+    concurrent_wrong_guesses_are_judged_at_most_max_attempts_times,
+    concurrent_sends_to_one_number_allow_exactly_one,
+    concurrent_sends_from_one_client_stop_at_its_limit,
+);
+
+async fn a_code_approves_once(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    assert!(matches!(s.send(&*store, "123456", t0()).await, SendDecision::Allowed { .. }));
+    assert_eq!(s.judge(&*store, "123456", t0() + secs(5)).await, VerifyOutcome::Approved);
+    assert_eq!(s.judge(&*store, "123456", t0() + secs(6)).await, VerifyOutcome::NoPendingCode);
+}
+
+async fn wrong_codes_spend_attempts_then_lock_the_code(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    s.send(&*store, "123456", t0()).await;
+    for left in (1..5).rev() {
+        assert_eq!(s.judge(&*store, "000000", t0()).await, VerifyOutcome::Incorrect { attempts_remaining: left });
+    }
+    assert_eq!(s.judge(&*store, "000000", t0()).await, VerifyOutcome::AttemptsExhausted);
+    assert_eq!(s.judge(&*store, "123456", t0()).await, VerifyOutcome::NoPendingCode, "locked even for the right code");
+}
+
+async fn a_resend_replaces_the_code_and_its_attempts(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    s.send(&*store, "111111", t0()).await;
+    s.judge(&*store, "000000", t0()).await;
+    s.judge(&*store, "000000", t0()).await;
+    assert_eq!(
+        s.send(&*store, "222222", t0() + secs(60)).await,
+        SendDecision::Allowed { expires_at: t0() + secs(60) + secs(600) }
+    );
+    assert_eq!(
+        s.judge(&*store, "111111", t0() + secs(61)).await,
+        VerifyOutcome::Incorrect { attempts_remaining: 4 },
+        "the old code no longer works, and the count started afresh"
+    );
+    assert_eq!(s.judge(&*store, "222222", t0() + secs(62)).await, VerifyOutcome::Approved);
+}
+
+async fn the_cooldown_holds_and_changes_nothing(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    s.send(&*store, "111111", t0()).await;
+    assert_eq!(
+        s.send(&*store, "222222", t0() + secs(1)).await,
+        SendDecision::RateLimited { retry_after_seconds: 59, scope: LimitScope::Cooldown }
+    );
+    assert_eq!(
+        s.judge(&*store, "111111", t0() + secs(2)).await,
+        VerifyOutcome::Approved,
+        "the refused send left the code"
+    );
+    assert!(matches!(s.send(&*store, "333333", t0() + secs(60)).await, SendDecision::Allowed { .. }));
+}
+
+async fn the_per_number_window_slides(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    for i in 0..5 {
+        let from = s.other_client(i);
+        assert!(matches!(
+            s.send_from(&*store, &from, "111111", t0() + secs(60 * i64::from(i))).await,
+            SendDecision::Allowed { .. }
+        ));
+    }
+    assert_eq!(
+        s.send_from(&*store, &s.other_client(5), "111111", t0() + secs(300)).await,
+        SendDecision::RateLimited { retry_after_seconds: 3300, scope: LimitScope::Number }
+    );
+    assert!(matches!(
+        s.send_from(&*store, &s.other_client(6), "111111", t0() + secs(3600)).await,
+        SendDecision::Allowed { .. }
+    ));
+}
+
+async fn the_per_client_window_counts_every_number(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    for i in 0..5 {
+        let to = s.other_number(i);
+        assert!(matches!(
+            s.send_to(&*store, &to, "111111", t0() + secs(i64::from(i))).await,
+            SendDecision::Allowed { .. }
+        ));
+    }
+    let refused = s.other_number(5);
+    assert_eq!(
+        s.send_to(&*store, &refused, "111111", t0() + secs(10)).await,
+        SendDecision::RateLimited { retry_after_seconds: 890, scope: LimitScope::Client }
+    );
+    assert_eq!(
+        store.judge_attempt(&refused, &s.hash("111111"), t0() + secs(11)).await.unwrap(),
+        VerifyOutcome::NoPendingCode,
+        "a refused send stores no code"
+    );
+    assert!(matches!(s.send_to(&*store, &refused, "111111", t0() + secs(900)).await, SendDecision::Allowed { .. }));
+}
+
+async fn a_code_expires_at_its_ttl(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    s.send(&*store, "123456", t0()).await;
+    assert_eq!(s.judge(&*store, "000000", t0() + secs(599)).await, VerifyOutcome::Incorrect { attempts_remaining: 4 });
+    assert_eq!(s.judge(&*store, "123456", t0() + secs(600)).await, VerifyOutcome::NoPendingCode);
+    assert_eq!(
+        s.judge(&*store, "123456", t0() + secs(1)).await,
+        VerifyOutcome::NoPendingCode,
+        "an expired code is gone for good"
+    );
+    let other = Subjects::new();
+    other.send(&*store, "654321", t0()).await;
+    assert_eq!(
+        other.judge(&*store, "654321", t0() + secs(600) - TimeDelta::milliseconds(1)).await,
+        VerifyOutcome::Approved
+    );
+}
+
+async fn withdraw_removes_only_the_same_code_and_the_send_still_counts(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    s.send(&*store, "111111", t0()).await;
+    store.withdraw_code(&s.number, &s.hash("222222")).await.unwrap();
+    store.withdraw_code(&s.number, &s.hash("111111")).await.unwrap();
+    assert_eq!(s.judge(&*store, "111111", t0() + secs(1)).await, VerifyOutcome::NoPendingCode);
+    assert_eq!(
+        s.send(&*store, "333333", t0() + secs(2)).await,
+        SendDecision::RateLimited { retry_after_seconds: 58, scope: LimitScope::Cooldown },
+        "the withdrawn send still counts"
+    );
+
+    let t = Subjects::new();
+    t.send(&*store, "444444", t0()).await;
+    store.withdraw_code(&t.number, &t.hash("555555")).await.unwrap();
+    assert_eq!(t.judge(&*store, "444444", t0() + secs(1)).await, VerifyOutcome::Approved, "another code stays");
+}
+
+async fn an_unknown_number_has_no_code(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    assert_eq!(s.judge(&*store, "123456", t0()).await, VerifyOutcome::NoPendingCode);
+    store.withdraw_code(&s.number, &s.hash("123456")).await.unwrap();
+    assert!(matches!(s.send(&*store, "123456", t0()).await, SendDecision::Allowed { .. }));
+}
+
+async fn concurrent_right_guesses_approve_exactly_once(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    s.send(&*store, "123456", t0()).await;
+    let outcomes = support::concurrently(50, |_| {
+        let (store, s) = (store.clone(), s.clone());
+        async move { store.judge_attempt(&s.number, &s.hash("123456"), t0() + secs(1)).await }
+    })
+    .await;
+    let approved = outcomes.iter().filter(|o| **o == VerifyOutcome::Approved).count();
+    let none = outcomes.iter().filter(|o| **o == VerifyOutcome::NoPendingCode).count();
+    assert_eq!((approved, none), (1, 49), "{outcomes:?}");
+}
+
+async fn concurrent_wrong_guesses_are_judged_at_most_max_attempts_times(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    s.send(&*store, "123456", t0()).await;
+    let outcomes = support::concurrently(40, |_| {
+        let (store, s) = (store.clone(), s.clone());
+        async move { store.judge_attempt(&s.number, &s.hash("000000"), t0() + secs(1)).await }
+    })
+    .await;
+    let mut remaining: Vec<u32> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            VerifyOutcome::Incorrect { attempts_remaining } => Some(*attempts_remaining),
+            _ => None,
+        })
+        .collect();
+    remaining.sort_unstable();
+    assert_eq!(remaining, [1, 2, 3, 4], "each try counted once: {outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == VerifyOutcome::AttemptsExhausted).count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| **o == VerifyOutcome::NoPendingCode).count(), 35);
+    assert_eq!(s.judge(&*store, "123456", t0() + secs(2)).await, VerifyOutcome::NoPendingCode, "the code is locked");
+}
+
+async fn concurrent_sends_to_one_number_allow_exactly_one(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let decisions = support::concurrently(30, |i| {
+        let (store, s) = (store.clone(), s.clone());
+        async move {
+            let client = s.other_client(i);
+            store.record_send(&s.number, &client, s.hash("123456"), &policy(), t0()).await
+        }
+    })
+    .await;
+    let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    let cooled =
+        decisions.iter().filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::Cooldown, .. })).count();
+    assert_eq!((allowed, cooled), (1, 29), "{decisions:?}");
+}
+
+async fn concurrent_sends_from_one_client_stop_at_its_limit(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let decisions = support::concurrently(30, |i| {
+        let (store, s) = (store.clone(), s.clone());
+        async move { store.record_send(&s.other_number(i), &s.client, s.hash("123456"), &policy(), t0()).await }
+    })
+    .await;
+    let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    let limited =
+        decisions.iter().filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::Client, .. })).count();
+    assert_eq!((allowed, limited), (5, 25), "the per-client limit holds under concurrency: {decisions:?}");
+}

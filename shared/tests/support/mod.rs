@@ -1,0 +1,159 @@
+//! What the store tests share: subjects, the policy, the stores under test, and running
+//! calls concurrently.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use otp_core::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
+use otp_core::adapters::memory::MemoryStore;
+use otp_core::domain::{
+    CodeHash, CodeLength, OtpCode, Pepper, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, WindowLimit,
+};
+use otp_core::ports::{OtpStore, StoreError};
+use rand::RngCore;
+
+pub fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_532_400, 0).unwrap_or_default() // 2026-11-24T15:00:00Z
+}
+
+pub fn secs(s: i64) -> TimeDelta {
+    TimeDelta::seconds(s)
+}
+
+/// The contract's default policy.
+pub fn policy() -> SendPolicy {
+    SendPolicy {
+        code_ttl: secs(600),
+        max_attempts: 5,
+        resend_cooldown: secs(60),
+        per_number: WindowLimit { max: 5, window: secs(3600) },
+        per_client: WindowLimit { max: 5, window: secs(900) },
+    }
+}
+
+/// A number and a client no other test uses (a random pepper keys them), and codes.
+pub struct Subjects {
+    pub pepper: Pepper,
+    pub number: SubjectKey,
+    pub client: SubjectKey,
+}
+
+impl Subjects {
+    pub fn new() -> Self {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        let pepper = Pepper::new(key.to_vec());
+        Self { number: pepper.number_key("+14155550123"), client: pepper.client_key("203.0.113.7"), pepper }
+    }
+
+    pub fn hash(&self, code: &str) -> CodeHash {
+        let code = OtpCode::parse(code, CodeLength::default()).unwrap_or_else(|e| panic!("test code: {e}"));
+        self.pepper.hash_code("+14155550123", &code)
+    }
+
+    pub fn other_number(&self, i: u32) -> SubjectKey {
+        self.pepper.number_key(&format!("+1415555{:04}", 1000 + i))
+    }
+
+    pub fn other_client(&self, i: u32) -> SubjectKey {
+        self.pepper.client_key(&format!("198.51.100.{i}"))
+    }
+
+    pub async fn send(&self, store: &dyn OtpStore, code: &str, now: DateTime<Utc>) -> SendDecision {
+        self.send_from(store, &self.client, code, now).await
+    }
+
+    pub async fn send_from(
+        &self,
+        store: &dyn OtpStore,
+        client: &SubjectKey,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> SendDecision {
+        store.record_send(&self.number, client, self.hash(code), &policy(), now).await.unwrap()
+    }
+
+    pub async fn send_to(
+        &self,
+        store: &dyn OtpStore,
+        number: &SubjectKey,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> SendDecision {
+        store.record_send(number, &self.client, self.hash(code), &policy(), now).await.unwrap()
+    }
+
+    pub async fn judge(&self, store: &dyn OtpStore, code: &str, now: DateTime<Utc>) -> VerifyOutcome {
+        store.judge_attempt(&self.number, &self.hash(code), now).await.unwrap()
+    }
+}
+
+pub fn memory_store() -> Arc<dyn OtpStore> {
+    Arc::new(MemoryStore::new())
+}
+
+/// The emulator's address, or `None` after a loud skip notice. With
+/// `OTP_REQUIRE_EMULATOR=1` a missing emulator fails the test instead.
+pub fn emulator_host(test: &str) -> Option<String> {
+    if let Some(host) = std::env::var("FIRESTORE_EMULATOR_HOST").ok().filter(|h| !h.trim().is_empty()) {
+        return Some(host);
+    }
+    assert!(
+        std::env::var("OTP_REQUIRE_EMULATOR").as_deref() != Ok("1"),
+        "OTP_REQUIRE_EMULATOR=1 but FIRESTORE_EMULATOR_HOST is not set: start the emulator (scripts/test does)"
+    );
+    // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n################################################################\n\
+         ## SKIPPED Firestore test `{test}`: FIRESTORE_EMULATOR_HOST is not set.\n\
+         ## Run scripts/test, which starts the emulator, to run it.\n\
+         ################################################################"
+    );
+    None
+}
+
+/// A fresh project on the emulator per store, so tests never see each other's records.
+pub fn firestore_config() -> FirestoreConfig {
+    FirestoreConfig::new(format!("demo-test-{:016x}", rand::rng().next_u64()))
+}
+
+pub fn firestore_store_with(host: String, config: FirestoreConfig) -> FirestoreStore {
+    FirestoreStore::new(config, FirestoreAuth::Emulator(host))
+}
+
+pub async fn firestore_store(test: &str) -> Option<Arc<dyn OtpStore>> {
+    let host = emulator_host(test)?;
+    Some(Arc::new(firestore_store_with(host, firestore_config())))
+}
+
+/// Runs `n` calls at once (released together) and returns their results in order.
+pub async fn concurrently<T, F, Fut>(n: u32, call: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(u32) -> Fut,
+    Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+{
+    let start = Arc::new(tokio::sync::Barrier::new(usize::try_from(n).unwrap_or(usize::MAX)));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (start, call) = (start.clone(), call(i));
+            tokio::spawn(async move {
+                start.wait().await;
+                call.await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(value)) => results.push(value),
+            Ok(Err(error)) => panic!("a concurrent store call failed: {error}"),
+            Err(error) => panic!("a concurrent store call panicked: {error}"),
+        }
+    }
+    results
+}
