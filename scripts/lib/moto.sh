@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # moto's server (a local AWS SSM) for the tests. Source this file, then:
 #   moto_start    # creates .venv-tools/moto if needed, starts moto on a free 127.0.0.1 port,
 #                 # exports OTP_TEST_SSM_ENDPOINT, and stops it again when the shell exits
