@@ -176,3 +176,20 @@ async fn a_rotation_is_picked_up_after_the_ttl_and_not_before() {
     assert_eq!(token.as_deref(), Some("rotated-token"), "after the TTL the rotated value serves");
     assert_eq!(counter.get(), 2);
 }
+
+#[tokio::test]
+async fn parts_reading_through_the_cache_cause_no_second_call() {
+    let Some(endpoint) = moto() else { return };
+    let prefix = prefix("shared-cache");
+    put_all(&client(&endpoint, None), &prefix).await;
+    let counter = CallCounter::default();
+    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, true, |_| None);
+    let cache = Arc::new(SecretCache::new(Arc::new(source), Duration::from_secs(300)));
+    // As wiring::lambda_api does it: the store's read of its credentials races the prime.
+    let as_source: Arc<dyn SecretSource> = cache.clone();
+    let (primed, for_store) = tokio::join!(cache.prime(), as_source.load());
+    assert!(primed.is_ok());
+    let credentials = for_store.expect("the store gets the secrets").gcp_credentials;
+    assert_eq!(credentials.map(|c| c.expose_secret().to_owned()).as_deref(), Some("{\"type\": \"service_account\"}"));
+    assert_eq!(counter.get(), 1, "one GetParameters for the service and the store together");
+}
