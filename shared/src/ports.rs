@@ -109,11 +109,12 @@ pub struct Secrets {
 pub struct TwilioSecrets {
     pub account_sid: SecretString,
     pub auth_token: SecretString,
-    pub sender: TwilioSender,
+    pub sender: TwilioSenderId,
 }
 
+/// Who the SMS comes from: a number (`From`) or a Messaging Service (`MessagingServiceSid`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TwilioSender {
+pub enum TwilioSenderId {
     From(String),
     MessagingService(String),
 }

@@ -13,7 +13,7 @@ use otp_core::adapters::clock::SystemClock;
 use otp_core::adapters::memory::MemoryStore;
 use otp_core::adapters::outbox::Outbox;
 use otp_core::adapters::ssm::SsmSecrets;
-use otp_core::ports::{SecretError, SecretSource, TwilioSender};
+use otp_core::ports::{SecretError, SecretSource, TwilioSenderId};
 use otp_core::service::SecretCache;
 use otp_core::{Endpoint, Settings};
 use secrecy::ExposeSecret;
@@ -33,7 +33,7 @@ async fn present_secrets_are_read_with_one_call() {
     let twilio = secrets.twilio.expect("Twilio credentials");
     assert_eq!(twilio.account_sid.expose_secret(), ACCOUNT_SID);
     assert_eq!(twilio.auth_token.expose_secret(), AUTH_TOKEN);
-    assert_eq!(twilio.sender, TwilioSender::From(FROM.into()));
+    assert_eq!(twilio.sender, TwilioSenderId::From(FROM.into()));
     assert_eq!(
         secrets.gcp_credentials.map(|c| c.expose_secret().to_owned()).as_deref(),
         Some("{\"type\": \"service_account\"}")
@@ -64,7 +64,7 @@ async fn environment_variables_override_single_values() {
     assert_eq!(secrets.session_secret.expose_secret(), SESSION_SECRET);
     let twilio = secrets.twilio.expect("Twilio credentials");
     assert_eq!(twilio.auth_token.expose_secret(), "token-from-env");
-    assert_eq!(twilio.sender, TwilioSender::MessagingService("MG0123456789abcdef0123456789abcdef".into()));
+    assert_eq!(twilio.sender, TwilioSenderId::MessagingService("MG0123456789abcdef0123456789abcdef".into()));
     assert!(secrets.gcp_credentials.is_none(), "the GCP credentials are optional");
 }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rand::RngCore;
 use secrecy::SecretString;
 
-use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSender};
+use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
 
 /// Reads `OTP_SESSION_SECRET`, `OTP_CODE_PEPPER` and the Twilio variables.
 #[derive(Clone)]
@@ -32,8 +32,8 @@ impl EnvSecrets {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let sender = get("TWILIO_MESSAGING_SERVICE_SID")
-            .map(TwilioSender::MessagingService)
-            .or_else(|| get("TWILIO_FROM").map(TwilioSender::From));
+            .map(TwilioSenderId::MessagingService)
+            .or_else(|| get("TWILIO_FROM").map(TwilioSenderId::From));
         let twilio = match (get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN"), sender) {
             (Some(sid), Some(token), Some(sender)) => Some(TwilioSecrets {
                 account_sid: SecretString::from(sid),
@@ -114,7 +114,7 @@ mod tests {
         let s = env.load().await.unwrap();
         assert_eq!(s.code_pepper.expose_secret(), "pepper");
         let twilio = s.twilio.unwrap();
-        assert_eq!(twilio.sender, TwilioSender::From("+15005550006".into()));
+        assert_eq!(twilio.sender, TwilioSenderId::From("+15005550006".into()));
         assert!(EnvSecrets::from_lookup(|n| (n == "TWILIO_ACCOUNT_SID").then(|| "AC1".into())).twilio.is_none());
     }
 }

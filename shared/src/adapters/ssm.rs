@@ -10,7 +10,7 @@ use aws_sdk_ssm::error::DisplayErrorContext;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
-use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSender};
+use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
 
 /// Parameter names under the prefix, and the environment variable that overrides each.
 pub const SESSION_SECRET: (&str, &str) = ("session-secret", "OTP_SESSION_SECRET");
@@ -156,8 +156,8 @@ impl SecretSource for SsmSecrets {
         let from = take(TWILIO_FROM);
         let gcp_credentials = take(GCP_CREDENTIALS);
         let sender = messaging_service
-            .map(|sid| TwilioSender::MessagingService(sid.expose_secret().to_owned()))
-            .or_else(|| from.map(|from| TwilioSender::From(from.expose_secret().to_owned())));
+            .map(|sid| TwilioSenderId::MessagingService(sid.expose_secret().to_owned()))
+            .or_else(|| from.map(|from| TwilioSenderId::From(from.expose_secret().to_owned())));
         let twilio = match (account_sid, auth_token, sender) {
             (Some(account_sid), Some(auth_token), Some(sender)) => {
                 Some(TwilioSecrets { account_sid, auth_token, sender })

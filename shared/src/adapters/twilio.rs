@@ -157,8 +157,8 @@ impl SmsSender for TwilioSender {
         }
         let url = format!("{}/2010-04-01/Accounts/{account_sid}/Messages.json", self.config.api_base);
         let sender = match &twilio.sender {
-            ports::TwilioSender::From(from) => ("From", from.as_str()),
-            ports::TwilioSender::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),
+            ports::TwilioSenderId::From(from) => ("From", from.as_str()),
+            ports::TwilioSenderId::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),
         };
         let form = [("To", message.to.as_str()), sender, ("Body", message.body.as_str())];
 
