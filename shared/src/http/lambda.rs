@@ -2,11 +2,17 @@
 //! response out. The client IP is `requestContext.identity.sourceIp`, never a header.
 
 use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::{Api, Endpoint};
+use crate::error::ApiError;
+
+/// Kept free before the function's deadline, to answer 503 in time ourselves: a function
+/// that runs out of time gets API Gateway's bare 5xx instead of a contract answer.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
 /// The caller's address as API Gateway saw it.
 pub fn source_ip(request: &Request) -> Option<IpAddr> {
@@ -17,8 +23,96 @@ pub fn source_ip(request: &Request) -> Option<IpAddr> {
     }
 }
 
-/// Answers one API Gateway request to `endpoint`; never fails.
+/// Time left before the invocation's deadline, less the margin; `None` without a deadline.
+fn time_left(request: &Request) -> Option<Duration> {
+    let deadline_ms = request.lambda_context_ref()?.deadline;
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis();
+    let left = Duration::from_millis(u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).ok()?);
+    Some(left.saturating_sub(DEADLINE_MARGIN))
+}
+
+/// Answers one API Gateway request to `endpoint`; never fails. Slow backends (store,
+/// SMS provider) that would outlast the invocation get a `503` just before its deadline.
 pub async fn handle(api: &Api, endpoint: Endpoint, request: Request) -> Response<Body> {
     let ip = source_ip(&request);
-    api.handle(endpoint, &request, ip).await.map(Body::from)
+    let answer = api.handle(endpoint, &request, ip);
+    let response = match time_left(&request) {
+        None => answer.await,
+        Some(left) => match tokio::time::timeout(left, answer).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!(event = "deadline_reached", "backends too slow; answering 503 before the deadline");
+                api.error(&request, &ApiError::ServiceUnavailable)
+            }
+        },
+    };
+    response.map(Body::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::Context;
+
+    fn request_with_deadline(deadline_ms: u64) -> Request {
+        let mut context = Context::default();
+        context.deadline = deadline_ms;
+        let request = http::Request::builder()
+            .method("POST")
+            .header("content-type", "application/json")
+            .body(Body::from("{}"))
+            .unwrap_or_default();
+        request.with_lambda_context(context)
+    }
+
+    #[test]
+    fn time_left_follows_the_deadline() {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let left = time_left(&request_with_deadline(now_ms + 3_000)).expect("a deadline");
+        assert!(left <= Duration::from_millis(2_500) && left > Duration::from_millis(2_000), "{left:?}");
+        assert_eq!(time_left(&request_with_deadline(now_ms.saturating_sub(10))), Some(Duration::ZERO));
+        assert_eq!(time_left(&request_with_deadline(0)), None);
+    }
+
+    /// An SMS provider that never answers.
+    struct Hanging;
+
+    #[async_trait::async_trait]
+    impl crate::ports::SmsSender for Hanging {
+        async fn send(&self, _: &crate::ports::SmsMessage) -> Result<(), crate::ports::SmsError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backend_that_outlasts_the_deadline_gets_503_in_time() {
+        let secrets = crate::adapters::env_secrets::EnvSecrets::from_lookup(|name| {
+            matches!(name, "OTP_CODE_PEPPER" | "OTP_SESSION_SECRET").then(|| "test-secret".to_owned())
+        });
+        let api = crate::wiring::assemble(
+            crate::Settings::default(),
+            std::sync::Arc::new(crate::adapters::memory::MemoryStore::new()),
+            std::sync::Arc::new(Hanging),
+            std::sync::Arc::new(crate::adapters::clock::SystemClock),
+            std::sync::Arc::new(secrets),
+        )
+        .await;
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let mut context = Context::default();
+        context.deadline = now_ms + 800;
+        let request = http::Request::builder()
+            .method("POST")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"phone":"+14155550123"}"#))
+            .unwrap_or_default()
+            .with_lambda_context(context);
+        let started = std::time::Instant::now();
+        let response = handle(&api, Endpoint::SendOtp, request).await;
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        assert!(started.elapsed() < Duration::from_millis(800), "answered before the deadline");
+    }
 }
