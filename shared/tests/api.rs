@@ -350,3 +350,18 @@ async fn cors_allows_only_configured_origins() {
     assert_eq!(reply.header("vary"), Some("Origin"));
     assert!(reply.header("access-control-allow-origin").is_some_and(|o| o != "*"));
 }
+
+#[tokio::test]
+async fn ipv6_callers_share_the_limit_of_their_64() {
+    let app = TestApp::new().await;
+    for i in 0..5 {
+        let reply = app
+            .post(Endpoint::SendOtp, json!({ "phone": format!("+1415555011{i}") }), &format!("2001:db8:7:7::{i:x}"))
+            .await;
+        assert_eq!(reply.status, 202);
+    }
+    // A fresh address in the same /64 is no fresh budget; another /64 is.
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": "+14155550120" }), "2001:db8:7:7:abcd::99").await;
+    assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"));
+    assert_eq!(app.post(Endpoint::SendOtp, json!({ "phone": "+14155550120" }), "2001:db8:7:8::1").await.status, 202);
+}

@@ -27,8 +27,7 @@ pub(super) async fn send_otp(
         ),
     };
     let phone = E164Phone::parse(raw_phone, default_country).map_err(|_| ApiError::InvalidPhone)?;
-    // Callers without a known address share one bucket of the per-client limit.
-    let client = client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let client = client_bucket(client_ip);
     let accepted = service.send(phone, locale, &client).await?;
     Ok(json_response(
         http::StatusCode::ACCEPTED,
@@ -42,6 +41,45 @@ pub(super) async fn send_otp(
     ))
 }
 
+/// The name of the caller for the per-client limit. An IPv6 caller is limited by its /64:
+/// one subscriber or host usually holds a whole /64, and counting single addresses would
+/// give it 2^64 fresh budgets. IPv4-mapped addresses count as their IPv4 address; callers
+/// without a known address share one bucket.
+pub(super) fn client_bucket(ip: Option<IpAddr>) -> String {
+    match ip.map(|ip| ip.to_canonical()) {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
+}
+
 pub(super) fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(ip: &str) -> String {
+        client_bucket(Some(ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"))))
+    }
+
+    #[test]
+    fn ipv6_callers_are_limited_per_64() {
+        assert_eq!(bucket("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(bucket("2001:db8:1:2:ffff:ffff:ffff:ffff"), bucket("2001:db8:1:2::1"));
+        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
+    }
+
+    #[test]
+    fn ipv4_callers_are_limited_per_address() {
+        assert_eq!(bucket("192.0.2.1"), "192.0.2.1");
+        assert_eq!(bucket("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_ne!(bucket("192.0.2.2"), bucket("192.0.2.1"));
+        assert_eq!(client_bucket(None), "unknown");
+    }
 }
