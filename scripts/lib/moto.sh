@@ -20,11 +20,15 @@ fi
 moto_pid=""
 moto_log=""
 
+# Pinned, like the deploy tools, so a new moto release cannot turn CI red overnight.
+MOTO_PACKAGE='moto[server]==5.2.5'
+
 moto_install() {
-  if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
-    echo "moto: installing moto[server] into $MOTO_VENV (about a minute, once)"
+  if [ ! -x "$MOTO_VENV/bin/moto_server" ] || [ "$(cat "$MOTO_VENV/.installed" 2>/dev/null)" != "$MOTO_PACKAGE" ]; then
+    echo "moto: installing $MOTO_PACKAGE into $MOTO_VENV (about a minute, once)"
     python3 -m venv "$MOTO_VENV"
-    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]'
+    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_PACKAGE"
+    echo "$MOTO_PACKAGE" >"$MOTO_VENV/.installed"
   fi
 }
 
