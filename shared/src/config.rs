@@ -77,11 +77,11 @@ impl Settings {
             max_attempts: env.count("OTP_MAX_ATTEMPTS", 5)?,
             resend_cooldown: env.seconds("OTP_RESEND_COOLDOWN_SECONDS", 60, 0)?,
             per_number: WindowLimit {
-                max: env.count("OTP_SENDS_PER_NUMBER", 5)?,
+                max: env.send_limit("OTP_SENDS_PER_NUMBER", 5)?,
                 window: env.seconds("OTP_SENDS_PER_NUMBER_WINDOW_SECONDS", 3600, 1)?,
             },
             per_client: WindowLimit {
-                max: env.count("OTP_SENDS_PER_IP", 5)?,
+                max: env.send_limit("OTP_SENDS_PER_IP", 5)?,
                 window: env.seconds("OTP_SENDS_PER_IP_WINDOW_SECONDS", 900, 1)?,
             },
         };
@@ -135,6 +135,9 @@ impl Settings {
     }
 }
 
+/// The largest per-number or per-client send limit (see `Env::send_limit`).
+pub const MAX_SEND_LIMIT: u32 = 10_000;
+
 fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError { variable, reason: reason.into() }
 }
@@ -168,6 +171,17 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     fn count(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
         let value = self.number(name, u64::from(default), 1)?;
         u32::try_from(value).map_err(|_| invalid(name, "is too large"))
+    }
+
+    /// A send limit. The store keeps one time per send in the window (a sliding log), in
+    /// one record per number or client, so the limit bounds that record's size: Firestore
+    /// refuses documents over 1 MiB, and this cap keeps a record near 100 KiB.
+    fn send_limit(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+        let value = self.count(name, default)?;
+        if value > MAX_SEND_LIMIT {
+            return Err(invalid(name, format!("must be at most {MAX_SEND_LIMIT}")));
+        }
+        Ok(value)
     }
 }
 
@@ -270,6 +284,8 @@ mod tests {
             ("OTP_CODE_TTL_SECONDS", "-5"),
             ("OTP_CODE_TTL_SECONDS", "99999999999"),
             ("OTP_SENDS_PER_IP", "0"),
+            ("OTP_SENDS_PER_IP", "10001"),
+            ("OTP_SENDS_PER_NUMBER", "1000000"),
             ("OTP_ALLOWED_COUNTRIES", "US,Atlantis"),
             ("OTP_ALLOWED_ORIGINS", "*"),
             ("OTP_STORE", "redis"),
