@@ -122,7 +122,8 @@ mod tests {
     fn sweeps_drop_only_records_no_rule_needs() {
         let now = DateTime::<Utc>::UNIX_EPOCH;
         let mut map = Expiring::<IpRecord>::default();
-        let key = |i: usize| SubjectKey::from_hex_for_tests(format!("{i:064x}"));
+        let pepper = crate::domain::Pepper::new(b"test".to_vec());
+        let key = |i: usize| pepper.client_key(&i.to_string());
         for i in 0..SWEEP_ABOVE {
             // Even keys expire at once, odd keys much later.
             let expiry = now + TimeDelta::seconds(if i % 2 == 0 { 1 } else { 1_000 });

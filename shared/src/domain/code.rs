@@ -159,12 +159,6 @@ impl SubjectKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// A key from a given string, for tests of stores only.
-    #[doc(hidden)]
-    pub fn from_hex_for_tests(hex: String) -> Self {
-        Self(hex)
-    }
 }
 
 #[cfg(test)]
