@@ -101,13 +101,17 @@ impl OtpService {
             if let Err(store_error) = self.store.withdraw_code(&number_key, &hash).await {
                 tracing::error!(phone = %phone.masked(), error = %store_error, "could not withdraw the code of a failed SMS");
             }
-            tracing::warn!(event = "sms_failed", phone = %phone.masked(), %error, "SMS not sent");
-            return Err(match error {
-                SmsError::InvalidNumber => ApiError::InvalidPhone,
-                SmsError::Unreachable => ApiError::PhoneUnreachable,
-                SmsError::CountryBlocked => ApiError::CountryNotAllowed,
-                SmsError::Failed(_) => ApiError::SmsFailed,
-            });
+            // `sms_failed` (the provider failed us: the alarm counts these) is kept apart from
+            // `sms_refused` (the provider refused this number for good), which any caller can
+            // cause at will and which must not page anyone.
+            let (event, answer) = match error {
+                SmsError::InvalidNumber => ("sms_refused", ApiError::InvalidPhone),
+                SmsError::Unreachable => ("sms_refused", ApiError::PhoneUnreachable),
+                SmsError::CountryBlocked => ("sms_refused", ApiError::CountryNotAllowed),
+                SmsError::Failed(_) => ("sms_failed", ApiError::SmsFailed),
+            };
+            tracing::warn!(event, phone = %phone.masked(), %error, "SMS not sent");
+            return Err(answer);
         }
         tracing::info!(event = "sms_sent", phone = %phone.masked(), %expires_at, "code sent");
         Ok(SendAccepted {

@@ -60,7 +60,7 @@ async fn logs_carry_the_request_id_and_no_code_secret_or_number() {
         ("twilio_retry", "req-send-2"),
         ("twilio_accepted", "req-send-2"),
         ("sms_sent", "req-send-2"),
-        ("sms_failed", "req-send-3"),
+        ("sms_refused", "req-send-3"),
         ("verify_judged", "req-verify-1"),
         ("verify_judged", "req-verify-2"),
     ] {
