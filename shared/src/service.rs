@@ -104,14 +104,17 @@ impl OtpService {
             // `sms_failed` (the provider failed us: the alarm counts these) is kept apart from
             // `sms_refused` (the provider refused this number for good), which any caller can
             // cause at will and which must not page anyone.
-            let (event, answer) = match error {
-                SmsError::InvalidNumber => ("sms_refused", ApiError::InvalidPhone),
-                SmsError::Unreachable => ("sms_refused", ApiError::PhoneUnreachable),
-                SmsError::CountryBlocked => ("sms_refused", ApiError::CountryNotAllowed),
-                SmsError::Failed(_) => ("sms_failed", ApiError::SmsFailed),
-            };
-            tracing::warn!(event, phone = %phone.masked(), %error, "SMS not sent");
-            return Err(answer);
+            if let SmsError::Failed(_) = error {
+                tracing::warn!(event = "sms_failed", phone = %phone.masked(), %error, "SMS not sent");
+            } else {
+                tracing::info!(event = "sms_refused", phone = %phone.masked(), %error, "SMS not sent");
+            }
+            return Err(match error {
+                SmsError::InvalidNumber => ApiError::InvalidPhone,
+                SmsError::Unreachable => ApiError::PhoneUnreachable,
+                SmsError::CountryBlocked => ApiError::CountryNotAllowed,
+                SmsError::Failed(_) => ApiError::SmsFailed,
+            });
         }
         tracing::info!(event = "sms_sent", phone = %phone.masked(), %expires_at, "code sent");
         Ok(SendAccepted {
