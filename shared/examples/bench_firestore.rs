@@ -47,6 +47,7 @@ async fn run() -> Result<(), String> {
         resend_cooldown: chrono::TimeDelta::seconds(60),
         per_number: WindowLimit { max: 5, window: chrono::TimeDelta::seconds(3600) },
         per_client: WindowLimit { max: 5, window: chrono::TimeDelta::seconds(900) },
+        per_range: None,
     });
     let code = OtpCode::parse("123456", CodeLength::default()).map_err(|e| e.to_string())?;
     println!(
@@ -64,6 +65,7 @@ async fn run() -> Result<(), String> {
                     .record_send(
                         &pepper.number_key(&phone),
                         &pepper.client_key(&format!("client-{i}")),
+                        None,
                         pepper.hash_code(&phone, &code),
                         &policy,
                         Utc::now(),

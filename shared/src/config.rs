@@ -21,6 +21,9 @@ pub enum SmsKind {
 pub struct Settings {
     pub code_length: CodeLength,
     pub policy: SendPolicy,
+    /// How many trailing digits a number's range leaves out (`OTP_RANGE_DIGITS`, 1 to 6):
+    /// 3 makes blocks of 1000 numbers. Used only with `policy.per_range` on.
+    pub range_digits: u8,
     pub token_ttl: TimeDelta,
     pub token_issuer: String,
     pub allowed_countries: CountryAllowList,
@@ -72,6 +75,12 @@ impl Settings {
                 .and_then(CodeLength::new)
                 .ok_or_else(|| invalid("OTP_CODE_LENGTH", "must be 4 to 10"))?
         };
+        // Off unless set: it needs a limit fitted to real traffic, or it blocks a busy block
+        // of numbers along with the pumping. Its other settings are checked even while it is
+        // off, so a bad value does not wait for the day it is turned on.
+        let range_window = env.seconds("OTP_SENDS_PER_RANGE_WINDOW_SECONDS", 3600, 1)?;
+        let per_range =
+            env.optional_send_limit("OTP_SENDS_PER_RANGE")?.map(|max| WindowLimit { max, window: range_window });
         let policy = SendPolicy {
             code_ttl: env.seconds("OTP_CODE_TTL_SECONDS", 600, 1)?,
             max_attempts: env.count("OTP_MAX_ATTEMPTS", 5)?,
@@ -84,7 +93,12 @@ impl Settings {
                 max: env.send_limit("OTP_SENDS_PER_IP", 5)?,
                 window: env.seconds("OTP_SENDS_PER_IP_WINDOW_SECONDS", 900, 1)?,
             },
+            per_range,
         };
+        let range_digits = u8::try_from(env.number("OTP_RANGE_DIGITS", 3, 1)?)
+            .ok()
+            .filter(|d| *d <= 6)
+            .ok_or_else(|| invalid("OTP_RANGE_DIGITS", "must be 1 to 6"))?;
         let allowed_countries = CountryAllowList::parse(&env.text("OTP_ALLOWED_COUNTRIES").unwrap_or_default())
             .map_err(|reason| invalid("OTP_ALLOWED_COUNTRIES", reason))?;
         let allowed_origins = env
@@ -123,6 +137,7 @@ impl Settings {
         Ok(Self {
             code_length,
             policy,
+            range_digits,
             token_ttl: env.seconds("OTP_TOKEN_TTL_SECONDS", 3600, 1)?,
             token_issuer: env.text("OTP_TOKEN_ISSUER").unwrap_or_else(|| "otp-service".into()),
             allowed_countries,
@@ -135,7 +150,7 @@ impl Settings {
     }
 }
 
-/// The largest per-number or per-client send limit (see `Env::send_limit`).
+/// The largest per-number, per-client or per-range send limit (see `Env::send_limit`).
 pub const MAX_SEND_LIMIT: u32 = 10_000;
 
 fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -183,6 +198,14 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
         Ok(value)
     }
+
+    /// A send limit that is off by default: unset or 0 is `None`, else as `send_limit`.
+    fn optional_send_limit(&self, name: &'static str) -> Result<Option<u32>, ConfigError> {
+        if self.number(name, 0, 0)? == 0 {
+            return Ok(None);
+        }
+        self.send_limit(name, 1).map(Some)
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +227,8 @@ mod tests {
         assert_eq!(s.policy.resend_cooldown, TimeDelta::seconds(60));
         assert_eq!(s.policy.per_number, WindowLimit { max: 5, window: TimeDelta::seconds(3600) });
         assert_eq!(s.policy.per_client, WindowLimit { max: 5, window: TimeDelta::seconds(900) });
+        assert_eq!(s.policy.per_range, None, "the per-range limit is off by default");
+        assert_eq!(s.range_digits, 3);
         assert_eq!(s.token_ttl, TimeDelta::seconds(3600));
         assert_eq!(s.token_issuer, "otp-service");
         assert_eq!(s.allowed_countries, CountryAllowList::default());
@@ -231,6 +256,9 @@ mod tests {
             ("OTP_SENDS_PER_NUMBER_WINDOW_SECONDS", "60"),
             ("OTP_SENDS_PER_IP", "9"),
             ("OTP_SENDS_PER_IP_WINDOW_SECONDS", "30"),
+            ("OTP_SENDS_PER_RANGE", "40"),
+            ("OTP_SENDS_PER_RANGE_WINDOW_SECONDS", "7200"),
+            ("OTP_RANGE_DIGITS", "4"),
             ("OTP_TOKEN_TTL_SECONDS", "90"),
             ("OTP_TOKEN_ISSUER", "acme"),
             ("OTP_ALLOWED_COUNTRIES", "us,gb"),
@@ -250,6 +278,8 @@ mod tests {
         assert_eq!(s.policy.resend_cooldown, TimeDelta::zero());
         assert_eq!(s.policy.per_number, WindowLimit { max: 2, window: TimeDelta::seconds(60) });
         assert_eq!(s.policy.per_client, WindowLimit { max: 9, window: TimeDelta::seconds(30) });
+        assert_eq!(s.policy.per_range, Some(WindowLimit { max: 40, window: TimeDelta::seconds(7200) }));
+        assert_eq!(s.range_digits, 4);
         assert_eq!(s.token_ttl, TimeDelta::seconds(90));
         assert_eq!(s.token_issuer, "acme");
         assert_eq!(s.allowed_countries, CountryAllowList::parse("GB,US").unwrap());
@@ -265,6 +295,22 @@ mod tests {
                 emulator_host: Some("127.0.0.1:8080".into()),
             }
         );
+    }
+
+    #[test]
+    fn the_per_range_limit_is_off_at_zero_and_capped_like_the_others() {
+        assert_eq!(with(&[("OTP_SENDS_PER_RANGE", "0")]).unwrap().policy.per_range, None);
+        assert_eq!(with(&[("OTP_SENDS_PER_RANGE", " ")]).unwrap().policy.per_range, None);
+        assert_eq!(
+            with(&[("OTP_SENDS_PER_RANGE", "1")]).unwrap().policy.per_range,
+            Some(WindowLimit { max: 1, window: TimeDelta::seconds(3600) })
+        );
+        assert_eq!(
+            with(&[("OTP_SENDS_PER_RANGE", &MAX_SEND_LIMIT.to_string())]).unwrap().policy.per_range,
+            Some(WindowLimit { max: MAX_SEND_LIMIT, window: TimeDelta::seconds(3600) })
+        );
+        assert_eq!(with(&[("OTP_RANGE_DIGITS", "1")]).unwrap().range_digits, 1);
+        assert_eq!(with(&[("OTP_RANGE_DIGITS", "6")]).unwrap().range_digits, 6);
     }
 
     #[test]
@@ -286,6 +332,13 @@ mod tests {
             ("OTP_SENDS_PER_IP", "0"),
             ("OTP_SENDS_PER_IP", "10001"),
             ("OTP_SENDS_PER_NUMBER", "1000000"),
+            ("OTP_SENDS_PER_RANGE", "10001"),
+            ("OTP_SENDS_PER_RANGE", "-1"),
+            ("OTP_SENDS_PER_RANGE", "many"),
+            ("OTP_SENDS_PER_RANGE_WINDOW_SECONDS", "0"),
+            ("OTP_RANGE_DIGITS", "0"),
+            ("OTP_RANGE_DIGITS", "7"),
+            ("OTP_RANGE_DIGITS", "300"),
             ("OTP_ALLOWED_COUNTRIES", "US,Atlantis"),
             ("OTP_ALLOWED_ORIGINS", "*"),
             ("OTP_STORE", "redis"),

@@ -14,11 +14,14 @@ use crate::domain::{CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcom
 #[async_trait]
 pub trait OtpStore: Send + Sync {
     /// Applies `policy` to a send of `code` to `number` from `client` at `now`, and
-    /// if it is allowed records it and makes `code` the number's pending code.
+    /// if it is allowed records it and makes `code` the number's pending code. `range`
+    /// keys the number's range when `policy.per_range` is on; `None` when it is off, and
+    /// then no range record is read or written.
     async fn record_send(
         &self,
         number: &SubjectKey,
         client: &SubjectKey,
+        range: Option<&SubjectKey>,
         code: CodeHash,
         policy: &SendPolicy,
         now: DateTime<Utc>,

@@ -72,11 +72,14 @@ impl OtpService {
         let hash = pepper.hash_code(phone.as_str(), &code);
         let number_key = pepper.number_key(phone.as_str());
         let client_key = pepper.client_key(client);
+        // Only with the per-range limit on: off, the store reads and writes no range record.
+        let range_key =
+            self.settings.policy.per_range.map(|_| pepper.range_key(phone.as_str(), self.settings.range_digits));
         let now = self.clock.now();
 
         let decision = self
             .store
-            .record_send(&number_key, &client_key, hash, &self.settings.policy, now)
+            .record_send(&number_key, &client_key, range_key.as_ref(), hash, &self.settings.policy, now)
             .await
             .map_err(store_failure)?;
         let expires_at = match decision {

@@ -138,6 +138,7 @@ async fn seed_pending_code(h: &Harness, code: &str) {
         .record_send(
             &pepper.number_key(PHONE),
             &pepper.client_key("192.0.2.1"),
+            None,
             pepper.hash_code(PHONE, &code),
             &settings.policy,
             h.clock.now(),

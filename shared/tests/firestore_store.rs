@@ -184,7 +184,7 @@ async fn a_malformed_stored_record_is_refused_not_guessed_at() {
         Err(StoreError::Other(reason)) if reason.contains("sends")
     ));
     assert!(matches!(
-        store.record_send(&s.number, &s.client, s.hash("123456"), &policy(), t0()).await,
+        store.record_send(&s.number, &s.client, None, s.hash("123456"), &policy(), t0()).await,
         Err(StoreError::Other(_))
     ));
 }

@@ -227,7 +227,7 @@ async fn concurrent_sends_to_one_number_allow_exactly_one(store: Arc<dyn OtpStor
         let (store, s) = (store.clone(), s.clone());
         async move {
             let client = s.other_client(i);
-            store.record_send(&s.number, &client, s.hash("123456"), &policy(), t0()).await
+            store.record_send(&s.number, &client, None, s.hash("123456"), &policy(), t0()).await
         }
     })
     .await;
@@ -241,7 +241,7 @@ async fn concurrent_sends_from_one_client_stop_at_its_limit(store: Arc<dyn OtpSt
     let s = Arc::new(Subjects::new());
     let decisions = support::concurrently(30, |i| {
         let (store, s) = (store.clone(), s.clone());
-        async move { store.record_send(&s.other_number(i), &s.client, s.hash("123456"), &policy(), t0()).await }
+        async move { store.record_send(&s.other_number(i), &s.client, None, s.hash("123456"), &policy(), t0()).await }
     })
     .await;
     let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();

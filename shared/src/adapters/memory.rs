@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{CodeHash, IpRecord, NumberRecord, SendDecision, SendPolicy, SubjectKey, VerifyOutcome};
+use crate::domain::{
+    CodeHash, IpRecord, NumberRecord, RangeRecord, SendDecision, SendPolicy, SubjectKey, VerifyOutcome,
+};
 use crate::ports::{OtpStore, StoreError};
 
 /// Records beyond this count trigger a sweep of those no rule needs any more.
@@ -52,6 +54,7 @@ pub struct MemoryStore {
 struct Records {
     numbers: Expiring<NumberRecord>,
     clients: Expiring<IpRecord>,
+    ranges: Expiring<RangeRecord>,
 }
 
 impl MemoryStore {
@@ -72,6 +75,7 @@ impl OtpStore for MemoryStore {
         &self,
         number: &SubjectKey,
         client: &SubjectKey,
+        range: Option<&SubjectKey>,
         code: CodeHash,
         policy: &SendPolicy,
         now: DateTime<Utc>,
@@ -79,12 +83,18 @@ impl OtpStore for MemoryStore {
         let mut records = self.records();
         let mut number_record = records.numbers.get(number);
         let mut client_record = records.clients.get(client);
-        let decision = policy.apply(&mut number_record, &mut client_record, code, now);
+        // Without a range key the limit is off: a scratch record, never stored.
+        let mut range_record = range.map(|key| records.ranges.get(key)).unwrap_or_default();
+        let decision = policy.apply(&mut number_record, &mut client_record, &mut range_record, code, now);
         if let SendDecision::Allowed { .. } = decision {
             let number_expiry = policy.number_record_expiry(&number_record);
             let client_expiry = policy.client_record_expiry(&client_record);
             records.numbers.put(number, number_record, number_expiry, now);
             records.clients.put(client, client_record, client_expiry, now);
+            if let Some(range) = range {
+                let range_expiry = policy.range_record_expiry(&range_record);
+                records.ranges.put(range, range_record, range_expiry, now);
+            }
         }
         Ok(decision)
     }

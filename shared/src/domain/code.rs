@@ -110,6 +110,16 @@ impl Pepper {
     pub fn client_key(&self, client: &str) -> SubjectKey {
         SubjectKey(hex::encode(self.mac("otp-client/v1", &[client.as_bytes()])))
     }
+
+    /// The store key of the range of `phone` (E.164): the number without its last `digits`
+    /// digits, so the numbers of one block share it. The range itself is never stored.
+    pub fn range_key(&self, phone: &str, digits: u8) -> SubjectKey {
+        let keep = phone.len().saturating_sub(usize::from(digits));
+        // E.164 is ASCII; should a caller pass anything else, cut at a character boundary
+        // rather than panic.
+        let range = (0..=keep).rev().find_map(|end| phone.get(..end)).unwrap_or_default();
+        SubjectKey(hex::encode(self.mac("otp-range/v1", &[range.as_bytes()])))
+    }
 }
 
 impl fmt::Debug for Pepper {
@@ -241,6 +251,27 @@ mod tests {
         assert_ne!(a.number_key("+14155550123"), a.client_key("+14155550123"));
         assert_eq!(a.number_key("+14155550123").as_str().len(), 64);
         assert!(!a.number_key("+14155550123").as_str().contains("4155550123"));
+    }
+
+    #[test]
+    fn range_keys_name_blocks_of_numbers() {
+        let a = Pepper::new(b"pepper-a".to_vec());
+        let range = a.range_key("+14155550123", 3);
+        assert_eq!(range, a.range_key("+14155550999", 3), "one block of 1000");
+        assert_eq!(range, a.range_key("+14155550000", 3));
+        assert_ne!(range, a.range_key("+14155551123", 3), "the next block");
+        assert_eq!(a.range_key("+14155550123", 1), a.range_key("+14155550129", 1));
+        assert_ne!(a.range_key("+14155550123", 1), a.range_key("+14155550133", 1));
+        assert_eq!(a.range_key("+14155000000", 6), a.range_key("+14155999999", 6));
+        assert_ne!(range, Pepper::new(b"pepper-b".to_vec()).range_key("+14155550123", 3), "keyed");
+        // Its own domain: never the key of a number or client, even of the range's text.
+        assert_ne!(range, a.number_key("+14155550"));
+        assert_ne!(range, a.client_key("+14155550"));
+        assert_eq!(range.as_str().len(), 64);
+        assert!(!range.as_str().contains("4155550"));
+        // Odd input cannot panic.
+        let _ = a.range_key("+1", 6);
+        let _ = a.range_key("+1415555012é", 1);
     }
 
     #[test]

@@ -10,6 +10,6 @@ pub mod token;
 pub use code::{CodeHash, CodeLength, OtpCode, Pepper, SubjectKey};
 pub use phone::{CountryAllowList, E164Phone};
 pub use policy::{
-    IpRecord, LimitScope, NumberRecord, PendingCode, SendDecision, SendPolicy, VerifyOutcome, WindowLimit,
+    IpRecord, LimitScope, NumberRecord, PendingCode, RangeRecord, SendDecision, SendPolicy, VerifyOutcome, WindowLimit,
 };
 pub use token::{SessionClaims, SessionToken, SessionTokenIssuer};

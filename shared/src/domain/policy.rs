@@ -20,6 +20,9 @@ pub struct SendPolicy {
     pub resend_cooldown: TimeDelta,
     pub per_number: WindowLimit,
     pub per_client: WindowLimit,
+    /// Sends to any number of one range (see `Pepper::range_key`), against SMS pumping;
+    /// `None`: off, and no range record is read or written.
+    pub per_range: Option<WindowLimit>,
 }
 
 /// The code waiting for a number: only its hash, with its expiry and tries left.
@@ -46,12 +49,16 @@ pub struct IpRecord {
     pub sends: Vec<DateTime<Utc>>,
 }
 
+/// What the store keeps per number range: the same sliding log of sends as a client's.
+pub type RangeRecord = IpRecord;
+
 /// Which limit refused a send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitScope {
     Cooldown,
     Number,
     Client,
+    Range,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,17 +82,22 @@ pub enum VerifyOutcome {
 }
 
 impl SendPolicy {
-    /// Decides a send at `now`. If allowed, both records are updated: the send is
-    /// counted and `code` replaces any pending code, with a fresh attempt count.
+    /// Decides a send at `now`. If allowed, the records are updated: the send is
+    /// counted and `code` replaces any pending code, with a fresh attempt count. `range`
+    /// is the record of the number's range; with `per_range` off it is left untouched.
     pub fn apply(
         &self,
         number: &mut NumberRecord,
         client: &mut IpRecord,
+        range: &mut RangeRecord,
         code: CodeHash,
         now: DateTime<Utc>,
     ) -> SendDecision {
         prune(&mut number.sends, self.per_number.window, now);
         prune(&mut client.sends, self.per_client.window, now);
+        if let Some(per_range) = self.per_range {
+            prune(&mut range.sends, per_range.window, now);
+        }
 
         let mut wait: Option<(TimeDelta, LimitScope)> = None;
         let mut consider = |delta: Option<TimeDelta>, scope| {
@@ -101,6 +113,9 @@ impl SendPolicy {
         );
         consider(window_wait(&number.sends, self.per_number, now), LimitScope::Number);
         consider(window_wait(&client.sends, self.per_client, now), LimitScope::Client);
+        if let Some(per_range) = self.per_range {
+            consider(window_wait(&range.sends, per_range, now), LimitScope::Range);
+        }
 
         if let Some((delta, scope)) = wait {
             return SendDecision::RateLimited { retry_after_seconds: whole_seconds_up(delta), scope };
@@ -112,6 +127,9 @@ impl SendPolicy {
         number.pending =
             Some(PendingCode { hash: code, created_at: now, expires_at, attempts_left: self.max_attempts });
         client.sends.push(now);
+        if self.per_range.is_some() {
+            range.sends.push(now);
+        }
         SendDecision::Allowed { expires_at }
     }
 
@@ -125,6 +143,13 @@ impl SendPolicy {
     /// When a client's record holds nothing any rule still needs.
     pub fn client_record_expiry(&self, record: &IpRecord) -> Option<DateTime<Utc>> {
         record.sends.last().map(|t| *t + self.per_client.window)
+    }
+
+    /// When a range's record holds nothing any rule still needs (`None` with the limit off:
+    /// no such record is kept then).
+    pub fn range_record_expiry(&self, record: &RangeRecord) -> Option<DateTime<Utc>> {
+        let per_range = self.per_range?;
+        record.sends.last().map(|t| *t + per_range.window)
     }
 }
 
@@ -210,7 +235,12 @@ mod tests {
             resend_cooldown: secs(60),
             per_number: WindowLimit { max: 5, window: secs(3600) },
             per_client: WindowLimit { max: 5, window: secs(900) },
+            per_range: None,
         }
+    }
+
+    fn with_range(max: u32) -> SendPolicy {
+        SendPolicy { per_range: Some(WindowLimit { max, window: secs(3600) }), ..policy() }
     }
 
     fn hash(code: &str) -> CodeHash {
@@ -220,7 +250,7 @@ mod tests {
     #[test]
     fn first_send_is_allowed_and_sets_the_code() {
         let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        let d = policy().apply(&mut n, &mut c, hash("111111"), t0());
+        let d = policy().apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
         assert_eq!(d, SendDecision::Allowed { expires_at: t0() + secs(600) });
         assert_eq!(n.pending.as_ref().unwrap().attempts_left, 5);
         assert_eq!(n.sends, vec![t0()]);
@@ -231,18 +261,27 @@ mod tests {
     fn cooldown_holds_until_its_last_second() {
         let p = policy();
         let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, hash("111111"), t0());
+        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
         let before = n.clone();
         assert_eq!(
-            p.apply(&mut n, &mut c, hash("222222"), t0() + secs(1)),
+            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("222222"), t0() + secs(1)),
             SendDecision::RateLimited { retry_after_seconds: 59, scope: LimitScope::Cooldown }
         );
         assert_eq!(
-            p.apply(&mut n, &mut c, hash("222222"), t0() + TimeDelta::milliseconds(59_500)),
+            p.apply(
+                &mut n,
+                &mut c,
+                &mut RangeRecord::default(),
+                hash("222222"),
+                t0() + TimeDelta::milliseconds(59_500)
+            ),
             SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Cooldown }
         );
         assert_eq!(n, before, "a refused send changes nothing");
-        assert!(matches!(p.apply(&mut n, &mut c, hash("222222"), t0() + secs(60)), SendDecision::Allowed { .. }));
+        assert!(matches!(
+            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("222222"), t0() + secs(60)),
+            SendDecision::Allowed { .. }
+        ));
     }
 
     #[test]
@@ -252,21 +291,24 @@ mod tests {
         for i in 0..5 {
             let mut c = IpRecord::default();
             assert!(matches!(
-                p.apply(&mut n, &mut c, hash("111111"), t0() + secs(60 * i)),
+                p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(60 * i)),
                 SendDecision::Allowed { .. }
             ));
         }
         let mut c = IpRecord::default();
         let at = t0() + secs(300);
         assert_eq!(
-            p.apply(&mut n, &mut c, hash("111111"), at),
+            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), at),
             SendDecision::RateLimited { retry_after_seconds: 3300, scope: LimitScope::Number }
         );
         assert!(matches!(
-            p.apply(&mut n, &mut c, hash("111111"), t0() + secs(3599)),
+            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(3599)),
             SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Number }
         ));
-        assert!(matches!(p.apply(&mut n, &mut c, hash("111111"), t0() + secs(3600)), SendDecision::Allowed { .. }));
+        assert!(matches!(
+            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(3600)),
+            SendDecision::Allowed { .. }
+        ));
         assert_eq!(n.sends.len(), 5, "the log stays bounded by the limit");
     }
 
@@ -276,15 +318,21 @@ mod tests {
         let mut c = IpRecord::default();
         for i in 0..5 {
             let mut n = NumberRecord::default();
-            assert!(matches!(p.apply(&mut n, &mut c, hash("111111"), t0() + secs(i)), SendDecision::Allowed { .. }));
+            assert!(matches!(
+                p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(i)),
+                SendDecision::Allowed { .. }
+            ));
         }
         let mut n = NumberRecord::default();
         assert_eq!(
-            p.apply(&mut n, &mut c, hash("111111"), t0() + secs(10)),
+            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(10)),
             SendDecision::RateLimited { retry_after_seconds: 890, scope: LimitScope::Client }
         );
         assert_eq!(n, NumberRecord::default());
-        assert!(matches!(p.apply(&mut n, &mut c, hash("111111"), t0() + secs(900)), SendDecision::Allowed { .. }));
+        assert!(matches!(
+            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(900)),
+            SendDecision::Allowed { .. }
+        ));
     }
 
     #[test]
@@ -293,8 +341,67 @@ mod tests {
         let mut c = IpRecord { sends: vec![t0(); 5] };
         let mut n = NumberRecord { last_sent_at: Some(t0()), sends: vec![t0()], pending: None };
         assert_eq!(
-            p.apply(&mut n, &mut c, hash("111111"), t0() + secs(1)),
+            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(1)),
             SendDecision::RateLimited { retry_after_seconds: 899, scope: LimitScope::Client }
+        );
+    }
+
+    #[test]
+    fn per_range_window_counts_sends_to_any_number_from_any_client() {
+        let p = with_range(3);
+        let mut r = RangeRecord::default();
+        for i in 0..3 {
+            let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
+            assert!(matches!(
+                p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(i)),
+                SendDecision::Allowed { .. }
+            ));
+        }
+        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
+        assert_eq!(
+            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(10)),
+            SendDecision::RateLimited { retry_after_seconds: 3590, scope: LimitScope::Range }
+        );
+        assert_eq!((n, c), (NumberRecord::default(), IpRecord::default()), "a refused send changes nothing");
+        assert_eq!(r.sends.len(), 3);
+        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
+        assert!(matches!(
+            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(3599)),
+            SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Range }
+        ));
+        assert!(matches!(
+            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(3600)),
+            SendDecision::Allowed { .. }
+        ));
+        assert_eq!(r.sends.len(), 3, "the log stays bounded by the limit");
+    }
+
+    #[test]
+    fn per_range_off_leaves_the_range_record_alone() {
+        let p = policy();
+        let mut r = RangeRecord { sends: vec![t0(); 50] };
+        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
+        assert!(matches!(p.apply(&mut n, &mut c, &mut r, hash("111111"), t0()), SendDecision::Allowed { .. }));
+        assert_eq!(r, RangeRecord { sends: vec![t0(); 50] }, "neither counted nor pruned");
+        assert_eq!(p.range_record_expiry(&r), None);
+    }
+
+    #[test]
+    fn the_longest_wait_is_reported_with_the_range_too() {
+        let p = with_range(2);
+        let mut r = RangeRecord { sends: vec![t0(), t0() + secs(5)] };
+        let mut c = IpRecord { sends: vec![t0(); 5] };
+        let mut n = NumberRecord::default();
+        assert_eq!(
+            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(10)),
+            SendDecision::RateLimited { retry_after_seconds: 3590, scope: LimitScope::Range },
+            "the range wait (3590 s) outlasts the client's (890 s)"
+        );
+        let mut r = RangeRecord { sends: vec![t0() - secs(3000), t0() - secs(3000)] };
+        assert_eq!(
+            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(10)),
+            SendDecision::RateLimited { retry_after_seconds: 890, scope: LimitScope::Client },
+            "the client wait (890 s) outlasts the range's (590 s)"
         );
     }
 
@@ -302,7 +409,7 @@ mod tests {
     fn right_code_approves_once() {
         let p = policy();
         let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, hash("123456"), t0());
+        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("123456"), t0());
         assert_eq!(n.judge(&hash("123456"), t0() + secs(5)), VerifyOutcome::Approved);
         assert_eq!(n.judge(&hash("123456"), t0() + secs(6)), VerifyOutcome::NoPendingCode);
     }
@@ -311,7 +418,7 @@ mod tests {
     fn wrong_codes_spend_attempts_then_void_the_code() {
         let p = policy();
         let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, hash("123456"), t0());
+        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("123456"), t0());
         for left in (1..5).rev() {
             assert_eq!(n.judge(&hash("000000"), t0()), VerifyOutcome::Incorrect { attempts_remaining: left });
         }
@@ -323,7 +430,7 @@ mod tests {
     fn code_expires_at_its_ttl() {
         let p = policy();
         let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, hash("123456"), t0());
+        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("123456"), t0());
         let mut early = n.clone();
         assert_eq!(early.judge(&hash("123456"), t0() + secs(599)), VerifyOutcome::Approved);
         assert_eq!(n.judge(&hash("123456"), t0() + secs(600)), VerifyOutcome::NoPendingCode);
@@ -334,10 +441,10 @@ mod tests {
     fn resend_replaces_the_code_and_resets_attempts() {
         let p = policy();
         let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, hash("111111"), t0());
+        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
         n.judge(&hash("000000"), t0());
         n.judge(&hash("000000"), t0());
-        p.apply(&mut n, &mut c, hash("222222"), t0() + secs(60));
+        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("222222"), t0() + secs(60));
         assert_eq!(n.pending.as_ref().unwrap().attempts_left, 5);
         let mut old = n.clone();
         assert_eq!(old.judge(&hash("111111"), t0() + secs(61)), VerifyOutcome::Incorrect { attempts_remaining: 4 });
@@ -348,7 +455,7 @@ mod tests {
     fn withdraw_removes_only_the_same_code() {
         let p = policy();
         let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, hash("111111"), t0());
+        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
         assert!(!n.withdraw(&hash("222222")));
         assert!(n.pending.is_some());
         assert!(n.withdraw(&hash("111111")));
@@ -360,8 +467,13 @@ mod tests {
     fn record_expiry_covers_every_rule() {
         let p = policy();
         let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, hash("111111"), t0());
+        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
         assert_eq!(p.number_record_expiry(&n), Some(t0() + secs(3600)));
         assert_eq!(p.client_record_expiry(&c), Some(t0() + secs(900)));
+        let p = with_range(3);
+        let (mut n, mut c, mut r) = (NumberRecord::default(), IpRecord::default(), RangeRecord::default());
+        assert_eq!(p.range_record_expiry(&r), None, "an empty record is needed by no rule");
+        p.apply(&mut n, &mut c, &mut r, hash("111111"), t0());
+        assert_eq!(p.range_record_expiry(&r), Some(t0() + secs(3600)));
     }
 }

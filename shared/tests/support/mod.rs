@@ -31,6 +31,7 @@ pub fn policy() -> SendPolicy {
         resend_cooldown: secs(60),
         per_number: WindowLimit { max: 5, window: secs(3600) },
         per_client: WindowLimit { max: 5, window: secs(900) },
+        per_range: None,
     }
 }
 
@@ -73,7 +74,7 @@ impl Subjects {
         code: &str,
         now: DateTime<Utc>,
     ) -> SendDecision {
-        store.record_send(&self.number, client, self.hash(code), &policy(), now).await.unwrap()
+        store.record_send(&self.number, client, None, self.hash(code), &policy(), now).await.unwrap()
     }
 
     pub async fn send_to(
@@ -83,7 +84,7 @@ impl Subjects {
         code: &str,
         now: DateTime<Utc>,
     ) -> SendDecision {
-        store.record_send(number, &self.client, self.hash(code), &policy(), now).await.unwrap()
+        store.record_send(number, &self.client, None, self.hash(code), &policy(), now).await.unwrap()
     }
 
     pub async fn judge(&self, store: &dyn OtpStore, code: &str, now: DateTime<Utc>) -> VerifyOutcome {

@@ -5,7 +5,7 @@
 //! in memory (the same `SendPolicy::apply` / `NumberRecord::judge` / `withdraw` as the
 //! memory store), then one `Commit` of every changed record, each write carrying the
 //! precondition "unchanged since read" (`update_time` as read, or `exists: false`). A
-//! commit is all-or-nothing, so a send's number and client records never disagree. When a
+//! commit is all-or-nothing, so a send's number, client (and range) records never disagree. When a
 //! concurrent writer got there first the commit fails as a whole and the step starts again
 //! from a fresh read, a bounded number of times. Steps that change nothing (a refused send,
 //! a verify with no code) end after the read: one round trip.
@@ -41,7 +41,8 @@ pub struct FirestoreConfig {
     pub project_id: String,
     /// `(default)` unless the project has named databases.
     pub database_id: String,
-    /// Prefix of both collections: `<prefix>numbers` and `<prefix>clients`.
+    /// Prefix of the collections: `<prefix>numbers`, `<prefix>clients`, and `<prefix>ranges`
+    /// (only with the per-range limit on).
     pub collection_prefix: String,
     /// The longest one call (connect, read or commit) may take before the store answers
     /// `Unavailable`, so an unreachable Firestore costs a request seconds, not the
@@ -270,36 +271,58 @@ impl OtpStore for FirestoreStore {
         &self,
         number: &SubjectKey,
         client: &SubjectKey,
+        range: Option<&SubjectKey>,
         code: CodeHash,
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
         let db = self.db().await?;
-        let names = [self.document_name(db, "numbers", number), self.document_name(db, "clients", client)];
+        // The range document, when the limit is on, joins the same read and the same commit,
+        // so all three records decide and change together.
+        let mut names = vec![self.document_name(db, "numbers", number), self.document_name(db, "clients", client)];
+        names.extend(range.map(|key| self.document_name(db, "ranges", key)));
         self.atomically(db, &names, |read| {
-            let [number_doc, client_doc] = read else {
-                return Err(StoreError::Other("batch get answered the wrong number of documents".into()));
+            let (number_doc, client_doc, range_doc) = match read {
+                [number_doc, client_doc] if range.is_none() => (number_doc, client_doc, None),
+                [number_doc, client_doc, range_doc] if range.is_some() => (number_doc, client_doc, Some(range_doc)),
+                _ => return Err(StoreError::Other("batch get answered the wrong number of documents".into())),
             };
             let mut number_record =
                 number_doc.as_ref().map(|d| records::number_record(&d.fields)).transpose().map_err(malformed)?;
             let mut client_record =
                 client_doc.as_ref().map(|d| records::client_record(&d.fields)).transpose().map_err(malformed)?;
+            let mut range_record = range_doc
+                .and_then(Option::as_ref)
+                .map(|d| records::range_record(&d.fields))
+                .transpose()
+                .map_err(malformed)?
+                .unwrap_or_default();
             let (number_record, client_record) =
                 (number_record.get_or_insert_default(), client_record.get_or_insert_default());
-            let decision = policy.apply(number_record, client_record, code, now);
+            let decision = policy.apply(number_record, client_record, &mut range_record, code, now);
             let writes = match decision {
-                SendDecision::Allowed { .. } => vec![
-                    guarded_write(
-                        &names[0],
-                        records::number_fields(number_record, policy.number_record_expiry(number_record)),
-                        number_doc.as_ref(),
-                    ),
-                    guarded_write(
-                        &names[1],
-                        records::client_fields(client_record, policy.client_record_expiry(client_record)),
-                        client_doc.as_ref(),
-                    ),
-                ],
+                SendDecision::Allowed { .. } => {
+                    let mut writes = vec![
+                        guarded_write(
+                            &names[0],
+                            records::number_fields(number_record, policy.number_record_expiry(number_record)),
+                            number_doc.as_ref(),
+                        ),
+                        guarded_write(
+                            &names[1],
+                            records::client_fields(client_record, policy.client_record_expiry(client_record)),
+                            client_doc.as_ref(),
+                        ),
+                    ];
+                    if let (Some(name), Some(range_doc)) = (names.get(2), range_doc) {
+                        writes.push(guarded_write(
+                            name,
+                            records::range_fields(&range_record, policy.range_record_expiry(&range_record)),
+                            range_doc.as_ref(),
+                        ));
+                    }
+                    writes
+                }
                 SendDecision::RateLimited { .. } => Vec::new(),
             };
             Ok((decision, writes))

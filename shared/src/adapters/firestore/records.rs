@@ -6,6 +6,8 @@
 //! `pending` (map `codeHash` bytes, `createdAt`, `expiresAt`, `attemptsLeft`, or null),
 //! `sends` (array of timestamps), `lastSentAt` (timestamp or null), `expireAt` (TTL).
 //! Client document (`<prefix>clients/<client key>`): `sends`, `expireAt` (TTL).
+//! Range document (`<prefix>ranges/<range key>`, only with the per-range limit on): the
+//! same fields as a client document.
 
 use std::collections::HashMap;
 
@@ -14,9 +16,9 @@ use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 use firestore::gcloud_sdk::google::firestore::v1::{ArrayValue, MapValue, Value};
 use firestore::gcloud_sdk::prost_types::Timestamp;
 
-use crate::domain::{CodeHash, IpRecord, NumberRecord, PendingCode};
+use crate::domain::{CodeHash, IpRecord, NumberRecord, PendingCode, RangeRecord};
 
-/// The field a Firestore TTL policy on both collections deletes documents by.
+/// The field a Firestore TTL policy on every collection deletes documents by.
 pub const EXPIRE_AT: &str = "expireAt";
 
 type Fields = HashMap<String, Value>;
@@ -55,6 +57,11 @@ pub fn client_fields(record: &IpRecord, expire_at: Option<DateTime<Utc>>) -> Fie
     fields
 }
 
+/// A range's record has a client's shape: a sliding log of sends.
+pub fn range_fields(record: &RangeRecord, expire_at: Option<DateTime<Utc>>) -> Fields {
+    client_fields(record, expire_at)
+}
+
 pub fn number_record(fields: &Fields) -> Result<NumberRecord, MalformedRecord> {
     let pending = match fields.get("pending").and_then(|v| v.value_type.as_ref()) {
         None | Some(ValueType::NullValue(_)) => None,
@@ -89,6 +96,10 @@ pub fn number_record(fields: &Fields) -> Result<NumberRecord, MalformedRecord> {
 
 pub fn client_record(fields: &Fields) -> Result<IpRecord, MalformedRecord> {
     Ok(IpRecord { sends: read_timestamps(fields, "sends")? })
+}
+
+pub fn range_record(fields: &Fields) -> Result<RangeRecord, MalformedRecord> {
+    client_record(fields)
 }
 
 /// The stored `expireAt`, kept as is by writes that do not know the policy.
