@@ -274,6 +274,32 @@ async fn per_number_limit_holds_across_client_ips() {
 }
 
 #[tokio::test]
+async fn per_range_limit_holds_across_numbers_and_client_ips() {
+    let app = TestApp::with(&[("OTP_SENDS_PER_RANGE", "3")]).await;
+    for i in 0..3 {
+        let reply =
+            app.post(Endpoint::SendOtp, json!({ "phone": format!("+1415555010{i}") }), &format!("203.0.113.{i}")).await;
+        assert_eq!(reply.status, 202);
+    }
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": "+14155550103" }), "203.0.113.3").await;
+    assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"));
+    assert_eq!(reply.body["error"]["retryAfterSeconds"], 3600);
+    assert_eq!(app.outbox.list().len(), 3, "no fourth SMS");
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": "+14155551103" }), "203.0.113.4").await;
+    assert_eq!(reply.status, 202, "a number of another block of 1000");
+}
+
+#[tokio::test]
+async fn per_range_limit_is_off_by_default() {
+    let app = TestApp::new().await;
+    for i in 0..8 {
+        let reply =
+            app.post(Endpoint::SendOtp, json!({ "phone": format!("+1415555010{i}") }), &format!("203.0.113.{i}")).await;
+        assert_eq!(reply.status, 202);
+    }
+}
+
+#[tokio::test]
 async fn per_ip_limit_holds_across_numbers_and_ignores_forwarded_for() {
     let app = TestApp::new().await;
     let numbers: Vec<String> = (0..6).map(|i| format!("+1415555010{i}")).collect();

@@ -12,10 +12,10 @@ use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 use firestore::gcloud_sdk::google::firestore::v1::{CommitRequest, Document, GetDocumentRequest, Value, Write, write};
 use firestore::{FirestoreDb, FirestoreDbOptions};
 use otp_core::adapters::firestore::{EXPIRE_AT, FirestoreConfig, FirestoreStore};
-use otp_core::domain::{SendDecision, VerifyOutcome};
+use otp_core::domain::{LimitScope, SendDecision, VerifyOutcome};
 use otp_core::ports::{OtpStore, StoreError};
 
-use support::{Subjects, firestore_config, firestore_store_with, policy, secs, t0};
+use support::{Subjects, firestore_config, firestore_store_with, policy, range_policy, secs, t0};
 
 fn store(test: &str) -> Option<(FirestoreStore, FirestoreConfig)> {
     let host = support::emulator_host(test)?;
@@ -157,6 +157,49 @@ async fn stored_documents_hold_only_hashes_and_an_expiry() {
     for raw in ["4155550123", "203.0.113.7", "123456", "000000"] {
         assert!(!everything.contains(raw), "{raw} stored in the clear");
     }
+}
+
+#[tokio::test]
+async fn the_range_record_joins_the_same_read_and_commit_and_only_when_on() {
+    let test = "the_range_record_joins_the_same_read_and_commit_and_only_when_on";
+    let Some((store, config)) = store(test) else { return };
+    let s = Subjects::new();
+    store.connect_now().await.unwrap();
+    let p = range_policy(1);
+
+    let (d, n) = trips(&store, s.send_in_range(&store, "+14155550100", &s.other_client(0), &p, t0())).await;
+    assert!(matches!(d, SendDecision::Allowed { .. }));
+    assert_eq!(n, 2, "on, allowed: one batch read of the three records, one commit");
+    let (d, n) = trips(&store, s.send_in_range(&store, "+14155550101", &s.other_client(1), &p, t0() + secs(1))).await;
+    assert_eq!(d, SendDecision::RateLimited { retry_after_seconds: 3599, scope: LimitScope::Range });
+    assert_eq!(n, 1, "on, refused: the read alone");
+    let (d, n) = trips(&store, s.send_in_range(&store, "+14155552100", &s.other_client(2), &policy(), t0())).await;
+    assert!(matches!(d, SendDecision::Allowed { .. }));
+    assert_eq!(n, 2, "off: as before");
+
+    let db = FirestoreDb::with_options(FirestoreDbOptions::new(config.project_id.clone())).await.unwrap();
+    let get = |collection: &str, id: &str| {
+        let name = format!("{}/otp_{collection}/{id}", db.get_documents_path());
+        let db = db.clone();
+        async move { db.client().get().get_document(GetDocumentRequest { name, ..Default::default() }).await }
+    };
+    let range_doc = get("ranges", s.range_of("+14155550100").as_str()).await.unwrap().into_inner();
+    let mut fields: Vec<_> = range_doc.fields.keys().cloned().collect();
+    fields.sort();
+    assert_eq!(fields, ["expireAt", "sends"]);
+    match range_doc.fields.get(EXPIRE_AT).and_then(|v| v.value_type.clone()) {
+        Some(ValueType::TimestampValue(t)) => {
+            assert_eq!(DateTime::<Utc>::from_timestamp(t.seconds, 0), Some(t0() + secs(3600)));
+        }
+        other => panic!("expireAt missing or not a timestamp: {other:?}"),
+    }
+    assert!(!format!("{range_doc:?}").contains("4155550"), "the range is stored only as its keyed hash");
+    let off = get("ranges", s.range_of("+14155552100").as_str()).await;
+    assert_eq!(
+        off.map(|_| ()).map_err(|status| status.code()),
+        Err(firestore::gcloud_sdk::tonic::Code::NotFound),
+        "off: no range document"
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use otp_core::domain::{LimitScope, SendDecision, VerifyOutcome};
 use otp_core::ports::OtpStore;
 
-use support::{Subjects, policy, secs, t0};
+use support::{Subjects, policy, range_policy, secs, t0};
 
 /// Expands each listed test into a memory-store run and a Firestore-store run.
 macro_rules! conformance {
@@ -51,6 +51,9 @@ conformance!(
     concurrent_wrong_guesses_are_judged_at_most_max_attempts_times,
     concurrent_sends_to_one_number_allow_exactly_one,
     concurrent_sends_from_one_client_stop_at_its_limit,
+    the_per_range_window_counts_every_number_and_client,
+    the_per_range_limit_off_changes_nothing,
+    concurrent_sends_to_one_range_stop_at_its_limit,
 );
 
 async fn a_code_approves_once(store: Arc<dyn OtpStore>) {
@@ -248,4 +251,70 @@ async fn concurrent_sends_from_one_client_stop_at_its_limit(store: Arc<dyn OtpSt
     let limited =
         decisions.iter().filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::Client, .. })).count();
     assert_eq!((allowed, limited), (5, 25), "the per-client limit holds under concurrency: {decisions:?}");
+}
+
+async fn the_per_range_window_counts_every_number_and_client(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    let p = range_policy(3);
+    for i in 0..3 {
+        let (to, from) = (format!("+1415555010{i}"), s.other_client(i));
+        assert!(matches!(
+            s.send_in_range(&*store, &to, &from, &p, t0() + secs(i64::from(i))).await,
+            SendDecision::Allowed { .. }
+        ));
+    }
+    assert_eq!(
+        s.send_in_range(&*store, "+14155550103", &s.other_client(3), &p, t0() + secs(10)).await,
+        SendDecision::RateLimited { retry_after_seconds: 3590, scope: LimitScope::Range },
+        "a fourth number of the block, from a fourth client"
+    );
+    assert_eq!(
+        store.judge_attempt(&s.pepper.number_key("+14155550103"), &s.hash("123456"), t0() + secs(11)).await.unwrap(),
+        VerifyOutcome::NoPendingCode,
+        "a refused send stores no code"
+    );
+    assert!(
+        matches!(
+            s.send_in_range(&*store, "+14155551103", &s.other_client(4), &p, t0() + secs(12)).await,
+            SendDecision::Allowed { .. }
+        ),
+        "the next block is another range"
+    );
+    assert!(
+        matches!(
+            s.send_in_range(&*store, "+14155550103", &s.other_client(5), &p, t0() + secs(3600)).await,
+            SendDecision::Allowed { .. }
+        ),
+        "the window slides"
+    );
+}
+
+async fn the_per_range_limit_off_changes_nothing(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    for i in 0..10 {
+        let (to, from) = (format!("+1415555010{i}"), s.other_client(i));
+        assert!(matches!(s.send_in_range(&*store, &to, &from, &policy(), t0()).await, SendDecision::Allowed { .. }));
+    }
+    // The range sends above were not counted: turned on now, the limit sees an empty range.
+    assert!(matches!(
+        s.send_in_range(&*store, "+14155550110", &s.other_client(10), &range_policy(1), t0()).await,
+        SendDecision::Allowed { .. }
+    ));
+}
+
+async fn concurrent_sends_to_one_range_stop_at_its_limit(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let decisions = support::concurrently(30, |i| {
+        let (store, s) = (store.clone(), s.clone());
+        async move {
+            let phone = format!("+141555501{i:02}");
+            let (number, range) = (s.pepper.number_key(&phone), s.range_of(&phone));
+            store.record_send(&number, &s.other_client(i), Some(&range), s.hash("123456"), &range_policy(5), t0()).await
+        }
+    })
+    .await;
+    let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    let limited =
+        decisions.iter().filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::Range, .. })).count();
+    assert_eq!((allowed, limited), (5, 25), "the per-range limit holds under concurrency: {decisions:?}");
 }

@@ -35,6 +35,14 @@ pub fn policy() -> SendPolicy {
     }
 }
 
+/// The default policy with the per-range limit on: `max` sends per hour to one range.
+pub fn range_policy(max: u32) -> SendPolicy {
+    SendPolicy { per_range: Some(WindowLimit { max, window: secs(3600) }), ..policy() }
+}
+
+/// Range digits of the tests: blocks of 1000 numbers, as `OTP_RANGE_DIGITS` by default.
+pub const RANGE_DIGITS: u8 = 3;
+
 /// A number and a client no other test uses (a random pepper keys them), and codes.
 pub struct Subjects {
     pub pepper: Pepper,
@@ -85,6 +93,25 @@ impl Subjects {
         now: DateTime<Utc>,
     ) -> SendDecision {
         store.record_send(number, &self.client, None, self.hash(code), &policy(), now).await.unwrap()
+    }
+
+    pub fn range_of(&self, phone: &str) -> SubjectKey {
+        self.pepper.range_key(phone, RANGE_DIGITS)
+    }
+
+    /// A send to `phone` from `client` under `policy`, keyed by its range exactly when the
+    /// policy limits ranges, as the service does.
+    pub async fn send_in_range(
+        &self,
+        store: &dyn OtpStore,
+        phone: &str,
+        client: &SubjectKey,
+        policy: &SendPolicy,
+        now: DateTime<Utc>,
+    ) -> SendDecision {
+        let range = policy.per_range.map(|_| self.range_of(phone));
+        let number = self.pepper.number_key(phone);
+        store.record_send(&number, client, range.as_ref(), self.hash("123456"), policy, now).await.unwrap()
     }
 
     pub async fn judge(&self, store: &dyn OtpStore, code: &str, now: DateTime<Utc>) -> VerifyOutcome {
