@@ -23,16 +23,9 @@ pub fn secs(s: i64) -> TimeDelta {
     TimeDelta::seconds(s)
 }
 
-/// The contract's default policy.
+/// The contract's default policy, as the settings build it (their test checks each value).
 pub fn policy() -> SendPolicy {
-    SendPolicy {
-        code_ttl: secs(600),
-        max_attempts: 5,
-        resend_cooldown: secs(60),
-        per_number: WindowLimit { max: 5, window: secs(3600) },
-        per_client: WindowLimit { max: 5, window: secs(900) },
-        per_range: None,
-    }
+    otp_core::Settings::default().policy
 }
 
 /// The default policy with the per-range limit on: `max` sends per hour to one range.
