@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fake_twilio::{Fault, MAGIC_NUMBERS};
-use otp_core::adapters::env_secrets::EnvSecrets;
 use otp_core::adapters::twilio::{RetryPolicy, TwilioConfig, TwilioSender};
 use otp_core::ports::{SmsError, SmsMessage, SmsSender};
 use otp_core::service::SecretCache;
@@ -187,19 +186,7 @@ async fn an_unreachable_twilio_is_sms_failed_after_bounded_retries() {
 
 /// The sender alone, with its own credentials: for what the HTTP edge cannot reach.
 async fn sender_with(fake_url: String, sender_variable: &'static str, sender: &'static str) -> TwilioSender {
-    let secrets = EnvSecrets::from_lookup(move |name| {
-        Some(
-            match name {
-                "OTP_SESSION_SECRET" => SESSION_SECRET,
-                "OTP_CODE_PEPPER" => PEPPER,
-                "TWILIO_ACCOUNT_SID" => ACCOUNT_SID,
-                "TWILIO_AUTH_TOKEN" => AUTH_TOKEN,
-                n if n == sender_variable => sender,
-                _ => return None,
-            }
-            .to_owned(),
-        )
-    });
+    let secrets = twilio_secrets(AUTH_TOKEN, sender_variable, sender);
     let cache = Arc::new(SecretCache::new(Arc::new(secrets), Duration::from_secs(300)));
     let config = TwilioConfig { api_base: fake_url, ..TwilioConfig::default() };
     TwilioSender::new(config, cache).expect("client builds")

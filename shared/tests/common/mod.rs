@@ -61,20 +61,7 @@ pub struct Harness {
 
 pub async fn harness(setup: Setup) -> Harness {
     let fake = FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake Twilio starts");
-    let token = setup.auth_token;
-    let secrets = EnvSecrets::from_lookup(move |name| {
-        Some(
-            match name {
-                "OTP_SESSION_SECRET" => SESSION_SECRET,
-                "OTP_CODE_PEPPER" => PEPPER,
-                "TWILIO_ACCOUNT_SID" => ACCOUNT_SID,
-                "TWILIO_AUTH_TOKEN" => token,
-                "TWILIO_FROM" => FROM,
-                _ => return None,
-            }
-            .to_owned(),
-        )
-    });
+    let secrets = twilio_secrets(setup.auth_token, "TWILIO_FROM", FROM);
     let cache = Arc::new(SecretCache::new(Arc::new(secrets), Duration::from_secs(300)));
     cache.prime().await.expect("secrets load");
     let config = TwilioConfig {
@@ -94,6 +81,24 @@ pub async fn harness(setup: Setup) -> Harness {
         cache,
     );
     Harness { api, fake }
+}
+
+/// The service's secrets with Twilio credentials: `auth_token`, and the sender given as
+/// `sender_variable` (`TWILIO_FROM` or `TWILIO_MESSAGING_SERVICE_SID`) = `sender`.
+pub fn twilio_secrets(auth_token: &'static str, sender_variable: &'static str, sender: &'static str) -> EnvSecrets {
+    EnvSecrets::from_lookup(move |name| {
+        Some(
+            match name {
+                "OTP_SESSION_SECRET" => SESSION_SECRET,
+                "OTP_CODE_PEPPER" => PEPPER,
+                "TWILIO_ACCOUNT_SID" => ACCOUNT_SID,
+                "TWILIO_AUTH_TOKEN" => auth_token,
+                n if n == sender_variable => sender,
+                _ => return None,
+            }
+            .to_owned(),
+        )
+    })
 }
 
 /// One POST through the HTTP handler, as API Gateway or the local run would make it.
