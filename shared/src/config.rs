@@ -1,9 +1,16 @@
-//! Settings from environment variables (API.md, "Settings"), parsed and checked once at
-//! start-up into typed values.
+//! Settings from environment variables (API.md, "Settings" and "Abuse limits"), parsed and
+//! checked once at start-up into typed values. This is the one place that reads the
+//! environment: every other part gets its settings from here.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::TimeDelta;
 
-use crate::domain::{CodeLength, CountryAllowList, SendPolicy, WindowLimit};
+use crate::domain::phone::{NumberType, NumberTypes};
+use crate::domain::{
+    CodeLength, ConversionGuard, CountryAllowList, CountryCap, E164Phone, OtpCode, SendPolicy, VerifyPolicy,
+    WindowLimit,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -17,23 +24,48 @@ pub enum SmsKind {
     Twilio,
 }
 
+/// Every setting: what the service uses, and what the start-up needs to build it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    pub service: ServiceSettings,
+    /// CORS origins, normalised as browsers send them (`scheme://host[:port]`).
+    pub allowed_origins: Vec<String>,
+    pub store: StoreKind,
+    /// Where the Firestore store keeps its records (read whatever `store` is).
+    pub firestore: FirestoreSettings,
+    pub sms: SmsKind,
+    /// Another base URL for Twilio's API, such as a local fake (`TWILIO_API_BASE`).
+    pub twilio_api_base: Option<String>,
+    /// Where secrets live in SSM Parameter Store (`OTP_SSM_PREFIX`); unset: the environment.
+    pub ssm_prefix: Option<String>,
+    /// The bot challenge on sends (`OTP_CAPTCHA`, `OTP_CAPTCHA_VERIFY_URL`).
+    pub captcha: Option<CaptchaSettings>,
+    /// Inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set).
+    pub in_lambda: bool,
+    /// Test numbers are allowed inside Lambda (`OTP_TEST_NUMBERS_IN_LAMBDA=true`).
+    pub test_numbers_in_lambda: bool,
+    /// The local run's port on 127.0.0.1 (`PORT`, default 3001).
+    pub local_port: u16,
+}
+
+/// What the service itself uses: the rules, the code and token shapes, the texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
     pub code_length: CodeLength,
     pub policy: SendPolicy,
+    pub verify_policy: VerifyPolicy,
     /// How many trailing digits a number's range leaves out (`OTP_RANGE_DIGITS`, 1 to 6):
     /// 3 makes blocks of 1000 numbers. Used only with `policy.per_range` on.
     pub range_digits: u8,
     pub token_ttl: TimeDelta,
     pub token_issuer: String,
     pub allowed_countries: CountryAllowList,
-    pub allowed_origins: Vec<String>,
+    /// Number types that may receive codes (`OTP_NUMBER_TYPES`).
+    pub number_types: NumberTypes,
     /// Adds the WebOTP line `@domain #code` to every SMS (`OTP_WEBOTP_DOMAIN`).
     pub webotp_domain: Option<String>,
-    pub store: StoreKind,
-    /// Where the Firestore store keeps its records (read whatever `store` is).
-    pub firestore: FirestoreSettings,
-    pub sms: SmsKind,
+    /// Numbers that are never texted and take a fixed code (`OTP_TEST_NUMBERS`).
+    pub test_numbers: TestNumbers,
 }
 
 /// The Firestore database of the store: `OTP_FIRESTORE_PROJECT_ID` (required with
@@ -45,6 +77,44 @@ pub struct FirestoreSettings {
     pub database_id: String,
     pub collection_prefix: String,
     pub emulator_host: Option<String>,
+}
+
+/// A bot challenge provider and where its verify endpoint is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptchaSettings {
+    /// `turnstile`, `hcaptcha` or `recaptcha`.
+    pub provider: String,
+    /// `None`: the provider's own siteverify.
+    pub verify_url: Option<String>,
+}
+
+/// Test numbers and their fixed codes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TestNumbers(BTreeMap<String, OtpCode>);
+
+impl TestNumbers {
+    /// The test number `raw` names, if any: a test number need not be a valid number.
+    pub fn find(&self, raw: &str) -> Option<E164Phone> {
+        let raw = raw.trim();
+        let normalised = raw.strip_prefix("00").map_or_else(|| raw.to_owned(), |rest| format!("+{rest}"));
+        E164Phone::parse_any_type(&normalised, None).ok().filter(|phone| self.0.contains_key(phone.as_str()))
+    }
+
+    /// The fixed code of `phone`, if it is a test number.
+    pub fn code_for(&self, phone: &E164Phone) -> Option<&OtpCode> {
+        self.0.get(phone.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for TestNumbers {
+    // The codes are fixed but still codes: logs get the count only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TestNumbers({})", self.0.len())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,57 +130,29 @@ impl Default for Settings {
     }
 }
 
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Settings::default().service
+    }
+}
+
+/// The default CORS origin (API.md).
+const DEFAULT_ORIGIN: &str = "http://localhost:5173";
+
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The CORS origins alone, for the answers of a service whose other settings failed.
+    pub fn origins_from_env() -> Result<Vec<String>, ConfigError> {
+        origins(&Env(&|name: &str| std::env::var(name).ok()))
+    }
+
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let code_length = {
-            let digits = env.number("OTP_CODE_LENGTH", 6, 0)?;
-            u8::try_from(digits)
-                .ok()
-                .and_then(CodeLength::new)
-                .ok_or_else(|| invalid("OTP_CODE_LENGTH", "must be 4 to 10"))?
-        };
-        // Off unless set: it needs a limit fitted to real traffic, or it blocks a busy block
-        // of numbers along with the pumping. Its other settings are checked even while it is
-        // off, so a bad value does not wait for the day it is turned on.
-        let range_window = env.seconds("OTP_SENDS_PER_RANGE_WINDOW_SECONDS", 3600, 1)?;
-        let per_range =
-            env.optional_send_limit("OTP_SENDS_PER_RANGE")?.map(|max| WindowLimit { max, window: range_window });
-        let policy = SendPolicy {
-            code_ttl: env.seconds("OTP_CODE_TTL_SECONDS", 600, 1)?,
-            max_attempts: env.count("OTP_MAX_ATTEMPTS", 5)?,
-            resend_cooldown: env.seconds("OTP_RESEND_COOLDOWN_SECONDS", 60, 0)?,
-            per_number: WindowLimit {
-                max: env.send_limit("OTP_SENDS_PER_NUMBER", 5)?,
-                window: env.seconds("OTP_SENDS_PER_NUMBER_WINDOW_SECONDS", 3600, 1)?,
-            },
-            per_client: WindowLimit {
-                max: env.send_limit("OTP_SENDS_PER_IP", 5)?,
-                window: env.seconds("OTP_SENDS_PER_IP_WINDOW_SECONDS", 900, 1)?,
-            },
-            per_range,
-        };
-        let range_digits = u8::try_from(env.number("OTP_RANGE_DIGITS", 3, 1)?)
-            .ok()
-            .filter(|d| *d <= 6)
-            .ok_or_else(|| invalid("OTP_RANGE_DIGITS", "must be 1 to 6"))?;
-        let allowed_countries = CountryAllowList::parse(&env.text("OTP_ALLOWED_COUNTRIES").unwrap_or_default())
-            .map_err(|reason| invalid("OTP_ALLOWED_COUNTRIES", reason))?;
-        let allowed_origins = env
-            .text("OTP_ALLOWED_ORIGINS")
-            .unwrap_or_else(|| "http://localhost:5173".into())
-            .split(',')
-            .map(|o| o.trim().trim_end_matches('/').to_owned())
-            .filter(|o| !o.is_empty())
-            .collect::<Vec<_>>();
-        if allowed_origins.iter().any(|o| o == "*") {
-            return Err(invalid("OTP_ALLOWED_ORIGINS", "list origins; `*` is not allowed"));
-        }
+        let service = service_settings(&env)?;
         let store = match env.text("OTP_STORE").as_deref() {
             None | Some("memory") => StoreKind::Memory,
             Some("firestore") => StoreKind::Firestore,
@@ -134,24 +176,237 @@ impl Settings {
             Some("twilio") => SmsKind::Twilio,
             Some(_) => return Err(invalid("OTP_SMS", "must be `outbox` or `twilio`")),
         };
+        let captcha = match env.text("OTP_CAPTCHA") {
+            None => None,
+            Some(provider) => {
+                let provider = provider.to_ascii_lowercase();
+                if !["turnstile", "hcaptcha", "recaptcha"].contains(&provider.as_str()) {
+                    return Err(invalid("OTP_CAPTCHA", "must be `turnstile`, `hcaptcha` or `recaptcha`"));
+                }
+                let verify_url = env.text("OTP_CAPTCHA_VERIFY_URL");
+                if let Some(url) = &verify_url {
+                    check_verify_url(url).map_err(|reason| invalid("OTP_CAPTCHA_VERIFY_URL", reason))?;
+                }
+                Some(CaptchaSettings { provider, verify_url })
+            }
+        };
+        let test_numbers_in_lambda = match env.text("OTP_TEST_NUMBERS_IN_LAMBDA").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(invalid("OTP_TEST_NUMBERS_IN_LAMBDA", "must be `true` or `false`")),
+        };
         Ok(Self {
-            code_length,
-            policy,
-            range_digits,
-            token_ttl: env.seconds("OTP_TOKEN_TTL_SECONDS", 3600, 1)?,
-            token_issuer: env.text("OTP_TOKEN_ISSUER").unwrap_or_else(|| "otp-service".into()),
-            allowed_countries,
-            allowed_origins,
-            webotp_domain: env.text("OTP_WEBOTP_DOMAIN"),
+            service,
+            allowed_origins: origins(&env)?,
             store,
             firestore,
             sms,
+            twilio_api_base: env.text("TWILIO_API_BASE"),
+            ssm_prefix: env.text("OTP_SSM_PREFIX"),
+            captcha,
+            in_lambda: env.text("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            test_numbers_in_lambda,
+            local_port: u16::try_from(env.number("PORT", 3001, 0)?)
+                .map_err(|_| invalid("PORT", "must be a port number"))?,
         })
     }
 }
 
+fn service_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<ServiceSettings, ConfigError> {
+    let code_length = {
+        let digits = env.number("OTP_CODE_LENGTH", 6, 0)?;
+        u8::try_from(digits)
+            .ok()
+            .and_then(CodeLength::new)
+            .ok_or_else(|| invalid("OTP_CODE_LENGTH", "must be 4 to 10"))?
+    };
+    // Off unless set: it needs a limit fitted to real traffic, or it blocks a busy block
+    // of numbers along with the pumping. Its other settings are checked even while it is
+    // off, so a bad value does not wait for the day it is turned on.
+    let range_window = env.seconds("OTP_SENDS_PER_RANGE_WINDOW_SECONDS", 3600, 1)?;
+    let per_range =
+        env.optional_send_limit("OTP_SENDS_PER_RANGE")?.map(|max| WindowLimit { max, window: range_window });
+    let failures = WindowLimit {
+        max: env.capped_count("OTP_MAX_FAILURES_PER_NUMBER", 20, MAX_FAILURES)?,
+        window: env.seconds("OTP_FAILURES_WINDOW_SECONDS", 86_400, 1)?,
+    };
+    let guard_pause = env.seconds("OTP_GUARD_PAUSE_SECONDS", 3600, 1)?;
+    let guard_percent = env.number("OTP_GUARD_MIN_CONVERSION_PERCENT", 20, 0)?;
+    if guard_percent > 100 {
+        return Err(invalid("OTP_GUARD_MIN_CONVERSION_PERCENT", "must be 0 to 100"));
+    }
+    let guard = match env.number("OTP_GUARD_MIN_SENDS", 30, 0)? {
+        0 => None,
+        min_sends => Some(ConversionGuard {
+            min_sends: u32::try_from(min_sends).map_err(|_| invalid("OTP_GUARD_MIN_SENDS", "is too large"))?,
+            min_conversion_percent: guard_percent as u32,
+            pause: guard_pause,
+        }),
+    };
+    let policy = SendPolicy {
+        code_ttl: env.seconds("OTP_CODE_TTL_SECONDS", 600, 1)?,
+        max_attempts: env.count("OTP_MAX_ATTEMPTS", 5)?,
+        resend_cooldown: env.seconds("OTP_RESEND_COOLDOWN_SECONDS", 60, 0)?,
+        per_number: WindowLimit {
+            max: env.send_limit("OTP_SENDS_PER_NUMBER", 5)?,
+            window: env.seconds("OTP_SENDS_PER_NUMBER_WINDOW_SECONDS", 3600, 1)?,
+        },
+        per_client: WindowLimit {
+            max: env.send_limit("OTP_SENDS_PER_IP", 5)?,
+            window: env.seconds("OTP_SENDS_PER_IP_WINDOW_SECONDS", 900, 1)?,
+        },
+        per_range,
+        failures,
+        daily_budget: env.optional_cap("OTP_SMS_PER_DAY", 2000)?,
+        per_country_hour: CountryCap {
+            default: env.optional_cap("OTP_SMS_PER_COUNTRY_HOUR", 200)?,
+            overrides: country_overrides(&env.text("OTP_SMS_PER_COUNTRY_HOUR_OVERRIDES").unwrap_or_default())
+                .map_err(|reason| invalid("OTP_SMS_PER_COUNTRY_HOUR_OVERRIDES", reason))?,
+        },
+        guard,
+    };
+    let verify_policy = VerifyPolicy {
+        per_client: WindowLimit {
+            max: env.send_limit("OTP_VERIFIES_PER_IP", 50)?,
+            window: env.seconds("OTP_VERIFIES_PER_IP_WINDOW_SECONDS", 900, 1)?,
+        },
+        failures,
+    };
+    let range_digits = u8::try_from(env.number("OTP_RANGE_DIGITS", 3, 1)?)
+        .ok()
+        .filter(|d| *d <= 6)
+        .ok_or_else(|| invalid("OTP_RANGE_DIGITS", "must be 1 to 6"))?;
+    let allowed_countries = CountryAllowList::parse(&env.text("OTP_ALLOWED_COUNTRIES").unwrap_or_default())
+        .map_err(|reason| invalid("OTP_ALLOWED_COUNTRIES", reason))?;
+    let number_types = match env.text("OTP_NUMBER_TYPES") {
+        None => NumberTypes::default(),
+        Some(list) => NumberTypes::parse(&list).map_err(|reason| invalid("OTP_NUMBER_TYPES", reason))?,
+    };
+    let test_numbers = test_numbers(&env.text("OTP_TEST_NUMBERS").unwrap_or_default(), code_length)
+        .map_err(|reason| invalid("OTP_TEST_NUMBERS", reason))?;
+    let webotp_domain = env.text("OTP_WEBOTP_DOMAIN");
+    if let Some(domain) = &webotp_domain
+        && !domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
+        return Err(invalid("OTP_WEBOTP_DOMAIN", "must be a host name such as app.example.com"));
+    }
+    Ok(ServiceSettings {
+        code_length,
+        policy,
+        verify_policy,
+        range_digits,
+        token_ttl: env.seconds("OTP_TOKEN_TTL_SECONDS", 3600, 1)?,
+        token_issuer: env.text("OTP_TOKEN_ISSUER").unwrap_or_else(|| "otp-service".into()),
+        allowed_countries,
+        number_types,
+        webotp_domain,
+        test_numbers,
+    })
+}
+
+/// The CORS origins: each `scheme://host[:port]` as a browser sends it in `Origin`.
+fn origins<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Vec<String>, ConfigError> {
+    let list = env.text("OTP_ALLOWED_ORIGINS").unwrap_or_else(|| DEFAULT_ORIGIN.into());
+    let mut origins = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let origin =
+            normalise_origin(item).map_err(|reason| invalid("OTP_ALLOWED_ORIGINS", format!("{item:?}: {reason}")))?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    if origins.is_empty() {
+        return Err(invalid("OTP_ALLOWED_ORIGINS", "name at least one origin"));
+    }
+    Ok(origins)
+}
+
+/// An origin as browsers serialise it: lower-case scheme and host, no default port, no
+/// path. A trailing `/` is tolerated; a path, query, user info or `*` is refused.
+pub fn normalise_origin(raw: &str) -> Result<String, &'static str> {
+    let raw = raw.trim();
+    if raw.contains('*') {
+        return Err("list origins; `*` is not allowed");
+    }
+    let (scheme, rest) = raw.split_once("://").ok_or("must be scheme://host[:port]")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => "443",
+        "http" => "80",
+        _ => return Err("the scheme must be http or https"),
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err("must be scheme://host[:port], without a path");
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        // An IPv6 literal's colons are inside brackets.
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)) {
+        return Err("the host is not valid");
+    }
+    let host = host.to_ascii_lowercase();
+    match port {
+        None => Ok(format!("{scheme}://{host}")),
+        Some(port) => {
+            let number: u16 = port.parse().map_err(|_| "the port is not valid")?;
+            if port == default_port || number.to_string() == default_port {
+                Ok(format!("{scheme}://{host}"))
+            } else {
+                Ok(format!("{scheme}://{host}:{number}"))
+            }
+        }
+    }
+}
+
+/// A challenge verify URL: `https://`, or `http://` to a loopback address (a local fake).
+fn check_verify_url(url: &str) -> Result<(), &'static str> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = url.strip_prefix("http://") else { return Err("must be https:// (or http:// to loopback)") };
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback { Ok(()) } else { Err("http:// is only for a loopback address") }
+}
+
+/// `CC:N` pairs; `N = 0` lifts the cap for that country, as 0 turns the default off.
+fn country_overrides(list: &str) -> Result<BTreeMap<String, Option<u32>>, String> {
+    let mut overrides = BTreeMap::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (country, cap) = item.split_once(':').ok_or_else(|| format!("{item:?} is not CC:N"))?;
+        let country =
+            crate::domain::phone::parse_region(country).ok_or_else(|| format!("unknown country {country:?}"))?;
+        let cap: u32 = cap.trim().parse().map_err(|_| format!("{item:?}: N must be a whole number"))?;
+        overrides.insert(country, (cap > 0).then_some(cap));
+    }
+    Ok(overrides)
+}
+
+/// `+E164=code` pairs, each number valid and each code of the configured length.
+fn test_numbers(list: &str, length: CodeLength) -> Result<TestNumbers, String> {
+    let mut numbers = BTreeMap::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (number, code) = item.split_once('=').ok_or("each entry is +E164=code")?;
+        // Parsed with every number type allowed: a test number is often a fictional range.
+        let phone = E164Phone::parse_any_type(number, None).map_err(|e| format!("a test number: {e}"))?;
+        let code =
+            OtpCode::parse(code.trim(), length).map_err(|_| format!("a test code must be {} digits", length.get()))?;
+        numbers.insert(phone.as_str().to_owned(), code);
+    }
+    Ok(TestNumbers(numbers))
+}
+
 /// The largest per-number, per-client or per-range send limit (see `Env::send_limit`).
 pub const MAX_SEND_LIMIT: u32 = 10_000;
+/// The largest failed-attempt cap: each failure in the window is kept in the number's record.
+pub const MAX_FAILURES: u32 = 1_000;
+/// The largest daily budget or country cap.
+pub const MAX_CAP: u32 = 100_000_000;
 
 fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError { variable, reason: reason.into() }
@@ -188,15 +443,19 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         u32::try_from(value).map_err(|_| invalid(name, "is too large"))
     }
 
+    fn capped_count(&self, name: &'static str, default: u32, cap: u32) -> Result<u32, ConfigError> {
+        let value = self.count(name, default)?;
+        if value > cap {
+            return Err(invalid(name, format!("must be at most {cap}")));
+        }
+        Ok(value)
+    }
+
     /// A send limit. The store keeps one time per send in the window (a sliding log), in
     /// one record per number or client, so the limit bounds that record's size: Firestore
     /// refuses documents over 1 MiB, and this cap keeps a record near 100 KiB.
     fn send_limit(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
-        let value = self.count(name, default)?;
-        if value > MAX_SEND_LIMIT {
-            return Err(invalid(name, format!("must be at most {MAX_SEND_LIMIT}")));
-        }
-        Ok(value)
+        self.capped_count(name, default, MAX_SEND_LIMIT)
     }
 
     /// A send limit that is off by default: unset or 0 is `None`, else as `send_limit`.
@@ -206,147 +465,21 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
         self.send_limit(name, 1).map(Some)
     }
+
+    /// A shared cap (a count, not a log): 0 turns it off.
+    fn optional_cap(&self, name: &'static str, default: u32) -> Result<Option<u32>, ConfigError> {
+        let value = self.number(name, u64::from(default), 0)?;
+        if value > u64::from(MAX_CAP) {
+            return Err(invalid(name, format!("must be at most {MAX_CAP}")));
+        }
+        Ok((value > 0).then_some(value as u32))
+    }
+}
+
+/// Number types by their names in `OTP_NUMBER_TYPES`.
+pub fn number_type_names() -> BTreeSet<&'static str> {
+    NumberType::ALL.iter().map(|t| t.name()).collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::from_lookup(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_match_the_contract() {
-        let s = Settings::default();
-        assert_eq!(s.code_length.get(), 6);
-        assert_eq!(s.policy.code_ttl, TimeDelta::seconds(600));
-        assert_eq!(s.policy.max_attempts, 5);
-        assert_eq!(s.policy.resend_cooldown, TimeDelta::seconds(60));
-        assert_eq!(s.policy.per_number, WindowLimit { max: 5, window: TimeDelta::seconds(3600) });
-        assert_eq!(s.policy.per_client, WindowLimit { max: 5, window: TimeDelta::seconds(900) });
-        assert_eq!(s.policy.per_range, None, "the per-range limit is off by default");
-        assert_eq!(s.range_digits, 3);
-        assert_eq!(s.token_ttl, TimeDelta::seconds(3600));
-        assert_eq!(s.token_issuer, "otp-service");
-        assert_eq!(s.allowed_countries, CountryAllowList::default());
-        assert_eq!(s.allowed_origins, vec!["http://localhost:5173".to_string()]);
-        assert_eq!((s.store, s.sms), (StoreKind::Memory, SmsKind::Outbox));
-        assert_eq!(
-            s.firestore,
-            FirestoreSettings {
-                project_id: None,
-                database_id: "(default)".into(),
-                collection_prefix: "otp_".into(),
-                emulator_host: None,
-            }
-        );
-    }
-
-    #[test]
-    fn every_variable_is_read() {
-        let s = with(&[
-            ("OTP_CODE_LENGTH", "8"),
-            ("OTP_CODE_TTL_SECONDS", "120"),
-            ("OTP_MAX_ATTEMPTS", "3"),
-            ("OTP_RESEND_COOLDOWN_SECONDS", "0"),
-            ("OTP_SENDS_PER_NUMBER", "2"),
-            ("OTP_SENDS_PER_NUMBER_WINDOW_SECONDS", "60"),
-            ("OTP_SENDS_PER_IP", "9"),
-            ("OTP_SENDS_PER_IP_WINDOW_SECONDS", "30"),
-            ("OTP_SENDS_PER_RANGE", "40"),
-            ("OTP_SENDS_PER_RANGE_WINDOW_SECONDS", "7200"),
-            ("OTP_RANGE_DIGITS", "4"),
-            ("OTP_TOKEN_TTL_SECONDS", "90"),
-            ("OTP_TOKEN_ISSUER", "acme"),
-            ("OTP_ALLOWED_COUNTRIES", "us,gb"),
-            ("OTP_ALLOWED_ORIGINS", "https://a.example, https://b.example/"),
-            ("OTP_WEBOTP_DOMAIN", "a.example"),
-            ("OTP_STORE", "firestore"),
-            ("OTP_FIRESTORE_PROJECT_ID", "acme-prod"),
-            ("OTP_FIRESTORE_DATABASE_ID", "otp"),
-            ("OTP_FIRESTORE_COLLECTION_PREFIX", "staging_"),
-            ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080"),
-            ("OTP_SMS", "twilio"),
-        ])
-        .unwrap();
-        assert_eq!(s.code_length.get(), 8);
-        assert_eq!(s.policy.code_ttl, TimeDelta::seconds(120));
-        assert_eq!(s.policy.max_attempts, 3);
-        assert_eq!(s.policy.resend_cooldown, TimeDelta::zero());
-        assert_eq!(s.policy.per_number, WindowLimit { max: 2, window: TimeDelta::seconds(60) });
-        assert_eq!(s.policy.per_client, WindowLimit { max: 9, window: TimeDelta::seconds(30) });
-        assert_eq!(s.policy.per_range, Some(WindowLimit { max: 40, window: TimeDelta::seconds(7200) }));
-        assert_eq!(s.range_digits, 4);
-        assert_eq!(s.token_ttl, TimeDelta::seconds(90));
-        assert_eq!(s.token_issuer, "acme");
-        assert_eq!(s.allowed_countries, CountryAllowList::parse("GB,US").unwrap());
-        assert_eq!(s.allowed_origins, vec!["https://a.example", "https://b.example"]);
-        assert_eq!(s.webotp_domain.as_deref(), Some("a.example"));
-        assert_eq!((s.store, s.sms), (StoreKind::Firestore, SmsKind::Twilio));
-        assert_eq!(
-            s.firestore,
-            FirestoreSettings {
-                project_id: Some("acme-prod".into()),
-                database_id: "otp".into(),
-                collection_prefix: "staging_".into(),
-                emulator_host: Some("127.0.0.1:8080".into()),
-            }
-        );
-    }
-
-    #[test]
-    fn the_per_range_limit_is_off_at_zero_and_capped_like_the_others() {
-        assert_eq!(with(&[("OTP_SENDS_PER_RANGE", "0")]).unwrap().policy.per_range, None);
-        assert_eq!(with(&[("OTP_SENDS_PER_RANGE", " ")]).unwrap().policy.per_range, None);
-        assert_eq!(
-            with(&[("OTP_SENDS_PER_RANGE", "1")]).unwrap().policy.per_range,
-            Some(WindowLimit { max: 1, window: TimeDelta::seconds(3600) })
-        );
-        assert_eq!(
-            with(&[("OTP_SENDS_PER_RANGE", &MAX_SEND_LIMIT.to_string())]).unwrap().policy.per_range,
-            Some(WindowLimit { max: MAX_SEND_LIMIT, window: TimeDelta::seconds(3600) })
-        );
-        assert_eq!(with(&[("OTP_RANGE_DIGITS", "1")]).unwrap().range_digits, 1);
-        assert_eq!(with(&[("OTP_RANGE_DIGITS", "6")]).unwrap().range_digits, 6);
-    }
-
-    #[test]
-    fn firestore_needs_a_project_id() {
-        let err = with(&[("OTP_STORE", "firestore")]).unwrap_err();
-        assert_eq!(err.variable, "OTP_FIRESTORE_PROJECT_ID");
-        assert!(with(&[("OTP_STORE", "memory")]).is_ok(), "the memory store needs none");
-    }
-
-    #[test]
-    fn bad_values_name_their_variable() {
-        for (name, value) in [
-            ("OTP_CODE_LENGTH", "3"),
-            ("OTP_CODE_LENGTH", "11"),
-            ("OTP_CODE_LENGTH", "six"),
-            ("OTP_MAX_ATTEMPTS", "0"),
-            ("OTP_CODE_TTL_SECONDS", "-5"),
-            ("OTP_CODE_TTL_SECONDS", "99999999999"),
-            ("OTP_SENDS_PER_IP", "0"),
-            ("OTP_SENDS_PER_IP", "10001"),
-            ("OTP_SENDS_PER_NUMBER", "1000000"),
-            ("OTP_SENDS_PER_RANGE", "10001"),
-            ("OTP_SENDS_PER_RANGE", "-1"),
-            ("OTP_SENDS_PER_RANGE", "many"),
-            ("OTP_SENDS_PER_RANGE_WINDOW_SECONDS", "0"),
-            ("OTP_RANGE_DIGITS", "0"),
-            ("OTP_RANGE_DIGITS", "7"),
-            ("OTP_RANGE_DIGITS", "300"),
-            ("OTP_ALLOWED_COUNTRIES", "US,Atlantis"),
-            ("OTP_ALLOWED_ORIGINS", "*"),
-            ("OTP_STORE", "redis"),
-            ("OTP_FIRESTORE_COLLECTION_PREFIX", "a/b"),
-            ("OTP_SMS", "carrier-pigeon"),
-        ] {
-            let err = with(&[(name, value)]).unwrap_err();
-            assert_eq!(err.variable, name, "{name}={value}");
-        }
-    }
-}
+mod tests;

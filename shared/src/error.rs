@@ -10,6 +10,13 @@ pub enum ApiError {
     InvalidRequest(&'static str),
     #[error("invalid phone number")]
     InvalidPhone,
+    #[error("bot challenge token missing")]
+    CaptchaRequired,
+    #[error("bot challenge failed")]
+    CaptchaFailed,
+    /// Answered by API Gateway for a missing or invalid API key; here for completeness.
+    #[error("forbidden")]
+    Forbidden,
     #[error("code is not {length} digits")]
     InvalidCodeFormat { length: usize },
     #[error("incorrect code, {attempts_remaining} attempts left")]
@@ -47,7 +54,10 @@ pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) | Self::InvalidPhone | Self::InvalidCodeFormat { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_) | Self::InvalidPhone | Self::InvalidCodeFormat { .. } | Self::CaptchaRequired => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::CaptchaFailed | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::IncorrectCode { .. } => StatusCode::UNAUTHORIZED,
             Self::CountryNotAllowed => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -68,6 +78,9 @@ impl ApiError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidPhone => "invalid_phone",
             Self::InvalidCodeFormat { .. } => "invalid_code_format",
+            Self::CaptchaRequired => "captcha_required",
+            Self::CaptchaFailed => "captcha_failed",
+            Self::Forbidden => "forbidden",
             Self::IncorrectCode { .. } => "incorrect_code",
             Self::CountryNotAllowed => "country_not_allowed",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -90,6 +103,9 @@ impl ApiError {
             Self::InvalidRequest(detail) => format!("The request is invalid: {detail}."),
             Self::InvalidPhone => "The phone number is not a valid mobile number.".into(),
             Self::InvalidCodeFormat { length } => format!("The code must be exactly {length} digits."),
+            Self::CaptchaRequired => "Complete the challenge (captchaToken) to request a code.".into(),
+            Self::CaptchaFailed => "The challenge was not passed; try it again.".into(),
+            Self::Forbidden => "Forbidden.".into(),
             Self::IncorrectCode { .. } => "The code is incorrect.".into(),
             Self::CountryNotAllowed => "Numbers from this country are not supported.".into(),
             Self::MethodNotAllowed => "Only POST is allowed here.".into(),
@@ -97,7 +113,7 @@ impl ApiError {
             Self::PayloadTooLarge => "The request body is larger than 4 KiB.".into(),
             Self::UnsupportedMediaType => "The request body must be JSON (Content-Type: application/json).".into(),
             Self::PhoneUnreachable => "This number cannot receive SMS.".into(),
-            Self::RateLimited { .. } => "Too many codes requested; try again later.".into(),
+            Self::RateLimited { .. } => "Too many requests; try again later.".into(),
             Self::TooManyAttempts => "Too many incorrect attempts; request a new code.".into(),
             Self::SmsFailed => "The SMS could not be sent; try again later.".into(),
             Self::ServiceUnavailable => "The service is temporarily unavailable; try again later.".into(),

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ports;
+pub mod secrets;
 pub mod service;
 pub mod telemetry;
 pub mod wiring;

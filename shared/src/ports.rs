@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use crate::domain::{CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome};
+use crate::domain::{CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy};
 
 /// The store of pending codes and limit counters.
 ///
@@ -13,31 +13,55 @@ use crate::domain::{CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcom
 /// approved at most once, every wrong attempt is counted, and no limit is exceeded.
 #[async_trait]
 pub trait OtpStore: Send + Sync {
-    /// Applies `policy` to a send of `code` to `number` from `client` at `now`, and
-    /// if it is allowed records it and makes `code` the number's pending code. `range`
-    /// keys the number's range when `policy.per_range` is on; `None` when it is off, and
-    /// then no range record is read or written.
+    /// Applies `policy` to a send of `code` to `subjects.number` at `now`, and if it is
+    /// allowed records it everywhere it counts and makes `code` the number's pending code.
+    /// A refusal records nothing (but a pause of the country that the decision calls for).
     async fn record_send(
         &self,
-        number: &SubjectKey,
-        client: &SubjectKey,
-        range: Option<&SubjectKey>,
+        subjects: &SendSubjects<'_>,
         code: CodeHash,
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError>;
 
-    /// Judges one verify attempt of `candidate` for `number` at `now`.
+    /// Judges one verify attempt of `candidate` for `subjects.number` at `now`; an
+    /// approval is counted for its country (the conversion guard's figures) in the same
+    /// step, without reading anything more.
     async fn judge_attempt(
         &self,
-        number: &SubjectKey,
+        subjects: &VerifySubjects<'_>,
         candidate: &CodeHash,
+        policy: &VerifyPolicy,
         now: DateTime<Utc>,
     ) -> Result<VerifyOutcome, StoreError>;
 
-    /// Removes `number`'s pending code if it is still `code` (its SMS failed). The
-    /// send stays counted toward the limits.
-    async fn withdraw_code(&self, number: &SubjectKey, code: &CodeHash) -> Result<(), StoreError>;
+    /// Removes `number`'s pending code if it is still `code` created at `created_at` (its
+    /// SMS failed). The send stays counted toward the limits.
+    async fn withdraw_code(
+        &self,
+        number: &SubjectKey,
+        code: &CodeHash,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Whom a send concerns: the keys of its records, and the number's country.
+#[derive(Debug, Clone, Copy)]
+pub struct SendSubjects<'a> {
+    pub number: &'a SubjectKey,
+    pub client: &'a SubjectKey,
+    /// The number's range, when the per-range limit is on.
+    pub range: Option<&'a SubjectKey>,
+    /// ISO 3166-1 alpha-2 region of the number, or `001` for non-geographic numbers.
+    pub country: &'a str,
+}
+
+/// Whom a verify concerns.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifySubjects<'a> {
+    pub number: &'a SubjectKey,
+    pub client: &'a SubjectKey,
+    pub country: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +130,8 @@ pub struct Secrets {
     /// Google service-account key (JSON) for Firestore; absent with the emulator or
     /// where the platform provides credentials.
     pub gcp_credentials: Option<SecretString>,
+    /// The bot challenge's siteverify secret; absent where no challenge is configured.
+    pub captcha_secret: Option<SecretString>,
 }
 
 #[derive(Clone)]
@@ -146,4 +172,25 @@ pub enum SecretError {
     Missing(String),
     #[error("secret store unreachable: {0}")]
     Unreachable(String),
+    /// Loaded, but not fit for use (too short, or two secrets that must differ are equal).
+    #[error("secret not fit for use: {0}")]
+    Unfit(String),
+}
+
+/// A bot challenge (Turnstile, hCaptcha, reCAPTCHA): checks the token a caller's widget
+/// produced, with the provider, before a send records or sends anything.
+#[async_trait]
+pub trait BotChallenge: Send + Sync {
+    async fn check(&self, token: &str, client_ip: std::net::IpAddr) -> Result<(), ChallengeError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeError {
+    /// The provider said no, or the answer failed our checks (hostname, action, score).
+    #[error("challenge rejected: {reasons:?}")]
+    Rejected { reasons: Vec<String> },
+    /// The provider could not be asked: unreachable, too slow, an unreadable answer, or
+    /// our own secret refused.
+    #[error("challenge provider unavailable: {0}")]
+    Unavailable(String),
 }

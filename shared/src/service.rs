@@ -2,17 +2,19 @@
 //! rules over the ports, and answers with a domain result or an `ApiError`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
-use tokio::sync::{Mutex, RwLock};
 
-use crate::config::Settings;
+use crate::config::ServiceSettings;
 use crate::domain::message::render_sms;
 use crate::domain::{E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome};
 use crate::error::ApiError;
-use crate::ports::{Clock, OtpStore, SecretError, SecretSource, Secrets, SmsError, SmsMessage, SmsSender, StoreError};
+use crate::ports::{
+    BotChallenge, ChallengeError, Clock, OtpStore, SendSubjects, SmsError, SmsMessage, SmsSender, StoreError,
+    VerifySubjects,
+};
+use crate::secrets::SecretCache;
 
 /// A send that went out.
 #[derive(Debug, Clone)]
@@ -29,66 +31,112 @@ pub struct Approval {
     pub token: SessionToken,
 }
 
+/// Who is asking, as the edge saw them.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The caller's bucket for the per-client limits (its IPv4 address or IPv6 /64).
+    pub client: &'a str,
+    /// Its address, for the bot challenge's check (never logged).
+    pub ip: Option<std::net::IpAddr>,
+}
+
 /// The service with its ports, built once per cold start.
 #[derive(Clone)]
 pub struct OtpService {
-    settings: Arc<Settings>,
+    settings: Arc<ServiceSettings>,
     store: Arc<dyn OtpStore>,
     sms: Arc<dyn SmsSender>,
     clock: Arc<dyn Clock>,
     secrets: Arc<SecretCache>,
+    challenge: Option<Arc<dyn BotChallenge>>,
 }
 
 impl OtpService {
     pub fn new(
-        settings: Settings,
+        settings: ServiceSettings,
         store: Arc<dyn OtpStore>,
         sms: Arc<dyn SmsSender>,
         clock: Arc<dyn Clock>,
         secrets: Arc<SecretCache>,
+        challenge: Option<Arc<dyn BotChallenge>>,
     ) -> Self {
-        Self { settings: Arc::new(settings), store, sms, clock, secrets }
+        Self { settings: Arc::new(settings), store, sms, clock, secrets, challenge }
     }
 
-    pub fn settings(&self) -> &Settings {
+    pub fn settings(&self) -> &ServiceSettings {
         &self.settings
     }
 
-    /// Sends a new code to `phone`, if the limits allow it. `client` names the caller
-    /// (its IP address) for the per-client limit.
-    pub async fn send(&self, phone: E164Phone, locale: Option<&str>, client: &str) -> Result<SendAccepted, ApiError> {
+    /// Whether a send needs a bot challenge token.
+    pub fn requires_challenge(&self) -> bool {
+        self.challenge.is_some()
+    }
+
+    /// Sends a new code to `phone`, if the challenge and the limits allow it.
+    pub async fn send(
+        &self,
+        phone: E164Phone,
+        locale: Option<&str>,
+        caller: Caller<'_>,
+        captcha_token: Option<&str>,
+    ) -> Result<SendAccepted, ApiError> {
+        if !self.settings.number_types.allows(&phone) {
+            tracing::info!(
+                event = "send_number_type_refused",
+                phone = %phone.masked(),
+                number_type = phone.number_type().name(),
+                "send refused: number type not served"
+            );
+            return Err(ApiError::InvalidPhone);
+        }
         if !self.settings.allowed_countries.allows(&phone) {
             tracing::info!(
                 event = "send_country_refused",
                 phone = %phone.masked(),
-                country = phone.country(),
+                country = phone.region(),
                 "send refused: country not allowed"
             );
             return Err(ApiError::CountryNotAllowed);
         }
-        let secrets = self.secrets.current().await?;
+        self.check_challenge(caller, captcha_token).await?;
+        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
-        let code = OtpCode::generate(self.settings.code_length);
+        let test_code = self.settings.test_numbers.code_for(&phone);
+        let code = test_code.cloned().unwrap_or_else(|| OtpCode::generate(self.settings.code_length));
         let hash = pepper.hash_code(phone.as_str(), &code);
         let number_key = pepper.number_key(phone.as_str());
-        let client_key = pepper.client_key(client);
+        let client_key = pepper.client_key(caller.client);
         // Only with the per-range limit on: off, the store reads and writes no range record.
         let range_key =
             self.settings.policy.per_range.map(|_| pepper.range_key(phone.as_str(), self.settings.range_digits));
+        let subjects = SendSubjects {
+            number: &number_key,
+            client: &client_key,
+            range: range_key.as_ref(),
+            country: phone.region(),
+        };
         let now = self.clock.now();
 
-        let decision = self
-            .store
-            .record_send(&number_key, &client_key, range_key.as_ref(), hash, &self.settings.policy, now)
-            .await
-            .map_err(store_failure)?;
+        let decision =
+            self.store.record_send(&subjects, hash, &self.settings.policy, now).await.map_err(store_failure)?;
         let expires_at = match decision {
-            SendDecision::Allowed { expires_at } => expires_at,
-            SendDecision::RateLimited { retry_after_seconds, scope } => {
+            SendDecision::Allowed { expires_at, .. } => expires_at,
+            SendDecision::RateLimited { retry_after_seconds, scope, paused } => {
+                if let Some(trip) = paused {
+                    tracing::warn!(
+                        event = "country_paused",
+                        country = phone.region(),
+                        sends = trip.sends,
+                        approvals = trip.approvals,
+                        until = %trip.until,
+                        "conversion guard: too few of the country's codes are approved; sends to it are paused"
+                    );
+                }
                 tracing::info!(
                     event = "send_rate_limited",
                     phone = %phone.masked(),
-                    ?scope,
+                    country = phone.region(),
+                    scope = scope.as_str(),
                     retry_after_seconds,
                     "send refused: rate limited"
                 );
@@ -96,12 +144,17 @@ impl OtpService {
             }
         };
 
+        if test_code.is_some() {
+            // Every limit applied above; the operator's test number is never texted.
+            tracing::info!(event = "test_number", phone = %phone.masked(), "test number: code set, no SMS sent");
+            return Ok(self.accepted(phone, expires_at));
+        }
         let ttl_minutes = (self.settings.policy.code_ttl.num_seconds() + 59) / 60;
         let body = render_sms(locale, &code, ttl_minutes, self.settings.webotp_domain.as_deref());
         let message = SmsMessage { to: phone.as_str().to_owned(), body };
         if let Err(error) = self.sms.send(&message).await {
             // No usable code may outlive a failed SMS; the send still counts toward the limits.
-            if let Err(store_error) = self.store.withdraw_code(&number_key, &hash).await {
+            if let Err(store_error) = self.store.withdraw_code(&number_key, &hash, now).await {
                 tracing::error!(phone = %phone.masked(), error = %store_error, "could not withdraw the code of a failed SMS");
             }
             // `sms_failed` (the provider failed us: the alarm counts these) is kept apart from
@@ -119,25 +172,52 @@ impl OtpService {
                 SmsError::Failed(_) => ApiError::SmsFailed,
             });
         }
-        tracing::info!(event = "sms_sent", phone = %phone.masked(), %expires_at, "code sent");
-        Ok(SendAccepted {
-            to: phone,
-            expires_at,
-            resend_after_seconds: u64::try_from(self.settings.policy.resend_cooldown.num_seconds()).unwrap_or(0),
-        })
+        tracing::info!(event = "sms_sent", phone = %phone.masked(), country = phone.region(), %expires_at, "code sent");
+        Ok(self.accepted(phone, expires_at))
+    }
+
+    fn accepted(&self, to: E164Phone, expires_at: DateTime<Utc>) -> SendAccepted {
+        let resend_after_seconds = u64::try_from(self.settings.policy.resend_cooldown.num_seconds()).unwrap_or(0);
+        SendAccepted { to, expires_at, resend_after_seconds }
+    }
+
+    /// The bot challenge, before anything is recorded or sent.
+    async fn check_challenge(&self, caller: Caller<'_>, token: Option<&str>) -> Result<(), ApiError> {
+        let Some(challenge) = &self.challenge else { return Ok(()) };
+        let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(ApiError::CaptchaRequired)?;
+        // Without a known address the provider gets none; API Gateway always gives one.
+        let ip = caller.ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        match challenge.check(token, ip).await {
+            Ok(()) => Ok(()),
+            Err(ChallengeError::Rejected { reasons }) => {
+                tracing::info!(event = "captcha_failed", ?reasons, "send refused: bot challenge failed");
+                Err(ApiError::CaptchaFailed)
+            }
+            Err(ChallengeError::Unavailable(reason)) => {
+                tracing::error!(event = "captcha_unavailable", %reason, "the bot challenge provider failed");
+                Err(ApiError::ServiceUnavailable)
+            }
+        }
     }
 
     /// Judges `code` for `phone`; on a match, issues a session token.
-    pub async fn verify(&self, phone: E164Phone, code: OtpCode) -> Result<Approval, ApiError> {
-        let secrets = self.secrets.current().await?;
+    pub async fn verify(&self, phone: E164Phone, code: OtpCode, caller: Caller<'_>) -> Result<Approval, ApiError> {
+        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
         let hash = pepper.hash_code(phone.as_str(), &code);
+        let number_key = pepper.number_key(phone.as_str());
+        let client_key = pepper.client_key(caller.client);
+        let subjects = VerifySubjects { number: &number_key, client: &client_key, country: phone.region() };
         let now = self.clock.now();
-        let outcome =
-            self.store.judge_attempt(&pepper.number_key(phone.as_str()), &hash, now).await.map_err(store_failure)?;
+        let outcome = self
+            .store
+            .judge_attempt(&subjects, &hash, &self.settings.verify_policy, now)
+            .await
+            .map_err(store_failure)?;
         tracing::info!(event = "verify_judged", phone = %phone.masked(), ?outcome, "verify judged");
         match outcome {
             VerifyOutcome::Approved => {
+                tracing::info!(event = "verify_approved", phone = %phone.masked(), country = phone.region(), "approved");
                 let issuer = SessionTokenIssuer::new(
                     secrets.session_secret.expose_secret().as_bytes(),
                     self.settings.token_issuer.clone(),
@@ -150,8 +230,17 @@ impl OtpService {
                 Ok(Approval { to: phone, token })
             }
             VerifyOutcome::Incorrect { attempts_remaining } => Err(ApiError::IncorrectCode { attempts_remaining }),
-            VerifyOutcome::AttemptsExhausted => Err(ApiError::TooManyAttempts),
+            VerifyOutcome::AttemptsExhausted | VerifyOutcome::NumberLocked => Err(ApiError::TooManyAttempts),
             VerifyOutcome::NoPendingCode => Err(ApiError::CodeExpired),
+            VerifyOutcome::RateLimited { retry_after_seconds } => {
+                tracing::info!(
+                    event = "verify_rate_limited",
+                    scope = "client",
+                    retry_after_seconds,
+                    "verify refused: rate limited"
+                );
+                Err(ApiError::RateLimited { retry_after_seconds })
+            }
         }
     }
 }
@@ -159,95 +248,4 @@ impl OtpService {
 fn store_failure(error: StoreError) -> ApiError {
     tracing::error!(%error, "store failed");
     ApiError::ServiceUnavailable
-}
-
-/// Secrets loaded once per cold start and refreshed after `ttl`, so a rotation needs no
-/// redeploy. While a refresh fails the last good secrets stay in use; with none, every
-/// request answers `503`, and loading is retried at most once per `retry_interval`.
-pub struct SecretCache {
-    source: Arc<dyn SecretSource>,
-    ttl: Duration,
-    retry_interval: Duration,
-    current: RwLock<Option<(Instant, Arc<Secrets>)>>,
-    refresh: Mutex<Option<Instant>>,
-}
-
-impl SecretCache {
-    pub fn new(source: Arc<dyn SecretSource>, ttl: Duration) -> Self {
-        Self {
-            source,
-            ttl,
-            retry_interval: Duration::from_secs(5),
-            current: RwLock::new(None),
-            refresh: Mutex::new(None),
-        }
-    }
-
-    /// Loads now (at cold start), logging a failure once, clearly.
-    pub async fn prime(&self) -> Result<(), SecretError> {
-        let mut last_failure = self.refresh.lock().await;
-        match self.source.load().await {
-            Ok(secrets) => {
-                *self.current.write().await = Some((Instant::now(), Arc::new(secrets)));
-                Ok(())
-            }
-            Err(error) => {
-                tracing::error!(%error, "secrets could not be loaded; every request answers 503 until they can");
-                *last_failure = Some(Instant::now());
-                Err(error)
-            }
-        }
-    }
-
-    pub async fn current(&self) -> Result<Arc<Secrets>, ApiError> {
-        if let Some((loaded, secrets)) = self.current.read().await.as_ref()
-            && loaded.elapsed() < self.ttl
-        {
-            return Ok(secrets.clone());
-        }
-        let mut last_failure = self.refresh.lock().await;
-        let stale = self.current.read().await.clone();
-        if let Some((loaded, secrets)) = &stale
-            && loaded.elapsed() < self.ttl
-        {
-            return Ok(secrets.clone()); // another request refreshed while we waited
-        }
-        if last_failure.is_some_and(|at| at.elapsed() < self.retry_interval) {
-            return stale.map(|(_, s)| s).ok_or(ApiError::ServiceUnavailable);
-        }
-        match self.source.load().await {
-            Ok(secrets) => {
-                let secrets = Arc::new(secrets);
-                *self.current.write().await = Some((Instant::now(), secrets.clone()));
-                *last_failure = None;
-                Ok(secrets)
-            }
-            Err(error) => {
-                *last_failure = Some(Instant::now());
-                match stale {
-                    Some((_, secrets)) => {
-                        tracing::warn!(%error, "secret refresh failed; keeping the last good secrets");
-                        Ok(secrets)
-                    }
-                    None => {
-                        tracing::error!(%error, "secrets unavailable");
-                        Err(ApiError::ServiceUnavailable)
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The cache as a source, for parts that read secrets themselves (the Firestore store's
-/// credentials): they get the cached secrets, so the secret store is read once for all.
-#[async_trait::async_trait]
-impl SecretSource for SecretCache {
-    async fn load(&self) -> Result<Secrets, SecretError> {
-        match self.current().await {
-            Ok(secrets) => Ok(Secrets::clone(&secrets)),
-            // The cause was logged when loading failed.
-            Err(_) => Err(SecretError::Unreachable("secrets unavailable".into())),
-        }
-    }
 }

@@ -1,125 +1,167 @@
-//! Assembling the service from settings and adapters, once per cold start. Failures
-//! do not crash: the `Api` then answers `503` to every request and the log says why.
+//! Assembling the service from settings and adapters, once per cold start: the one
+//! start-up path of the Lambda functions, the local run and every test harness, which
+//! differ only in the parts they hand over ready-made ([`Overrides`]). Failures do not
+//! crash: the `Api` then answers `503` to every request and the log says why.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::clock::SystemClock;
-use crate::adapters::env_secrets::EnvSecrets;
 use crate::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
 use crate::adapters::memory::MemoryStore;
-use crate::adapters::ssm::{RequireTwilio, SsmSecrets};
-use crate::adapters::twilio::{TwilioConfig, TwilioConfigError, TwilioSender};
-use crate::config::{Settings, SmsKind, StoreKind};
+use crate::adapters::outbox::Outbox;
+use crate::adapters::twilio::{TwilioConfig, TwilioSender};
+use crate::config::{CaptchaSettings, Settings, SmsKind, StoreKind};
 use crate::http::{Api, Cors, StartupError};
-use crate::ports::{Clock, OtpStore, SecretSource, SmsSender};
-use crate::service::{OtpService, SecretCache};
+use crate::ports::{BotChallenge, Clock, OtpStore, SecretSource, SmsSender};
+use crate::secrets::env::EnvSecrets;
+use crate::secrets::ssm::SsmSecrets;
+use crate::secrets::{Required, SECRET_TTL, SecretCache};
+use crate::service::OtpService;
 
-/// How long loaded secrets are used before they are read again.
-pub const SECRET_TTL: Duration = Duration::from_secs(300);
-
-/// True inside AWS Lambda.
-pub fn running_in_lambda() -> bool {
-    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty())
+/// Parts handed to the start-up ready-made instead of built from the settings: the fakes
+/// and fixtures of tests and the local run. Each left `None` is built as in Lambda.
+#[derive(Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub secrets: Option<Arc<dyn SecretSource>>,
+    pub store: Option<Arc<dyn OtpStore>>,
+    pub sms: Option<Arc<dyn SmsSender>>,
+    pub challenge: Option<Arc<dyn BotChallenge>>,
+    /// The Firestore store's limit per call; tests on a loaded emulator need more than
+    /// production's 3 s.
+    pub firestore_call_timeout: Option<Duration>,
+    /// The outbox prints each SMS to the terminal (the local run).
+    pub echo_outbox: bool,
 }
 
-/// Builds the service from ready parts and loads its secrets once.
-pub async fn assemble(
-    settings: Settings,
-    store: Arc<dyn OtpStore>,
-    sms: Arc<dyn SmsSender>,
-    clock: Arc<dyn Clock>,
-    secrets: Arc<dyn SecretSource>,
-) -> Api {
-    let cache = Arc::new(SecretCache::new(secrets, SECRET_TTL));
-    // A failure is logged inside and retried on later requests, which answer 503 meanwhile.
-    let _ = cache.prime().await;
-    assemble_cached(settings, store, sms, clock, cache)
-}
-
-/// Loads the phone-number metadata now, during the cold start, not in the first request.
-pub fn warm_phone_metadata() {
-    let _ = crate::domain::E164Phone::parse("+14155550123", None);
-}
-
-/// Builds the service around a secret cache that other parts (the Twilio sender) share.
-/// Priming the cache is the caller's business, so it can overlap other start-up work.
-pub fn assemble_cached(
-    settings: Settings,
-    store: Arc<dyn OtpStore>,
-    sms: Arc<dyn SmsSender>,
-    clock: Arc<dyn Clock>,
-    secrets: Arc<SecretCache>,
-) -> Api {
-    warm_phone_metadata();
-    let cors = Cors::new(&settings.allowed_origins);
-    Api::new(cors, Ok(OtpService::new(settings, store, sms, clock, secrets)))
-}
-
-/// Where secrets come from: SSM under `OTP_SSM_PREFIX` when it is set (environment
-/// variables override single values), else the environment alone. With `OTP_SMS=twilio`
-/// the Twilio credentials are required, so their absence is a start-up error (503).
-pub fn secret_source(settings: &Settings) -> Arc<dyn SecretSource> {
-    let require_twilio = settings.sms == SmsKind::Twilio;
-    let prefix = std::env::var("OTP_SSM_PREFIX").ok().filter(|p| !p.trim().is_empty());
-    match (prefix, require_twilio) {
-        (Some(prefix), _) => Arc::new(SsmSecrets::from_env(prefix.trim(), require_twilio)),
-        (None, true) => Arc::new(RequireTwilio(EnvSecrets::from_env())),
-        (None, false) => Arc::new(EnvSecrets::from_env()),
-    }
-}
-
-/// The Twilio sender, configured from `TWILIO_API_BASE`, with credentials from `secrets`.
-pub fn twilio_sender(secrets: Arc<SecretCache>) -> Result<TwilioSender, TwilioConfigError> {
-    TwilioSender::new(TwilioConfig::from_lookup(|name| std::env::var(name).ok())?, secrets)
+/// A started service.
+pub struct App {
+    pub api: Api,
+    /// The outbox, when SMS go there (`OTP_SMS=outbox`).
+    pub outbox: Option<Arc<Outbox>>,
+    /// What went wrong at start-up, each also logged: a refused start (every request
+    /// answers 503), or secrets or a store not reachable yet (retried by requests). The
+    /// local run treats any of them as fatal.
+    pub problems: Vec<String>,
 }
 
 /// The `Api` of a Lambda function, from the environment.
 pub async fn lambda_api() -> Api {
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(error) => return refuse(Settings::default(), error.to_string()),
-    };
-    if let Some(reason) = dev_adapters_refused(&settings, running_in_lambda()) {
-        return refuse(settings, reason);
+    build_from_env(Overrides::default()).await.api
+}
+
+/// Reads the settings from the environment and builds the service.
+pub async fn build_from_env(overrides: Overrides) -> App {
+    match Settings::from_env() {
+        Ok(settings) => build(settings, overrides).await,
+        Err(error) => {
+            // The origins alone may still be readable: a browser then sees the 503.
+            let origins = Settings::origins_from_env().unwrap_or_else(|_| Settings::default().allowed_origins);
+            refuse(&origins, error.to_string())
+        }
     }
-    if running_in_lambda() && settings.firestore.emulator_host.is_some() {
-        return refuse(settings, "FIRESTORE_EMULATOR_HOST is for local runs and tests; unset it in Lambda".into());
+}
+
+/// Builds the service that `settings` describe, with `overrides` in place of the parts
+/// they give.
+pub async fn build(settings: Settings, overrides: Overrides) -> App {
+    if let Some(reason) = refused_in_lambda(&settings, &overrides) {
+        return refuse(&settings.allowed_origins, reason);
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let secrets = Arc::new(SecretCache::new(secret_source(&settings), SECRET_TTL));
-    let sms: Arc<dyn SmsSender> = match settings.sms {
-        SmsKind::Outbox => Arc::new(crate::adapters::outbox::Outbox::new(clock.clone(), false)),
-        SmsKind::Twilio => match twilio_sender(secrets.clone()) {
-            Ok(sender) => Arc::new(sender),
-            Err(error) => return refuse(settings, error.to_string()),
-        },
+    let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let required = Required {
+        twilio: overrides.sms.is_none() && settings.sms == SmsKind::Twilio,
+        captcha: overrides.challenge.is_none() && settings.captcha.is_some(),
     };
-    // The store reads its credentials (`gcp_credentials`) through the cache too, so SSM
-    // is read once per cold start, not once per consumer.
-    let store_secrets: Arc<dyn SecretSource> = secrets.clone();
-    let store = async {
-        warm_phone_metadata();
-        match settings.store {
-            StoreKind::Memory => Ok(Arc::new(MemoryStore::new()) as Arc<dyn OtpStore>),
-            StoreKind::Firestore => {
-                let store = firestore_store(&settings, store_secrets)?;
-                // Connect during the init phase, so the first request does not pay for it.
-                // A failure is logged and the connection retried by each request meanwhile.
-                if let Err(error) = store.connect_now().await {
-                    tracing::warn!(%error, "Firestore not reachable at start; requests answer 503 until it is");
-                }
-                Ok(Arc::new(store) as Arc<dyn OtpStore>)
+    let source = overrides.secrets.unwrap_or_else(|| secret_source(&settings));
+    let secrets = Arc::new(SecretCache::new(source, required, SECRET_TTL));
+
+    let mut outbox = None;
+    let sms: Arc<dyn SmsSender> = match (overrides.sms, settings.sms) {
+        (Some(sms), _) => sms,
+        (None, SmsKind::Outbox) => {
+            let created = Arc::new(Outbox::new(clock.clone(), overrides.echo_outbox));
+            outbox = Some(created.clone());
+            created
+        }
+        (None, SmsKind::Twilio) => {
+            let sender = TwilioConfig::new(settings.twilio_api_base.as_deref())
+                .and_then(|config| TwilioSender::new(config, secrets.clone()));
+            match sender {
+                Ok(sender) => Arc::new(sender),
+                Err(error) => return refuse(&settings.allowed_origins, error.to_string()),
             }
         }
     };
-    // Secrets load (SSM: one call) while the rest of start-up proceeds: the CPU work of
-    // the phone metadata runs while the SSM request is in flight, and the Firestore
-    // connection waits for the secrets it needs from the same load.
-    let (_, store) = tokio::join!(secrets.prime(), store);
-    match store {
-        Ok(store) => assemble_cached(settings, store, sms, clock, secrets),
-        Err(reason) => refuse(settings, reason),
+    let challenge = match (overrides.challenge, &settings.captcha) {
+        (Some(challenge), _) => Some(challenge),
+        (None, None) => None,
+        (None, Some(captcha)) => match challenge_from_settings(captcha, &settings, secrets.clone()) {
+            Ok(challenge) => Some(challenge),
+            Err(reason) => return refuse(&settings.allowed_origins, reason),
+        },
+    };
+    let mut problems = Vec::new();
+    let store: Arc<dyn OtpStore> = match (overrides.store, settings.store) {
+        (Some(store), _) => {
+            problems.extend(secrets.prime().await.err().map(|e| format!("secrets: {e}")));
+            store
+        }
+        (None, StoreKind::Memory) => {
+            warm_phone_metadata();
+            problems.extend(secrets.prime().await.err().map(|e| format!("secrets: {e}")));
+            Arc::new(MemoryStore::new())
+        }
+        (None, StoreKind::Firestore) => {
+            let timeout = overrides.firestore_call_timeout;
+            let store = match firestore_store(&settings, secrets.clone(), timeout) {
+                Ok(store) => store,
+                Err(reason) => return refuse(&settings.allowed_origins, reason),
+            };
+            // Secrets load (SSM: one call) while the rest of start-up proceeds: the phone
+            // metadata is decoded while the SSM request is in flight, and the Firestore
+            // connection waits for the credentials it needs from the same load.
+            let connect = async {
+                warm_phone_metadata();
+                // Connect during the init phase, so the first request does not pay for it.
+                // A failure is logged and the connection retried by each request meanwhile.
+                store.connect_now().await
+            };
+            let (primed, connected) = tokio::join!(secrets.prime(), connect);
+            problems.extend(primed.err().map(|e| format!("secrets: {e}")));
+            if let Err(error) = connected {
+                tracing::warn!(%error, "Firestore not reachable at start; requests answer 503 until it is");
+                problems.push(format!("Firestore: {error}"));
+            }
+            Arc::new(store)
+        }
+    };
+    let cors = Cors::new(&settings.allowed_origins);
+    let service = OtpService::new(settings.service, store, sms, clock, secrets, challenge);
+    App { api: Api::new(cors, Ok(service)), outbox, problems }
+}
+
+/// The bot challenge the settings name, reading its secret through `secrets`.
+fn challenge_from_settings(
+    captcha: &CaptchaSettings,
+    _settings: &Settings,
+    _secrets: Arc<SecretCache>,
+) -> Result<Arc<dyn BotChallenge>, String> {
+    Err(format!("OTP_CAPTCHA={}: no challenge adapter is built into this version", captcha.provider))
+}
+
+/// Loads the phone-number metadata now, during the cold start, not in the first request.
+fn warm_phone_metadata() {
+    let _ = crate::domain::E164Phone::parse("+14155550123", None);
+}
+
+/// Where secrets come from: SSM under `OTP_SSM_PREFIX` when it is set (environment
+/// variables override single values), else the environment alone.
+fn secret_source(settings: &Settings) -> Arc<dyn SecretSource> {
+    match &settings.ssm_prefix {
+        Some(prefix) => Arc::new(SsmSecrets::from_env(prefix, settings.sms == SmsKind::Twilio)),
+        None => Arc::new(EnvSecrets::from_env()),
     }
 }
 
@@ -127,16 +169,22 @@ pub async fn lambda_api() -> Api {
 /// is set, else Firestore itself with the `gcp_credentials` of `secrets` (a service-account
 /// key or a workload identity federation configuration), or the Application Default
 /// Credentials when they hold none. The credentials are read when the store connects.
-pub fn firestore_store(settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<FirestoreStore, String> {
+pub fn firestore_store(
+    settings: &Settings,
+    secrets: Arc<dyn SecretSource>,
+    call_timeout: Option<Duration>,
+) -> Result<FirestoreStore, String> {
     let firestore = &settings.firestore;
     let project_id = firestore
         .project_id
         .clone()
         .ok_or_else(|| "OTP_FIRESTORE_PROJECT_ID is required with OTP_STORE=firestore".to_owned())?;
+    let defaults = FirestoreConfig::new(project_id);
     let config = FirestoreConfig {
         database_id: firestore.database_id.clone(),
         collection_prefix: firestore.collection_prefix.clone(),
-        ..FirestoreConfig::new(project_id)
+        call_timeout: call_timeout.unwrap_or(defaults.call_timeout),
+        ..defaults
     };
     let auth = match &firestore.emulator_host {
         Some(host) => FirestoreAuth::Emulator(host.clone()),
@@ -146,14 +194,24 @@ pub fn firestore_store(settings: &Settings, secrets: Arc<dyn SecretSource>) -> R
 }
 
 /// Inside Lambda the local-only adapters are refused: memory would not be shared between
-/// instances (limits would not hold), and the outbox would send nothing.
-pub fn dev_adapters_refused(settings: &Settings, in_lambda: bool) -> Option<String> {
+/// instances (limits would not hold), the outbox would send nothing, the emulator is not
+/// Firestore, and test numbers would let anyone sign in as them.
+fn refused_in_lambda(settings: &Settings, overrides: &Overrides) -> Option<String> {
+    if !settings.in_lambda {
+        return None;
+    }
     let mut refused = Vec::new();
-    if in_lambda && settings.store == StoreKind::Memory {
+    if overrides.store.is_none() && settings.store == StoreKind::Memory {
         refused.push("OTP_STORE=memory");
     }
-    if in_lambda && settings.sms == SmsKind::Outbox {
+    if overrides.sms.is_none() && settings.sms == SmsKind::Outbox {
         refused.push("OTP_SMS=outbox");
+    }
+    if settings.firestore.emulator_host.is_some() {
+        refused.push("FIRESTORE_EMULATOR_HOST");
+    }
+    if !settings.service.test_numbers.is_empty() && !settings.test_numbers_in_lambda {
+        refused.push("OTP_TEST_NUMBERS (without OTP_TEST_NUMBERS_IN_LAMBDA=true)");
     }
     (!refused.is_empty()).then(|| {
         format!(
@@ -163,16 +221,16 @@ pub fn dev_adapters_refused(settings: &Settings, in_lambda: bool) -> Option<Stri
     })
 }
 
-fn refuse(settings: Settings, reason: String) -> Api {
-    tracing::error!(%reason, "the service cannot start; every request answers 503");
-    Api::new(Cors::new(&settings.allowed_origins), Err(StartupError(reason)))
+fn refuse(origins: &[String], reason: String) -> App {
+    tracing::error!(event = "startup_refused", %reason, "the service cannot start; every request answers 503");
+    App { api: Api::new(Cors::new(origins), Err(StartupError(reason.clone()))), outbox: None, problems: vec![reason] }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn firestore_settings(pairs: &[(&str, &str)]) -> Settings {
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
         let lookup = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
         Settings::from_lookup(lookup).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -180,47 +238,70 @@ mod tests {
     #[test]
     fn the_emulator_host_selects_the_emulator_else_the_secrets_give_the_credentials() {
         let secrets: Arc<dyn SecretSource> = Arc::new(EnvSecrets::from_lookup(|_| None));
-        let emulated = firestore_settings(&[
+        let emulated = settings(&[
             ("OTP_STORE", "firestore"),
             ("OTP_FIRESTORE_PROJECT_ID", "demo-otp"),
             ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080"),
         ]);
         assert_eq!(emulated.store, StoreKind::Firestore);
-        let store = firestore_store(&emulated, secrets.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let store = firestore_store(&emulated, secrets.clone(), None).unwrap_or_else(|e| panic!("{e}"));
         assert!(format!("{store:?}").contains("FirestoreAuth::Emulator"), "{store:?}");
-        let real = firestore_settings(&[
+        let store = firestore_store(&emulated, secrets.clone(), Some(Duration::from_secs(20)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(format!("{store:?}").contains("20s"), "the call timeout is the caller's: {store:?}");
+        let real = settings(&[
             ("OTP_STORE", "firestore"),
             ("OTP_FIRESTORE_PROJECT_ID", "acme"),
             ("OTP_FIRESTORE_COLLECTION_PREFIX", "prod_"),
         ]);
-        let store = firestore_store(&real, secrets.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let store = firestore_store(&real, secrets.clone(), None).unwrap_or_else(|e| panic!("{e}"));
         let shown = format!("{store:?}");
         assert!(
             shown.contains("FirestoreAuth::Secrets") && shown.contains("prod_") && shown.contains("acme"),
             "{shown}"
         );
-        assert!(firestore_store(&Settings::default(), secrets).is_err(), "no project id");
+        assert!(firestore_store(&Settings::default(), secrets, None).is_err(), "no project id");
     }
 
     #[test]
-    fn lambda_refuses_local_only_adapters() {
-        let mut settings = Settings::default();
-        assert_eq!(dev_adapters_refused(&settings, false), None);
-        let reason = dev_adapters_refused(&settings, true).expect("refused in Lambda");
+    fn lambda_refuses_local_only_adapters_and_test_numbers() {
+        let none = Overrides::default();
+        assert_eq!(refused_in_lambda(&settings(&[]), &none), None, "outside Lambda anything goes");
+        let lambda = [("AWS_LAMBDA_FUNCTION_NAME", "send-otp")];
+        let reason = refused_in_lambda(&settings(&lambda), &none).expect("refused in Lambda");
         assert!(reason.contains("OTP_STORE=memory") && reason.contains("OTP_SMS=outbox"), "{reason}");
-        settings.store = StoreKind::Firestore;
-        let reason = dev_adapters_refused(&settings, true).expect("outbox still refused");
-        assert!(!reason.contains("OTP_STORE=memory") && reason.contains("OTP_SMS=outbox"), "{reason}");
-        settings.sms = SmsKind::Twilio;
-        assert_eq!(dev_adapters_refused(&settings, true), None);
+        let production = [
+            ("AWS_LAMBDA_FUNCTION_NAME", "send-otp"),
+            ("OTP_STORE", "firestore"),
+            ("OTP_FIRESTORE_PROJECT_ID", "acme-prod"),
+            ("OTP_SMS", "twilio"),
+        ];
+        assert_eq!(refused_in_lambda(&settings(&production), &none), None);
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = production.to_vec();
+            pairs.extend_from_slice(extra);
+            refused_in_lambda(&settings(&pairs), &none)
+        };
+        let reason = with(&[("OTP_TEST_NUMBERS", "+15555550100=123456")]).expect("test numbers refused");
+        assert!(reason.contains("OTP_TEST_NUMBERS"), "{reason}");
+        assert_eq!(with(&[("OTP_TEST_NUMBERS", "+15555550100=123456"), ("OTP_TEST_NUMBERS_IN_LAMBDA", "true")]), None);
+        assert!(
+            with(&[("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")])
+                .is_some_and(|r| r.contains("FIRESTORE_EMULATOR_HOST"))
+        );
     }
 
     #[tokio::test]
-    async fn a_refused_start_answers_503() {
-        let api = refuse(Settings::default(), "test".into());
-        let request =
-            http::Request::builder().method("POST").header("content-type", "application/json").body("{}").unwrap();
-        let response = api.handle(crate::Endpoint::VerifyOtp, &request, None).await;
+    async fn a_refused_start_answers_503_with_the_configured_origin() {
+        let app = refuse(&["https://app.example".to_owned()], "test".into());
+        let request = http::Request::builder()
+            .method("POST")
+            .header("content-type", "application/json")
+            .header("origin", "https://app.example")
+            .body("{}")
+            .unwrap();
+        let response = app.api.handle(crate::Endpoint::VerifyOtp, &request, None).await;
         assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example");
     }
 }

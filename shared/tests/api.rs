@@ -321,7 +321,7 @@ async fn per_ip_limit_holds_across_numbers_and_ignores_forwarded_for() {
 
 #[tokio::test]
 async fn missing_secrets_answer_503_on_every_request() {
-    let empty = otp_core::adapters::env_secrets::EnvSecrets::from_lookup(|_| None);
+    let empty = otp_core::secrets::env::EnvSecrets::from_lookup(|_| None);
     let app = TestApp::with_secrets(&[], empty).await;
     for endpoint in [Endpoint::SendOtp, Endpoint::VerifyOtp] {
         let reply = app.post(endpoint, json!({ "phone": PHONE, "code": "123456" }), "198.51.100.7").await;

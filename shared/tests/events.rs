@@ -10,11 +10,12 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use lambda_http::{Body, RequestExt};
 use otp_core::adapters::clock::ManualClock;
-use otp_core::adapters::env_secrets::EnvSecrets;
 use otp_core::adapters::memory::MemoryStore;
 use otp_core::adapters::outbox::Outbox;
 use otp_core::domain::{OtpCode, Pepper, SendDecision};
-use otp_core::ports::{Clock, OtpStore};
+use otp_core::ports::{Clock, OtpStore, SendSubjects};
+use otp_core::secrets::env::EnvSecrets;
+use otp_core::wiring::Overrides;
 use otp_core::{Endpoint, Settings};
 use serde_json::Value;
 
@@ -119,30 +120,32 @@ async fn harness() -> Harness {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 15, 0, 0).unwrap()));
     let outbox = Arc::new(Outbox::new(clock.clone(), false));
     let secrets = EnvSecrets::from_lookup(|name| match name {
-        "OTP_SESSION_SECRET" => Some("events-test-session-secret-not-a-real-secret".into()),
+        "OTP_SESSION_SECRET" => Some("events-test-session-secret-not-a-real-secret-0123".into()),
         "OTP_CODE_PEPPER" => Some(PEPPER.into()),
         _ => None,
     });
-    let api =
-        otp_core::wiring::assemble(settings, store.clone(), outbox.clone(), clock.clone(), Arc::new(secrets)).await;
-    Harness { api, store, outbox, clock }
+    let overrides = Overrides {
+        clock: Some(clock.clone()),
+        secrets: Some(Arc::new(secrets)),
+        store: Some(store.clone()),
+        sms: Some(outbox.clone()),
+        ..Default::default()
+    };
+    let app = otp_core::wiring::build(settings, overrides).await;
+    assert_eq!(app.problems, Vec::<String>::new());
+    Harness { api: app.api, store, outbox, clock }
 }
 
 /// Records a send of `code` to `PHONE`, exactly as the service stores it.
 async fn seed_pending_code(h: &Harness, code: &str) {
-    let settings = Settings::default();
+    let settings = Settings::default().service;
     let pepper = Pepper::new(PEPPER.as_bytes());
     let code = OtpCode::parse(code, settings.code_length).expect("seed code has the default length");
+    let (number, client) = (pepper.number_key(PHONE), pepper.client_key("192.0.2.1"));
+    let subjects = SendSubjects { number: &number, client: &client, range: None, country: "US" };
     let decision = h
         .store
-        .record_send(
-            &pepper.number_key(PHONE),
-            &pepper.client_key("192.0.2.1"),
-            None,
-            pepper.hash_code(PHONE, &code),
-            &settings.policy,
-            h.clock.now(),
-        )
+        .record_send(&subjects, pepper.hash_code(PHONE, &code), &settings.policy, h.clock.now())
         .await
         .expect("memory store never fails");
     assert!(matches!(decision, SendDecision::Allowed { .. }), "seeding was refused: {decision:?}");

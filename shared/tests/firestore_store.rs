@@ -38,7 +38,7 @@ async fn each_operation_takes_at_most_two_round_trips() {
 
     let (d, n) = trips(&store, s.send(&store, "123456", t0())).await;
     assert!(matches!(d, SendDecision::Allowed { .. }));
-    assert_eq!(n, 2, "allowed send: one batch read of both records, one commit");
+    assert_eq!(n, 2, "allowed send: one batch read of every record it needs, one commit");
     let (d, n) = trips(&store, s.send(&store, "654321", t0() + secs(1))).await;
     assert!(matches!(d, SendDecision::RateLimited { .. }));
     assert_eq!(n, 1, "refused send: the read alone");
@@ -50,17 +50,17 @@ async fn each_operation_takes_at_most_two_round_trips() {
     assert_eq!(n, 2, "right code: read, commit");
     let (o, n) = trips(&store, s.judge(&store, "123456", t0() + secs(4))).await;
     assert_eq!(o, VerifyOutcome::NoPendingCode);
-    assert_eq!(n, 1, "no code: the read alone");
+    assert_eq!(n, 2, "no code: read, and the client's attempt committed (the per-client verify limit)");
     let (o, n) = trips(&store, Subjects::new().judge(&store, "123456", t0())).await;
     assert_eq!(o, VerifyOutcome::NoPendingCode);
-    assert_eq!(n, 1, "unknown number: the read alone");
+    assert_eq!(n, 2, "unknown number: read, and the client's attempt committed");
 
     let t = Subjects::new();
     t.send(&store, "111111", t0()).await;
-    let (r, n) = trips(&store, store.withdraw_code(&t.number, &t.hash("222222"))).await;
+    let (r, n) = trips(&store, store.withdraw_code(&t.number, &t.hash("222222"), t0())).await;
     assert!(r.is_ok());
     assert_eq!(n, 1, "withdraw of another code: the read alone");
-    let (r, n) = trips(&store, store.withdraw_code(&t.number, &t.hash("111111"))).await;
+    let (r, n) = trips(&store, store.withdraw_code(&t.number, &t.hash("111111"), t0())).await;
     assert!(r.is_ok());
     assert_eq!(n, 2, "withdraw: read, commit");
     assert_eq!(store.conflicts(), 0, "nothing ran concurrently");
@@ -72,9 +72,9 @@ async fn concurrent_writers_really_conflict_and_are_retried() {
     let store = Arc::new(store);
     let s = Arc::new(Subjects::new());
     s.send(&*store, "123456", t0()).await;
-    let outcomes = support::concurrently(40, |_| {
+    let outcomes = support::concurrently(40, |i| {
         let (store, s) = (store.clone(), s.clone());
-        async move { store.judge_attempt(&s.number, &s.hash("000000"), t0() + secs(1)).await }
+        async move { s.judge_for(&*store, &s.number, &s.other_client(i), &s.hash("000000"), t0() + secs(1)).await }
     })
     .await;
     assert_eq!(outcomes.iter().filter(|o| **o == VerifyOutcome::AttemptsExhausted).count(), 1);
@@ -91,9 +91,11 @@ async fn contention_retries_are_bounded() {
     s.send(&*store, "123456", t0()).await;
     let started = Instant::now();
     let tasks: Vec<_> = (0..40)
-        .map(|_| {
+        .map(|i| {
             let (store, s) = (store.clone(), s.clone());
-            tokio::spawn(async move { store.judge_attempt(&s.number, &s.hash("000000"), t0() + secs(1)).await })
+            tokio::spawn(async move {
+                s.judge_for(&*store, &s.number, &s.other_client(i), &s.hash("000000"), t0() + secs(1)).await
+            })
         })
         .collect();
     let mut contention = 0;
@@ -144,15 +146,23 @@ async fn stored_documents_hold_only_hashes_and_an_expiry() {
             Some(ValueType::TimestampValue(t)) => DateTime::<Utc>::from_timestamp(t.seconds, 0),
             other => panic!("expireAt missing or not a timestamp: {other:?}"),
         };
-    assert_eq!(expire_at(&number_doc.fields), Some(t0() + policy().per_number.window), "judging keeps it");
-    assert_eq!(expire_at(&client_doc.fields), Some(t0() + policy().per_client.window));
+    assert_eq!(
+        expire_at(&number_doc.fields),
+        Some(t0() + secs(1) + policy().failures.window),
+        "the failure at t0 + 1 s is needed for the failures window"
+    );
+    assert_eq!(
+        expire_at(&client_doc.fields),
+        Some(t0() + secs(1) + support::verify_policy().per_client.window),
+        "the verify attempt at t0 + 1 s outlasts the send's window"
+    );
 
     let mut number_fields: Vec<_> = number_doc.fields.keys().cloned().collect();
     number_fields.sort();
-    assert_eq!(number_fields, ["expireAt", "lastSentAt", "pending", "sends"]);
+    assert_eq!(number_fields, ["expireAt", "failures", "lastSentAt", "pending", "sends"]);
     let mut client_fields: Vec<_> = client_doc.fields.keys().cloned().collect();
     client_fields.sort();
-    assert_eq!(client_fields, ["expireAt", "sends"]);
+    assert_eq!(client_fields, ["expireAt", "sends", "verifies"]);
     let everything = format!("{number_doc:?}{client_doc:?}");
     for raw in ["4155550123", "203.0.113.7", "123456", "000000"] {
         assert!(!everything.contains(raw), "{raw} stored in the clear");
@@ -171,8 +181,10 @@ async fn the_range_record_joins_the_same_read_and_commit_and_only_when_on() {
     assert!(matches!(d, SendDecision::Allowed { .. }));
     assert_eq!(n, 2, "on, allowed: one batch read of the three records, one commit");
     let (d, n) = trips(&store, s.send_in_range(&store, "+14155550101", &s.other_client(1), &p, t0() + secs(1))).await;
-    assert_eq!(d, SendDecision::RateLimited { retry_after_seconds: 3599, scope: LimitScope::Range });
+    assert_eq!(d, SendDecision::RateLimited { retry_after_seconds: 3599, scope: LimitScope::Range, paused: None });
     assert_eq!(n, 1, "on, refused: the read alone");
+    // Off, the store is handed a range key (send_in_range always gives one) and must
+    // neither read nor write its record.
     let (d, n) = trips(&store, s.send_in_range(&store, "+14155552100", &s.other_client(2), &policy(), t0())).await;
     assert!(matches!(d, SendDecision::Allowed { .. }));
     assert_eq!(n, 2, "off: as before");
@@ -223,11 +235,11 @@ async fn a_malformed_stored_record_is_refused_not_guessed_at() {
         .await
         .unwrap();
     assert!(matches!(
-        store.judge_attempt(&s.number, &s.hash("123456"), t0()).await,
+        s.judge_for(&store, &s.number, &s.client, &s.hash("123456"), t0()).await,
         Err(StoreError::Other(reason)) if reason.contains("sends")
     ));
     assert!(matches!(
-        store.record_send(&s.number, &s.client, None, s.hash("123456"), &policy(), t0()).await,
+        s.record(&store, &s.number, &s.client, None, s.hash("123456"), &policy(), t0()).await,
         Err(StoreError::Other(_))
     ));
 }

@@ -9,12 +9,10 @@ use std::time::Duration;
 
 use common::moto::*;
 use common::*;
-use otp_core::adapters::clock::SystemClock;
-use otp_core::adapters::memory::MemoryStore;
-use otp_core::adapters::outbox::Outbox;
-use otp_core::adapters::ssm::SsmSecrets;
 use otp_core::ports::{SecretError, SecretSource, TwilioSenderId};
-use otp_core::service::SecretCache;
+use otp_core::secrets::ssm::SsmSecrets;
+use otp_core::secrets::{Required, SecretCache};
+use otp_core::wiring::Overrides;
 use otp_core::{Endpoint, Settings};
 use secrecy::ExposeSecret;
 
@@ -91,15 +89,8 @@ async fn a_missing_secret_is_named() {
 }
 
 async fn api_over(source: SsmSecrets) -> otp_core::Api {
-    let clock = Arc::new(SystemClock);
-    otp_core::wiring::assemble(
-        Settings::default(),
-        Arc::new(MemoryStore::new()),
-        Arc::new(Outbox::new(clock.clone(), false)),
-        clock,
-        Arc::new(source),
-    )
-    .await
+    let overrides = Overrides { secrets: Some(Arc::new(source)), ..Default::default() };
+    otp_core::wiring::build(Settings::default(), overrides).await.api
 }
 
 #[tokio::test]
@@ -159,7 +150,7 @@ async fn a_rotation_is_picked_up_after_the_ttl_and_not_before() {
     put_all(&admin, &prefix).await;
     let counter = CallCounter::default();
     let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, true, |_| None);
-    let cache = SecretCache::new(Arc::new(source), Duration::from_millis(700));
+    let cache = SecretCache::new(Arc::new(source), Required::default(), Duration::from_millis(700));
     cache.prime().await.expect("secrets load");
 
     put(&admin, &prefix, "twilio-auth-token", "rotated-token").await;
@@ -184,8 +175,8 @@ async fn parts_reading_through_the_cache_cause_no_second_call() {
     put_all(&client(&endpoint, None), &prefix).await;
     let counter = CallCounter::default();
     let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, true, |_| None);
-    let cache = Arc::new(SecretCache::new(Arc::new(source), Duration::from_secs(300)));
-    // As wiring::lambda_api does it: the store's read of its credentials races the prime.
+    let cache = Arc::new(SecretCache::new(Arc::new(source), Required::default(), Duration::from_secs(300)));
+    // As wiring::build does it: the store's read of its credentials races the prime.
     let as_source: Arc<dyn SecretSource> = cache.clone();
     let (primed, for_store) = tokio::join!(cache.prime(), as_source.load());
     assert!(primed.is_ok());

@@ -11,16 +11,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use otp_core::adapters::clock::SystemClock;
-use otp_core::adapters::env_secrets::EnvSecrets;
-use otp_core::adapters::memory::MemoryStore;
 use otp_core::adapters::outbox::Outbox;
-use otp_core::adapters::ssm::RequireTwilio;
-use otp_core::config::{SmsKind, StoreKind};
 use otp_core::http::MAX_BODY_BYTES;
-use otp_core::ports::{Clock, OtpStore, SecretSource, SmsSender};
-use otp_core::service::SecretCache;
-use otp_core::wiring::SECRET_TTL;
+use otp_core::secrets::env::EnvSecrets;
+use otp_core::wiring::{self, Overrides};
 use otp_core::{Api, ApiError, Endpoint, Settings};
 use tokio::net::TcpListener;
 
@@ -45,43 +39,24 @@ async fn run() -> Result<(), String> {
     for name in secrets.fill_missing_with_random() {
         println!("{name} not set: using a random value for this run");
     }
-    // Twilio credentials have no random stand-in: they must match the account (or the fake).
-    let secrets: Arc<dyn SecretSource> = match settings.sms {
-        SmsKind::Outbox => Arc::new(secrets),
-        SmsKind::Twilio => Arc::new(RequireTwilio(secrets)),
+    let port = settings.local_port;
+    let store = match settings.store {
+        otp_core::config::StoreKind::Memory => "memory".to_owned(),
+        otp_core::config::StoreKind::Firestore => format!(
+            "Firestore ({}), project {:?}",
+            settings.firestore.emulator_host.as_deref().unwrap_or("Google Cloud"),
+            settings.firestore.project_id.as_deref().unwrap_or("")
+        ),
     };
-    let secrets = Arc::new(SecretCache::new(secrets, SECRET_TTL));
-    // Locally a missing secret is a setup mistake: say so at once.
-    secrets.prime().await.map_err(|e| format!("secrets: {e}"))?;
-    let store: Arc<dyn OtpStore> = match settings.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::Firestore => {
-            let store = otp_core::wiring::firestore_store(&settings, secrets.clone())?;
-            // Locally a store that cannot be reached is a setup mistake: say so at once.
-            store.connect_now().await.map_err(|e| format!("Firestore: {e}"))?;
-            let target = settings.firestore.emulator_host.as_deref().unwrap_or("Google Cloud");
-            println!(
-                "store: Firestore ({target}), project {:?}",
-                settings.firestore.project_id.as_deref().unwrap_or("")
-            );
-            Arc::new(store)
-        }
-    };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (sms, outbox): (Arc<dyn SmsSender>, _) = match settings.sms {
-        SmsKind::Outbox => {
-            let outbox = Arc::new(Outbox::new(clock.clone(), true));
-            (outbox.clone(), Some(outbox))
-        }
-        SmsKind::Twilio => {
-            (Arc::new(otp_core::wiring::twilio_sender(secrets.clone()).map_err(|e| e.to_string())?), None)
-        }
-    };
-    let api = otp_core::wiring::assemble_cached(settings, store, sms, clock, secrets);
-    let local = Arc::new(Local { api, outbox });
+    let overrides = Overrides { secrets: Some(Arc::new(secrets)), echo_outbox: true, ..Default::default() };
+    let app = wiring::build(settings, overrides).await;
+    // Locally a missing secret or an unreachable store is a setup mistake: say so at once.
+    if !app.problems.is_empty() {
+        return Err(app.problems.join("; "));
+    }
+    println!("store: {store}");
+    let local = Arc::new(Local { api: app.api, outbox: app.outbox });
 
-    let port: u16 =
-        std::env::var("PORT").ok().map_or(Ok(3001), |p| p.parse()).map_err(|_| "PORT must be a port number")?;
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let extra = if local.outbox.is_some() { ", GET /_dev/outbox" } else { " (SMS through Twilio's API)" };

@@ -3,45 +3,51 @@
 //! not shared between Lambda instances.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS};
 use crate::domain::{
-    CodeHash, IpRecord, NumberRecord, RangeRecord, SendDecision, SendPolicy, SubjectKey, VerifyOutcome,
+    ClientRecord, CodeHash, CountryRecords, GuardState, NumberRecord, SendDecision, SendLog, SendPolicy, SendRecords,
+    SubjectKey, VerifyOutcome, VerifyPolicy,
 };
-use crate::ports::{OtpStore, StoreError};
+use crate::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 
 /// Records beyond this count trigger a sweep of those no rule needs any more.
 const SWEEP_ABOVE: usize = 10_000;
 
 /// A map of records, each with the time after which no rule needs it.
 #[derive(Debug)]
-struct Expiring<T> {
-    map: HashMap<SubjectKey, (T, Option<DateTime<Utc>>)>,
+struct Expiring<K, T> {
+    map: HashMap<K, (T, Option<DateTime<Utc>>)>,
     /// The size at which the next sweep runs: it doubles past what a sweep leaves, so
     /// sweeping costs O(1) per insert, amortised, even when nothing has expired yet.
     sweep_at: usize,
 }
 
-impl<T> Default for Expiring<T> {
+impl<K, T> Default for Expiring<K, T> {
     fn default() -> Self {
         Self { map: HashMap::new(), sweep_at: SWEEP_ABOVE }
     }
 }
 
-impl<T: Clone + Default> Expiring<T> {
-    fn get(&self, key: &SubjectKey) -> T {
+impl<K: Hash + Eq + Clone, T: Clone + Default> Expiring<K, T> {
+    fn get(&self, key: &K) -> T {
         self.map.get(key).map(|(record, _)| record.clone()).unwrap_or_default()
     }
 
-    fn put(&mut self, key: &SubjectKey, record: T, expiry: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+    /// Stores `record`; its expiry only ever moves later, since other steps may have
+    /// stored parts of it that are needed longer.
+    fn put(&mut self, key: &K, record: T, expiry: Option<DateTime<Utc>>, now: DateTime<Utc>) {
         if self.map.len() >= self.sweep_at {
             self.map.retain(|_, (_, expiry)| expiry.is_none_or(|at| at > now));
             self.sweep_at = (self.map.len() * 2).max(SWEEP_ABOVE);
         }
-        self.map.insert(key.clone(), (record, expiry));
+        let kept = self.map.get(key).and_then(|(_, at)| *at);
+        self.map.insert(key.clone(), (record, expiry.max(kept)));
     }
 }
 
@@ -52,9 +58,16 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Records {
-    numbers: Expiring<NumberRecord>,
-    clients: Expiring<IpRecord>,
-    ranges: Expiring<RangeRecord>,
+    numbers: Expiring<SubjectKey, NumberRecord>,
+    clients: Expiring<SubjectKey, ClientRecord>,
+    ranges: Expiring<SubjectKey, SendLog>,
+    /// Budget shards, by `quota::budget_counter`.
+    budget: Expiring<String, u32>,
+    /// Countries' hourly SMS and approvals, by `quota::country_counter`.
+    country_sends: Expiring<String, u32>,
+    country_approvals: Expiring<String, u32>,
+    /// The conversion guard's state per country.
+    guards: Expiring<String, GuardState>,
 }
 
 impl MemoryStore {
@@ -69,55 +82,110 @@ impl MemoryStore {
     }
 }
 
+impl Records {
+    fn country_records(&self, country: &str, now: DateTime<Utc>) -> CountryRecords {
+        let hour = |map: &Expiring<String, u32>, at| -> Vec<u32> {
+            (0..COUNTRY_SHARDS).map(|shard| map.get(&quota::country_counter(country, at, shard))).collect()
+        };
+        let before = quota::previous_hour(now);
+        CountryRecords {
+            sent: hour(&self.country_sends, now),
+            sent_before: hour(&self.country_sends, before).iter().sum(),
+            approvals: hour(&self.country_approvals, now).iter().sum(),
+            approvals_before: hour(&self.country_approvals, before).iter().sum(),
+            guard: self.guards.get(&country.to_owned()),
+        }
+    }
+}
+
 #[async_trait]
 impl OtpStore for MemoryStore {
     async fn record_send(
         &self,
-        number: &SubjectKey,
-        client: &SubjectKey,
-        range: Option<&SubjectKey>,
+        subjects: &SendSubjects<'_>,
         code: CodeHash,
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
         let mut records = self.records();
-        let mut number_record = records.numbers.get(number);
-        let mut client_record = records.clients.get(client);
-        // Without a range key the limit is off: a scratch record, never stored.
-        let mut range_record = range.map(|key| records.ranges.get(key)).unwrap_or_default();
-        let decision = policy.apply(&mut number_record, &mut client_record, &mut range_record, code, now);
-        if let SendDecision::Allowed { .. } = decision {
-            let number_expiry = policy.number_record_expiry(&number_record);
-            let client_expiry = policy.client_record_expiry(&client_record);
-            records.numbers.put(number, number_record, number_expiry, now);
-            records.clients.put(client, client_record, client_expiry, now);
-            if let Some(range) = range {
-                let range_expiry = policy.range_record_expiry(&range_record);
-                records.ranges.put(range, range_record, range_expiry, now);
+        let reads = policy.reads(subjects.country);
+        let mut step = SendRecords {
+            number: records.numbers.get(subjects.number),
+            client: records.clients.get(subjects.client),
+            range: subjects.range.filter(|_| reads.range).map(|key| records.ranges.get(key)),
+            budget: reads.budget.then(|| {
+                (0..BUDGET_SHARDS).map(|shard| records.budget.get(&quota::budget_counter(now, shard))).collect()
+            }),
+            country: reads.country.then(|| records.country_records(subjects.country, now)),
+        };
+        let pick = rand::random::<u32>();
+        let decision = policy.apply(&mut step, subjects.country, code, now, pick);
+        match &decision {
+            SendDecision::Allowed { reserved, .. } => {
+                let number_expiry = policy.number_record_expiry(&step.number);
+                let client_expiry = policy.client_record_expiry(&step.client);
+                records.numbers.put(subjects.number, step.number, number_expiry, now);
+                records.clients.put(subjects.client, step.client, client_expiry, now);
+                if let (Some(key), Some(range)) = (subjects.range, step.range) {
+                    let range_expiry = policy.range_record_expiry(&range);
+                    records.ranges.put(key, range, range_expiry, now);
+                }
+                if let (Some(shard), Some(counts)) = (reserved.budget_shard, &step.budget) {
+                    let expiry = Some(quota::budget_counter_expiry(now));
+                    records.budget.put(&quota::budget_counter(now, shard), counts[shard], expiry, now);
+                }
+                if let (Some(shard), Some(country)) = (reserved.country_shard, &step.country) {
+                    let expiry = Some(quota::country_counter_expiry(now));
+                    let key = quota::country_counter(subjects.country, now, shard);
+                    records.country_sends.put(&key, country.sent[shard], expiry, now);
+                }
             }
+            SendDecision::RateLimited { paused: Some(trip), .. } => {
+                let expiry = Some(quota::guard_expiry(&trip.state));
+                records.guards.put(&subjects.country.to_owned(), trip.state, expiry, now);
+            }
+            SendDecision::RateLimited { paused: None, .. } => {}
         }
         Ok(decision)
     }
 
     async fn judge_attempt(
         &self,
-        number: &SubjectKey,
+        subjects: &VerifySubjects<'_>,
         candidate: &CodeHash,
+        policy: &VerifyPolicy,
         now: DateTime<Utc>,
     ) -> Result<VerifyOutcome, StoreError> {
         let mut records = self.records();
-        let Some((record, _)) = records.numbers.map.get_mut(number) else {
-            return Ok(VerifyOutcome::NoPendingCode);
-        };
-        let mut updated = record.clone();
-        let outcome = updated.judge(candidate, now);
-        *record = updated;
+        let mut number = records.numbers.get(subjects.number);
+        let mut client = records.clients.get(subjects.client);
+        let outcome = policy.apply(&mut number, &mut client, candidate, now);
+        if let VerifyOutcome::RateLimited { .. } = outcome {
+            return Ok(outcome);
+        }
+        let client_expiry = policy.client_record_expiry(&client);
+        records.clients.put(subjects.client, client, client_expiry, now);
+        // A number with no record stays without one: nothing about it changed.
+        if records.numbers.map.contains_key(subjects.number) || number != NumberRecord::default() {
+            let number_expiry = policy.number_failures_expiry(&number);
+            records.numbers.put(subjects.number, number, number_expiry, now);
+        }
+        if outcome == VerifyOutcome::Approved {
+            let key = quota::country_counter(subjects.country, now, rand::random_range(0..COUNTRY_SHARDS));
+            let approvals = records.country_approvals.get(&key) + 1;
+            records.country_approvals.put(&key, approvals, Some(quota::country_counter_expiry(now)), now);
+        }
         Ok(outcome)
     }
 
-    async fn withdraw_code(&self, number: &SubjectKey, code: &CodeHash) -> Result<(), StoreError> {
+    async fn withdraw_code(
+        &self,
+        number: &SubjectKey,
+        code: &CodeHash,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         if let Some((record, _)) = self.records().numbers.map.get_mut(number) {
-            record.withdraw(code);
+            record.withdraw(code, created_at);
         }
         Ok(())
     }
@@ -131,16 +199,16 @@ mod tests {
     #[test]
     fn sweeps_drop_only_records_no_rule_needs() {
         let now = DateTime::<Utc>::UNIX_EPOCH;
-        let mut map = Expiring::<IpRecord>::default();
+        let mut map = Expiring::<SubjectKey, ClientRecord>::default();
         let pepper = crate::domain::Pepper::new(b"test".to_vec());
         let key = |i: usize| pepper.client_key(&i.to_string());
         for i in 0..SWEEP_ABOVE {
             // Even keys expire at once, odd keys much later.
             let expiry = now + TimeDelta::seconds(if i % 2 == 0 { 1 } else { 1_000 });
-            map.put(&key(i), IpRecord::default(), Some(expiry), now);
+            map.put(&key(i), ClientRecord::default(), Some(expiry), now);
         }
         assert_eq!(map.map.len(), SWEEP_ABOVE);
-        map.put(&key(SWEEP_ABOVE), IpRecord::default(), None, now + TimeDelta::seconds(2));
+        map.put(&key(SWEEP_ABOVE), ClientRecord::default(), None, now + TimeDelta::seconds(2));
         assert_eq!(map.map.len(), SWEEP_ABOVE / 2 + 1);
         assert!(map.map.contains_key(&key(1)) && !map.map.contains_key(&key(0)));
         assert_eq!(map.sweep_at, SWEEP_ABOVE, "the next sweep waits for the map to grow again");

@@ -2,9 +2,7 @@
 //! only; a function running in Lambda refuses them (see `wiring`).
 
 pub mod clock;
-pub mod env_secrets;
 pub mod firestore;
 pub mod memory;
 pub mod outbox;
-pub mod ssm;
 pub mod twilio;

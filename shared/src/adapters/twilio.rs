@@ -1,7 +1,9 @@
 //! The production SMS sender: Twilio's Messages API over HTTPS (reqwest, rustls).
-//! Transient failures are retried with capped exponential backoff and jitter, bounded in
-//! count and in total time; Twilio's permanent errors map to `SmsError` at once
-//! (docs/PROVIDERS.md has the table).
+//! A call is retried only where Twilio surely did not act on it (the connection failed
+//! before the request went out, 429, 5xx), with capped exponential backoff and jitter,
+//! bounded in count and in total time: a call that timed out after the request went out
+//! may have been accepted, and retrying it could send the code twice. Twilio's permanent
+//! errors map to `SmsError` at once (docs/PROVIDERS.md has the table).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +13,7 @@ use rand::Rng;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use crate::ports::{self, SmsError, SmsMessage, SmsSender};
-use crate::service::SecretCache;
+use crate::ports::{self, SecretSource, SmsError, SmsMessage, SmsSender};
 
 /// Twilio's production API.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
@@ -71,9 +72,9 @@ impl Default for TwilioConfig {
 pub struct TwilioConfigError(String);
 
 impl TwilioConfig {
-    /// Reads `TWILIO_API_BASE` through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TwilioConfigError> {
-        let api_base = lookup("TWILIO_API_BASE")
+    /// Twilio at `api_base` (`TWILIO_API_BASE`), or Twilio's own API when `None`.
+    pub fn new(api_base: Option<&str>) -> Result<Self, TwilioConfigError> {
+        let api_base = api_base
             .map(|base| base.trim().trim_end_matches('/').to_owned())
             .filter(|base| !base.is_empty())
             .unwrap_or_else(|| DEFAULT_API_BASE.into());
@@ -90,17 +91,17 @@ impl TwilioConfig {
     }
 }
 
-/// Sends SMS through Twilio with the credentials of the service's secret cache, so a
-/// rotated auth token is picked up without a redeploy.
+/// Sends SMS through Twilio with the credentials `secrets` give at each send (the secret
+/// cache), so a rotated auth token is picked up without a redeploy.
 pub struct TwilioSender {
     client: reqwest::Client,
     config: TwilioConfig,
-    secrets: Arc<SecretCache>,
+    secrets: Arc<dyn SecretSource>,
 }
 
 impl TwilioSender {
     /// Builds the one HTTP client of this cold start.
-    pub fn new(config: TwilioConfig, secrets: Arc<SecretCache>) -> Result<Self, TwilioConfigError> {
+    pub fn new(config: TwilioConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, TwilioConfigError> {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.attempt_timeout)
@@ -128,8 +129,8 @@ struct CreatedMessage {
 #[derive(Debug)]
 enum CallOutcome {
     Sent,
-    /// Worth another try: 429, 5xx, timeouts, connection failures. `retry_after` is
-    /// Twilio's `Retry-After`, when it sent one.
+    /// Worth another try, because Twilio surely did not act: 429, 5xx, or no connection
+    /// before the request went out. `retry_after` is Twilio's `Retry-After`, if it sent one.
     Transient {
         reason: String,
         retry_after: Option<Duration>,
@@ -141,7 +142,7 @@ enum CallOutcome {
 #[async_trait]
 impl SmsSender for TwilioSender {
     async fn send(&self, message: &SmsMessage) -> Result<(), SmsError> {
-        let secrets = self.secrets.current().await.map_err(|_| SmsError::Failed("secrets unavailable".into()))?;
+        let secrets = self.secrets.load().await.map_err(|_| SmsError::Failed("secrets unavailable".into()))?;
         let Some(twilio) = secrets.twilio.as_ref() else {
             tracing::error!(
                 event = "twilio_credentials_missing",
@@ -207,8 +208,24 @@ impl SmsSender for TwilioSender {
 async fn call(request: reqwest::RequestBuilder) -> CallOutcome {
     let response = match request.send().await {
         Ok(response) => response,
-        // The URL holds the account SID: keep it out of the log.
-        Err(error) => return CallOutcome::Transient { reason: error.without_url().to_string(), retry_after: None },
+        // No connection: the request never reached Twilio. (The URL holds the account SID:
+        // keep it out of the log.)
+        Err(error) if error.is_connect() => {
+            return CallOutcome::Transient { reason: error.without_url().to_string(), retry_after: None };
+        }
+        // The request may have reached Twilio (a timeout waiting for the answer, a
+        // connection cut after sending): it may have been accepted, so no second call.
+        Err(error) => {
+            let timeout = error.is_timeout();
+            let error = error.without_url();
+            tracing::warn!(
+                event = "twilio_no_answer",
+                timeout,
+                %error,
+                "no answer from Twilio after sending; not retried, as it may have been accepted"
+            );
+            return CallOutcome::Permanent(SmsError::Failed(format!("no answer: {error}")));
+        }
     };
     let status = response.status();
     let retry_after = response
@@ -251,8 +268,15 @@ fn judge_error(status: u16, code: Option<u32>, retry_after: Option<Duration>) ->
         (500..=599, _) => {
             CallOutcome::Transient { reason: format!("HTTP {status}, Twilio code {code_text}"), retry_after }
         }
-        (_, Some(21211)) => permanent(code, SmsError::InvalidNumber),
-        (_, Some(21610 | 21612 | 21614)) => permanent(code, SmsError::Unreachable),
+        // Every refusal that the submitted number can cause: any caller can set these off
+        // at will, so they are the caller's answer (`sms_refused`), never an alarm.
+        // 21211/21217/21401/21421: not a valid number; 21265: a short code; 21266: To
+        // equals From.
+        (_, Some(21211 | 21217 | 21401 | 21421 | 21265 | 21266)) => permanent(code, SmsError::InvalidNumber),
+        // 21610: unsubscribed (STOP); 21612: no route; 21614/21407: not SMS-capable;
+        // 21216: blocked; 21608/21219: not verified (trial accounts).
+        (_, Some(21610 | 21612 | 21614 | 21407 | 21216 | 21608 | 21219)) => permanent(code, SmsError::Unreachable),
+        // 21408: no geo permission for the number's region.
         (_, Some(21408)) => permanent(code, SmsError::CountryBlocked),
         (401, _) | (_, Some(20003)) => {
             tracing::error!(
@@ -324,17 +348,20 @@ mod tests {
         assert_eq!(permanent(400, 21610), SmsError::Unreachable);
         assert_eq!(permanent(400, 21612), SmsError::Unreachable);
         assert_eq!(permanent(400, 21408), SmsError::CountryBlocked);
+        for code in [21217, 21401, 21421, 21265, 21266] {
+            assert_eq!(permanent(400, code), SmsError::InvalidNumber, "{code}");
+        }
+        for code in [21407, 21216, 21608, 21219] {
+            assert_eq!(permanent(400, code), SmsError::Unreachable, "{code}");
+        }
         assert!(matches!(permanent(401, 20003), SmsError::Failed(_)));
         assert!(matches!(permanent(400, 21602), SmsError::Failed(_)));
     }
 
     #[test]
     fn the_api_base_must_be_https_or_local() {
-        let with = |base: &str| {
-            let base = base.to_owned();
-            TwilioConfig::from_lookup(move |name| (name == "TWILIO_API_BASE").then(|| base.clone()))
-        };
-        assert_eq!(TwilioConfig::from_lookup(|_| None).unwrap().api_base, DEFAULT_API_BASE);
+        let with = |base: &str| TwilioConfig::new(Some(base));
+        assert_eq!(TwilioConfig::new(None).unwrap().api_base, DEFAULT_API_BASE);
         assert_eq!(with("https://api.twilio.com/").unwrap().api_base, "https://api.twilio.com");
         assert_eq!(with("http://127.0.0.1:3002").unwrap().api_base, "http://127.0.0.1:3002");
         assert_eq!(with("http://localhost:3002/").unwrap().api_base, "http://localhost:3002");

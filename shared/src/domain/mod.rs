@@ -5,11 +5,14 @@ pub mod code;
 pub mod message;
 pub mod phone;
 pub mod policy;
+pub mod quota;
 pub mod token;
 
 pub use code::{CodeHash, CodeLength, OtpCode, Pepper, SubjectKey};
 pub use phone::{CountryAllowList, E164Phone};
 pub use policy::{
-    IpRecord, LimitScope, NumberRecord, PendingCode, RangeRecord, SendDecision, SendPolicy, VerifyOutcome, WindowLimit,
+    ClientRecord, GuardTrip, LimitScope, NumberRecord, PendingCode, Reservation, SendDecision, SendLog, SendPolicy,
+    SendReads, SendRecords, VerifyOutcome, VerifyPolicy, WindowLimit,
 };
+pub use quota::{ConversionGuard, CountryCap, CountryRecords, GuardState};
 pub use token::{SessionClaims, SessionToken, SessionTokenIssuer};

@@ -25,7 +25,84 @@ pub enum PhoneError {
 pub struct E164Phone {
     e164: String,
     country: Option<String>,
+    /// The country calling code's digits (`1`, `44`, `882`).
+    calling_code: String,
+    number_type: NumberType,
 }
+
+/// The number types that can receive SMS, by their names in `OTP_NUMBER_TYPES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NumberType {
+    Mobile,
+    FixedLineOrMobile,
+    Voip,
+    Pager,
+    Personal,
+}
+
+impl NumberType {
+    pub const ALL: [NumberType; 5] = [Self::Mobile, Self::FixedLineOrMobile, Self::Voip, Self::Pager, Self::Personal];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mobile => "mobile",
+            Self::FixedLineOrMobile => "fixed_line_or_mobile",
+            Self::Voip => "voip",
+            Self::Pager => "pager",
+            Self::Personal => "personal",
+        }
+    }
+
+    /// The SMS-capable type of a parsed number; `None` for fixed lines, toll-free,
+    /// premium-rate, shared-cost, UAN and unknown numbers (the usual targets of pumping).
+    fn of(number: &PhoneNumber) -> Option<Self> {
+        match number.number_type(&DATABASE) {
+            Type::Mobile => Some(Self::Mobile),
+            Type::FixedLineOrMobile => Some(Self::FixedLineOrMobile),
+            Type::Voip => Some(Self::Voip),
+            Type::Pager => Some(Self::Pager),
+            Type::PersonalNumber => Some(Self::Personal),
+            _ => None,
+        }
+    }
+}
+
+/// The number types that may receive codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberTypes(BTreeSet<NumberType>);
+
+impl Default for NumberTypes {
+    /// Mobile and fixed-line-or-mobile (where a country's plan does not tell them apart).
+    fn default() -> Self {
+        Self([NumberType::Mobile, NumberType::FixedLineOrMobile].into_iter().collect())
+    }
+}
+
+impl NumberTypes {
+    /// Parses a comma-separated list of type names (`"mobile, voip"`).
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut set = BTreeSet::new();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let found = NumberType::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(item));
+            set.insert(found.ok_or_else(|| {
+                let names: Vec<_> = NumberType::ALL.iter().map(|t| t.name()).collect();
+                format!("unknown number type {item:?}; use {}", names.join(", "))
+            })?);
+        }
+        if set.is_empty() {
+            return Err("name at least one number type".into());
+        }
+        Ok(Self(set))
+    }
+
+    pub fn allows(&self, phone: &E164Phone) -> bool {
+        self.0.contains(&phone.number_type)
+    }
+}
+
+/// The region code of numbers that belong to no country (+800, +808, +870, +881, +882,
+/// +883, +888, +979): the allow-list must name it for them to be served.
+pub const NON_GEOGRAPHIC: &str = "001";
 
 /// Longest input we try to parse: anything longer is garbage, and parsing it costs time.
 const MAX_RAW_LEN: usize = 64;
@@ -50,12 +127,47 @@ impl E164Phone {
         if !phonenumber::is_valid(&number) {
             return Err(PhoneError::Invalid);
         }
-        if !sms_capable(&number) {
-            return Err(PhoneError::NotSmsCapable);
+        let number_type = NumberType::of(&number).ok_or(PhoneError::NotSmsCapable)?;
+        Ok(Self::from_parsed(&number, number_type))
+    }
+
+    /// Parses an E.164 number without judging its validity or type: for the operator's own
+    /// test numbers, which are often in fictional ranges.
+    pub fn parse_any_type(raw: &str, default_country: Option<country::Id>) -> Result<Self, PhoneError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.len() > MAX_RAW_LEN {
+            return Err(PhoneError::Unparseable);
         }
+        let number = phonenumber::parse(default_country, trimmed).map_err(|_| PhoneError::Unparseable)?;
+        let number_type = NumberType::of(&number).unwrap_or(NumberType::Mobile);
+        let mut phone = Self::from_parsed(&number, number_type);
+        if phone.country.is_none() {
+            // No region claims a fictional number: it counts under its calling code's main
+            // region (+1: US), or `001` for the codes of no country.
+            phone.country = DATABASE
+                .by_code(&number.code().value())
+                .and_then(|regions| regions.first().map(|m| m.id().to_owned()))
+                .filter(|id| id != NON_GEOGRAPHIC);
+        }
+        Ok(phone)
+    }
+
+    fn from_parsed(number: &PhoneNumber, number_type: NumberType) -> Self {
         let e164 = number.format().mode(Mode::E164).to_string();
         let country = number.country().id().map(|id| id.as_ref().to_owned());
-        Ok(Self { e164, country })
+        let calling_code = number.code().value().to_string();
+        Self { e164, country, calling_code, number_type }
+    }
+
+    /// The number's SMS-capable type.
+    pub fn number_type(&self) -> NumberType {
+        self.number_type
+    }
+
+    /// The region for the per-country limits and the allow-list: ISO 3166-1 alpha-2, or
+    /// [`NON_GEOGRAPHIC`].
+    pub fn region(&self) -> &str {
+        self.country.as_deref().unwrap_or(NON_GEOGRAPHIC)
     }
 
     /// The number in E.164 form.
@@ -68,23 +180,24 @@ impl E164Phone {
         self.country.as_deref()
     }
 
-    /// The number with its middle hidden, for logs: `+1650*****00`.
+    /// The number for logs: its country calling code and last two digits, the rest
+    /// hidden (`+1********23`), so a log never tells whose number it was.
     pub fn masked(&self) -> String {
         let digits = &self.e164[1..];
-        let keep_head = digits.len().saturating_sub(6).min(4);
-        let keep_tail = 2.min(digits.len().saturating_sub(keep_head));
-        let hidden = digits.len() - keep_head - keep_tail;
-        format!("+{}{}{}", &digits[..keep_head], "*".repeat(hidden), &digits[digits.len() - keep_tail..])
+        let head = self.calling_code.len().min(digits.len());
+        let tail = 2.min(digits.len() - head);
+        let hidden = digits.len() - head - tail;
+        format!("+{}{}{}", &digits[..head], "*".repeat(hidden), &digits[digits.len() - tail..])
     }
 }
 
-/// Number types that a carrier delivers SMS to. Fixed lines, toll-free, premium-rate
-/// and shared-cost numbers are refused: they are the usual targets of SMS pumping.
-fn sms_capable(number: &PhoneNumber) -> bool {
-    matches!(
-        number.number_type(&DATABASE),
-        Type::Mobile | Type::FixedLineOrMobile | Type::PersonalNumber | Type::Voip | Type::Pager
-    )
+/// Parses a region of the allow-list or the per-country overrides: an ISO 3166-1 alpha-2
+/// code (case-insensitively), or [`NON_GEOGRAPHIC`].
+pub fn parse_region(code: &str) -> Option<String> {
+    if code.trim() == NON_GEOGRAPHIC {
+        return Some(NON_GEOGRAPHIC.to_owned());
+    }
+    parse_country(code).map(|id| id.as_ref().to_owned())
 }
 
 /// Parses an ISO 3166-1 alpha-2 region code, case-insensitively.
@@ -108,18 +221,23 @@ impl fmt::Debug for E164Phone {
 pub struct CountryAllowList(BTreeSet<String>);
 
 impl CountryAllowList {
-    /// Parses a comma-separated list of ISO codes (`"US, gb,DE"`).
+    /// Parses a comma-separated list of ISO codes (`"US, gb,DE"`), and `001` for numbers
+    /// of no country.
     pub fn parse(list: &str) -> Result<Self, String> {
         let mut set = BTreeSet::new();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let id = parse_country(item).ok_or_else(|| format!("unknown country code {item:?}"))?;
-            set.insert(id.as_ref().to_owned());
+            set.insert(parse_region(item).ok_or_else(|| format!("unknown country code {item:?}"))?);
         }
         Ok(Self(set))
     }
 
+    /// Empty allows every country, but not numbers of no country: those are served only
+    /// where the list names `001` (they are costly and rarely a person's phone).
     pub fn allows(&self, phone: &E164Phone) -> bool {
-        self.0.is_empty() || phone.country().is_some_and(|c| self.0.contains(c))
+        match phone.country() {
+            Some(country) => self.0.is_empty() || self.0.contains(country),
+            None => self.0.contains(NON_GEOGRAPHIC),
+        }
     }
 }
 
@@ -183,8 +301,10 @@ mod tests {
     #[test]
     fn masks_the_middle_of_the_number() {
         let phone = E164Phone::parse("+16505550100", None).unwrap();
-        assert_eq!(phone.masked(), "+1650*****00");
-        assert!(!format!("{phone:?}").contains("5550100"));
+        assert_eq!(phone.masked(), "+1********00");
+        assert!(!format!("{phone:?}").contains("650"));
+        let phone = E164Phone::parse("+447400123456", None).unwrap();
+        assert_eq!(phone.masked(), "+44********56", "the country code and the last two digits only");
     }
 
     #[test]

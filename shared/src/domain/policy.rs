@@ -1,9 +1,13 @@
-//! The send and verify rules, as pure functions over a number's and a client's records.
-//! A store runs them inside one atomic step, so every backend enforces the same rules.
+//! The send and verify rules, as pure functions over the records a step reads. A store
+//! runs them inside one atomic step, so every backend enforces the same rules.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::code::CodeHash;
+use super::quota::{
+    BUDGET_SHARDS, COUNTRY_SHARDS, ConversionGuard, CountryCap, CountryRecords, GuardState, ShardedCap, next_day,
+    next_hour,
+};
 
 /// At most `max` events in any sliding window of `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +27,23 @@ pub struct SendPolicy {
     /// Sends to any number of one range (see `Pepper::range_key`), against SMS pumping;
     /// `None`: off, and no range record is read or written.
     pub per_range: Option<WindowLimit>,
+    /// Failed verifies per number across codes: at the cap the number takes no sends.
+    pub failures: WindowLimit,
+    /// SMS per UTC day, all numbers together (`None`: off).
+    pub daily_budget: Option<u32>,
+    /// SMS per country per UTC hour.
+    pub per_country_hour: CountryCap,
+    /// Pauses countries whose sends are not approved (`None`: off).
+    pub guard: Option<ConversionGuard>,
+}
+
+/// The rules of a verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyPolicy {
+    /// Verify attempts per client.
+    pub per_client: WindowLimit,
+    /// Failed verifies per number across codes (an approval resets them).
+    pub failures: WindowLimit,
 }
 
 /// The code waiting for a number: only its hash, with its expiry and tries left.
@@ -41,63 +62,144 @@ pub struct NumberRecord {
     /// Times of the sends inside the current window, oldest first; at most the limit.
     pub sends: Vec<DateTime<Utc>>,
     pub last_sent_at: Option<DateTime<Utc>>,
+    /// Times of the failed verifies inside the failures window, across codes.
+    pub failures: Vec<DateTime<Utc>>,
 }
 
-/// What the store keeps per client IP (under its keyed hash).
+/// What the store keeps per client IP (under its keyed hash): its sends and its verify
+/// attempts inside their windows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IpRecord {
+pub struct ClientRecord {
+    pub sends: Vec<DateTime<Utc>>,
+    pub verifies: Vec<DateTime<Utc>>,
+}
+
+/// A sliding log of sends: what the store keeps per number range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendLog {
     pub sends: Vec<DateTime<Utc>>,
 }
 
-/// What the store keeps per number range: the same sliding log of sends as a client's.
-pub type RangeRecord = IpRecord;
+/// Everything a send is decided on, as one atomic step reads it. The optional parts are
+/// present exactly when their limit is on (see [`SendPolicy::reads`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendRecords {
+    pub number: NumberRecord,
+    pub client: ClientRecord,
+    pub range: Option<SendLog>,
+    /// Today's budget counters, one per shard.
+    pub budget: Option<Vec<u32>>,
+    pub country: Option<CountryRecords>,
+}
 
-/// Which limit refused a send.
+/// Which optional records a send of one country needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendReads {
+    pub range: bool,
+    pub budget: bool,
+    pub country: bool,
+}
+
+/// Which limit refused a send or a verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitScope {
     Cooldown,
     Number,
+    /// The number reached its failed-attempt cap.
+    NumberLocked,
     Client,
     Range,
+    CountryHour,
+    CountryPaused,
+    DailyBudget,
+}
+
+impl LimitScope {
+    /// The name logs and alarms use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cooldown => "cooldown",
+            Self::Number => "number",
+            Self::NumberLocked => "number_locked",
+            Self::Client => "client",
+            Self::Range => "range",
+            Self::CountryHour => "country_hour",
+            Self::CountryPaused => "country_paused",
+            Self::DailyBudget => "daily_budget",
+        }
+    }
+}
+
+/// The shards an allowed send took one unit from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reservation {
+    pub budget_shard: Option<usize>,
+    pub country_shard: Option<usize>,
+}
+
+/// A country the conversion guard pauses with this decision, and the figures why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardTrip {
+    pub until: DateTime<Utc>,
+    pub sends: u32,
+    pub approvals: u32,
+    /// The guard's state to store for the country.
+    pub state: GuardState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendDecision {
     /// The send is recorded and its code is now the pending one.
-    Allowed { expires_at: DateTime<Utc> },
-    /// Nothing changed; try again after this many seconds (at least 1).
-    RateLimited { retry_after_seconds: u64, scope: LimitScope },
+    Allowed { expires_at: DateTime<Utc>, reserved: Reservation },
+    /// Nothing of the send is recorded; try again after this many seconds (at least 1).
+    /// `paused`: the conversion guard pauses the country now, which the store records.
+    RateLimited { retry_after_seconds: u64, scope: LimitScope, paused: Option<GuardTrip> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyOutcome {
     /// The code matched; it is gone now, so it can never approve again.
     Approved,
-    /// Wrong code; this many tries are left.
+    /// Wrong code; this many tries are left (of the code, or of the number's cap).
     Incorrect { attempts_remaining: u32 },
-    /// Wrong code, and it was the last try: the code is void.
+    /// Wrong code, and it was the last try of the code or of the number: the code is void.
     AttemptsExhausted,
+    /// The number is at its failed-attempt cap: the code is void and nothing was judged.
+    NumberLocked,
     /// No code is pending: never sent, expired, used, or voided.
     NoPendingCode,
+    /// The client made too many attempts; nothing was judged or changed.
+    RateLimited { retry_after_seconds: u64 },
 }
 
 impl SendPolicy {
-    /// Decides a send at `now`. If allowed, the records are updated: the send is
-    /// counted and `code` replaces any pending code, with a fresh attempt count. `range`
-    /// is the record of the number's range; with `per_range` off it is left untouched.
+    /// The optional records a send to a number of `country` needs read.
+    pub fn reads(&self, country: &str) -> SendReads {
+        SendReads {
+            range: self.per_range.is_some(),
+            budget: self.daily_budget.is_some(),
+            country: self.per_country_hour.for_country(country).is_some() || self.guard.is_some(),
+        }
+    }
+
+    /// Decides a send at `now` to a number of `country`. If allowed, `records` are
+    /// updated: the send is counted everywhere, one unit of each shared cap is reserved
+    /// in a shard chosen by `pick` (random, so concurrent senders spread over shards), and
+    /// `code` replaces any pending code with a fresh attempt count. If refused, nothing
+    /// changes but a pause the guard calls for (`paused`).
     pub fn apply(
         &self,
-        number: &mut NumberRecord,
-        client: &mut IpRecord,
-        range: &mut RangeRecord,
+        records: &mut SendRecords,
+        country: &str,
         code: CodeHash,
         now: DateTime<Utc>,
+        pick: u32,
     ) -> SendDecision {
+        let reads = self.reads(country);
+        let SendRecords { number, client, range, budget, country: country_records } = records;
         prune(&mut number.sends, self.per_number.window, now);
+        prune(&mut number.failures, self.failures.window, now);
         prune(&mut client.sends, self.per_client.window, now);
-        if let Some(per_range) = self.per_range {
-            prune(&mut range.sends, per_range.window, now);
-        }
 
         let mut wait: Option<(TimeDelta, LimitScope)> = None;
         let mut consider = |delta: Option<TimeDelta>, scope| {
@@ -112,13 +214,70 @@ impl SendPolicy {
             LimitScope::Cooldown,
         );
         consider(window_wait(&number.sends, self.per_number, now), LimitScope::Number);
+        consider(window_wait(&number.failures, self.failures, now), LimitScope::NumberLocked);
         consider(window_wait(&client.sends, self.per_client, now), LimitScope::Client);
-        if let Some(per_range) = self.per_range {
-            consider(window_wait(&range.sends, per_range, now), LimitScope::Range);
-        }
+        let range = match (self.per_range, reads.range) {
+            (Some(per_range), true) => {
+                let range = range.get_or_insert_default();
+                prune(&mut range.sends, per_range.window, now);
+                consider(window_wait(&range.sends, per_range, now), LimitScope::Range);
+                Some(range)
+            }
+            _ => None,
+        };
+        let budget_cap = self.daily_budget.map(|total| ShardedCap { total, shards: BUDGET_SHARDS });
+        let budget_shard = match (budget_cap, reads.budget) {
+            (Some(cap), true) => {
+                let counts = budget.get_or_insert_with(|| vec![0; BUDGET_SHARDS]);
+                let shard = cap.shard_with_room(counts, pick);
+                consider(shard.is_none().then(|| next_day(now) - now), LimitScope::DailyBudget);
+                shard.map(|s| (counts, s))
+            }
+            _ => None,
+        };
+        let mut paused = None;
+        let country_shard = match reads.country {
+            true => {
+                let records = country_records.get_or_insert_default();
+                records.sent.resize(COUNTRY_SHARDS, 0);
+                let cap = ShardedCap {
+                    total: self.per_country_hour.for_country(country).unwrap_or(u32::MAX),
+                    shards: COUNTRY_SHARDS,
+                };
+                let shard = cap.shard_with_room(&records.sent, pick.rotate_left(16));
+                consider(shard.is_none().then(|| next_hour(now) - now), LimitScope::CountryHour);
+                match records.guard.paused_until.filter(|until| *until > now) {
+                    Some(until) => consider(Some(until - now), LimitScope::CountryPaused),
+                    None => {
+                        if let Some(guard) = self.guard {
+                            let last_hour = records.last_hour(now);
+                            if guard.trips(last_hour) {
+                                let recent = records.guard.recent_trips(now);
+                                let pause = guard.pause_after(recent);
+                                let until = now + pause;
+                                records.guard = GuardState {
+                                    paused_until: Some(until),
+                                    trips: recent + 1,
+                                    last_trip_at: Some(now),
+                                };
+                                paused = Some(GuardTrip {
+                                    until,
+                                    sends: last_hour.sends.round() as u32,
+                                    approvals: last_hour.approvals.round() as u32,
+                                    state: records.guard,
+                                });
+                                consider(Some(pause), LimitScope::CountryPaused);
+                            }
+                        }
+                    }
+                }
+                shard.map(|s| (records, s))
+            }
+            false => None,
+        };
 
         if let Some((delta, scope)) = wait {
-            return SendDecision::RateLimited { retry_after_seconds: whole_seconds_up(delta), scope };
+            return SendDecision::RateLimited { retry_after_seconds: whole_seconds_up(delta), scope, paused };
         }
 
         let expires_at = now + self.code_ttl;
@@ -127,29 +286,68 @@ impl SendPolicy {
         number.pending =
             Some(PendingCode { hash: code, created_at: now, expires_at, attempts_left: self.max_attempts });
         client.sends.push(now);
-        if self.per_range.is_some() {
+        if let Some(range) = range {
             range.sends.push(now);
         }
-        SendDecision::Allowed { expires_at }
+        let mut reserved = Reservation::default();
+        if let Some((counts, shard)) = budget_shard {
+            counts[shard] += 1;
+            reserved.budget_shard = Some(shard);
+        }
+        if let Some((records, shard)) = country_shard {
+            records.sent[shard] += 1;
+            reserved.country_shard = Some(shard);
+        }
+        SendDecision::Allowed { expires_at, reserved }
     }
 
     /// When a number's record holds nothing any rule still needs, and may be dropped.
     pub fn number_record_expiry(&self, record: &NumberRecord) -> Option<DateTime<Utc>> {
         let last_send = record.last_sent_at.map(|t| t + self.per_number.window.max(self.resend_cooldown));
         let pending = record.pending.as_ref().map(|p| p.expires_at);
-        last_send.max(pending)
+        let failures = record.failures.last().map(|t| *t + self.failures.window);
+        last_send.max(pending).max(failures)
     }
 
-    /// When a client's record holds nothing any rule still needs.
-    pub fn client_record_expiry(&self, record: &IpRecord) -> Option<DateTime<Utc>> {
+    /// When a client's sends are needed by no rule any more.
+    pub fn client_record_expiry(&self, record: &ClientRecord) -> Option<DateTime<Utc>> {
         record.sends.last().map(|t| *t + self.per_client.window)
     }
 
     /// When a range's record holds nothing any rule still needs (`None` with the limit off:
     /// no such record is kept then).
-    pub fn range_record_expiry(&self, record: &RangeRecord) -> Option<DateTime<Utc>> {
+    pub fn range_record_expiry(&self, record: &SendLog) -> Option<DateTime<Utc>> {
         let per_range = self.per_range?;
         record.sends.last().map(|t| *t + per_range.window)
+    }
+}
+
+impl VerifyPolicy {
+    /// Judges one verify attempt at `now` and updates the records: the client's attempt
+    /// is counted (unless refused), then the number's record judges `candidate`.
+    pub fn apply(
+        &self,
+        number: &mut NumberRecord,
+        client: &mut ClientRecord,
+        candidate: &CodeHash,
+        now: DateTime<Utc>,
+    ) -> VerifyOutcome {
+        prune(&mut client.verifies, self.per_client.window, now);
+        if let Some(wait) = window_wait(&client.verifies, self.per_client, now) {
+            return VerifyOutcome::RateLimited { retry_after_seconds: whole_seconds_up(wait) };
+        }
+        client.verifies.push(now);
+        number.judge(candidate, now, self.failures)
+    }
+
+    /// When a client's verify attempts are needed by no rule any more.
+    pub fn client_record_expiry(&self, record: &ClientRecord) -> Option<DateTime<Utc>> {
+        record.verifies.last().map(|t| *t + self.per_client.window)
+    }
+
+    /// When a number's failures are needed by no rule any more.
+    pub fn number_failures_expiry(&self, record: &NumberRecord) -> Option<DateTime<Utc>> {
+        record.failures.last().map(|t| *t + self.failures.window)
     }
 }
 
@@ -161,8 +359,14 @@ impl PendingCode {
 
 impl NumberRecord {
     /// Judges one attempt with `candidate` at `now`, and updates the record: a match
-    /// or the last wrong try removes the code, a wrong try spends one attempt.
-    pub fn judge(&mut self, candidate: &CodeHash, now: DateTime<Utc>) -> VerifyOutcome {
+    /// removes the code and clears the failures; a wrong try spends one attempt of the
+    /// code and counts one failure of the number; the last of either voids the code.
+    pub fn judge(&mut self, candidate: &CodeHash, now: DateTime<Utc>, failures: WindowLimit) -> VerifyOutcome {
+        prune(&mut self.failures, failures.window, now);
+        if window_wait(&self.failures, failures, now).is_some() {
+            self.pending = None;
+            return VerifyOutcome::NumberLocked;
+        }
         let Some(pending) = self.pending.as_mut() else {
             return VerifyOutcome::NoPendingCode;
         };
@@ -172,21 +376,26 @@ impl NumberRecord {
         }
         if pending.hash.matches(candidate) {
             self.pending = None;
+            self.failures.clear();
             return VerifyOutcome::Approved;
         }
         pending.attempts_left -= 1;
-        if pending.attempts_left == 0 {
+        self.failures.push(now);
+        let failures_left = usize::try_from(failures.max).unwrap_or(usize::MAX).saturating_sub(self.failures.len());
+        let left = pending.attempts_left.min(u32::try_from(failures_left).unwrap_or(u32::MAX));
+        if left == 0 {
             self.pending = None;
             VerifyOutcome::AttemptsExhausted
         } else {
-            VerifyOutcome::Incorrect { attempts_remaining: pending.attempts_left }
+            VerifyOutcome::Incorrect { attempts_remaining: left }
         }
     }
 
-    /// Removes the pending code if it is still `code` (its SMS could not be sent).
-    /// The send stays counted, so a failing send buys no extra tries.
-    pub fn withdraw(&mut self, code: &CodeHash) -> bool {
-        if self.pending.as_ref().is_some_and(|p| p.hash.matches(code)) {
+    /// Removes the pending code if it is still the one created at `created_at` as `code`
+    /// (its SMS could not be sent). The send stays counted, so a failing send buys no
+    /// extra tries.
+    pub fn withdraw(&mut self, code: &CodeHash, created_at: DateTime<Utc>) -> bool {
+        if self.pending.as_ref().is_some_and(|p| p.hash.matches(code) && p.created_at == created_at) {
             self.pending = None;
             true
         } else {
@@ -199,14 +408,14 @@ fn prune(sends: &mut Vec<DateTime<Utc>>, window: TimeDelta, now: DateTime<Utc>) 
     sends.retain(|t| *t + window > now);
 }
 
-/// How long until a send fits in the window again, if it does not now.
-fn window_wait(sends: &[DateTime<Utc>], limit: WindowLimit, now: DateTime<Utc>) -> Option<TimeDelta> {
+/// How long until one more event fits in the window, if it does not now.
+fn window_wait(events: &[DateTime<Utc>], limit: WindowLimit, now: DateTime<Utc>) -> Option<TimeDelta> {
     let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
-    if sends.len() < max {
+    if events.len() < max {
         return None;
     }
-    // The send that must leave the window before another fits.
-    let blocking = sends[sends.len() - max];
+    // The event that must leave the window before another fits.
+    let blocking = events[events.len() - max];
     Some(blocking + limit.window - now)
 }
 
@@ -216,264 +425,4 @@ fn whole_seconds_up(delta: TimeDelta) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::code::{CodeLength, OtpCode, Pepper};
-
-    fn t0() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-24T15:00:00Z").unwrap().into()
-    }
-
-    fn secs(s: i64) -> TimeDelta {
-        TimeDelta::seconds(s)
-    }
-
-    fn policy() -> SendPolicy {
-        SendPolicy {
-            code_ttl: secs(600),
-            max_attempts: 5,
-            resend_cooldown: secs(60),
-            per_number: WindowLimit { max: 5, window: secs(3600) },
-            per_client: WindowLimit { max: 5, window: secs(900) },
-            per_range: None,
-        }
-    }
-
-    fn with_range(max: u32) -> SendPolicy {
-        SendPolicy { per_range: Some(WindowLimit { max, window: secs(3600) }), ..policy() }
-    }
-
-    fn hash(code: &str) -> CodeHash {
-        Pepper::new(b"k".to_vec()).hash_code("+14155550123", &OtpCode::parse(code, CodeLength::default()).unwrap())
-    }
-
-    #[test]
-    fn first_send_is_allowed_and_sets_the_code() {
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        let d = policy().apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
-        assert_eq!(d, SendDecision::Allowed { expires_at: t0() + secs(600) });
-        assert_eq!(n.pending.as_ref().unwrap().attempts_left, 5);
-        assert_eq!(n.sends, vec![t0()]);
-        assert_eq!(c.sends, vec![t0()]);
-    }
-
-    #[test]
-    fn cooldown_holds_until_its_last_second() {
-        let p = policy();
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
-        let before = n.clone();
-        assert_eq!(
-            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("222222"), t0() + secs(1)),
-            SendDecision::RateLimited { retry_after_seconds: 59, scope: LimitScope::Cooldown }
-        );
-        assert_eq!(
-            p.apply(
-                &mut n,
-                &mut c,
-                &mut RangeRecord::default(),
-                hash("222222"),
-                t0() + TimeDelta::milliseconds(59_500)
-            ),
-            SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Cooldown }
-        );
-        assert_eq!(n, before, "a refused send changes nothing");
-        assert!(matches!(
-            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("222222"), t0() + secs(60)),
-            SendDecision::Allowed { .. }
-        ));
-    }
-
-    #[test]
-    fn per_number_window_slides() {
-        let p = policy();
-        let mut n = NumberRecord::default();
-        for i in 0..5 {
-            let mut c = IpRecord::default();
-            assert!(matches!(
-                p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(60 * i)),
-                SendDecision::Allowed { .. }
-            ));
-        }
-        let mut c = IpRecord::default();
-        let at = t0() + secs(300);
-        assert_eq!(
-            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), at),
-            SendDecision::RateLimited { retry_after_seconds: 3300, scope: LimitScope::Number }
-        );
-        assert!(matches!(
-            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(3599)),
-            SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Number }
-        ));
-        assert!(matches!(
-            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(3600)),
-            SendDecision::Allowed { .. }
-        ));
-        assert_eq!(n.sends.len(), 5, "the log stays bounded by the limit");
-    }
-
-    #[test]
-    fn per_client_window_counts_sends_to_any_number() {
-        let p = policy();
-        let mut c = IpRecord::default();
-        for i in 0..5 {
-            let mut n = NumberRecord::default();
-            assert!(matches!(
-                p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(i)),
-                SendDecision::Allowed { .. }
-            ));
-        }
-        let mut n = NumberRecord::default();
-        assert_eq!(
-            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(10)),
-            SendDecision::RateLimited { retry_after_seconds: 890, scope: LimitScope::Client }
-        );
-        assert_eq!(n, NumberRecord::default());
-        assert!(matches!(
-            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(900)),
-            SendDecision::Allowed { .. }
-        ));
-    }
-
-    #[test]
-    fn the_longest_wait_is_reported() {
-        let p = policy();
-        let mut c = IpRecord { sends: vec![t0(); 5] };
-        let mut n = NumberRecord { last_sent_at: Some(t0()), sends: vec![t0()], pending: None };
-        assert_eq!(
-            p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0() + secs(1)),
-            SendDecision::RateLimited { retry_after_seconds: 899, scope: LimitScope::Client }
-        );
-    }
-
-    #[test]
-    fn per_range_window_counts_sends_to_any_number_from_any_client() {
-        let p = with_range(3);
-        let mut r = RangeRecord::default();
-        for i in 0..3 {
-            let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-            assert!(matches!(
-                p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(i)),
-                SendDecision::Allowed { .. }
-            ));
-        }
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        assert_eq!(
-            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(10)),
-            SendDecision::RateLimited { retry_after_seconds: 3590, scope: LimitScope::Range }
-        );
-        assert_eq!((n, c), (NumberRecord::default(), IpRecord::default()), "a refused send changes nothing");
-        assert_eq!(r.sends.len(), 3);
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        assert!(matches!(
-            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(3599)),
-            SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Range }
-        ));
-        assert!(matches!(
-            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(3600)),
-            SendDecision::Allowed { .. }
-        ));
-        assert_eq!(r.sends.len(), 3, "the log stays bounded by the limit");
-    }
-
-    #[test]
-    fn per_range_off_leaves_the_range_record_alone() {
-        let p = policy();
-        let mut r = RangeRecord { sends: vec![t0(); 50] };
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        assert!(matches!(p.apply(&mut n, &mut c, &mut r, hash("111111"), t0()), SendDecision::Allowed { .. }));
-        assert_eq!(r, RangeRecord { sends: vec![t0(); 50] }, "neither counted nor pruned");
-        assert_eq!(p.range_record_expiry(&r), None);
-    }
-
-    #[test]
-    fn the_longest_wait_is_reported_with_the_range_too() {
-        let p = with_range(2);
-        let mut r = RangeRecord { sends: vec![t0(), t0() + secs(5)] };
-        let mut c = IpRecord { sends: vec![t0(); 5] };
-        let mut n = NumberRecord::default();
-        assert_eq!(
-            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(10)),
-            SendDecision::RateLimited { retry_after_seconds: 3590, scope: LimitScope::Range },
-            "the range wait (3590 s) outlasts the client's (890 s)"
-        );
-        let mut r = RangeRecord { sends: vec![t0() - secs(3000), t0() - secs(3000)] };
-        assert_eq!(
-            p.apply(&mut n, &mut c, &mut r, hash("111111"), t0() + secs(10)),
-            SendDecision::RateLimited { retry_after_seconds: 890, scope: LimitScope::Client },
-            "the client wait (890 s) outlasts the range's (590 s)"
-        );
-    }
-
-    #[test]
-    fn right_code_approves_once() {
-        let p = policy();
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("123456"), t0());
-        assert_eq!(n.judge(&hash("123456"), t0() + secs(5)), VerifyOutcome::Approved);
-        assert_eq!(n.judge(&hash("123456"), t0() + secs(6)), VerifyOutcome::NoPendingCode);
-    }
-
-    #[test]
-    fn wrong_codes_spend_attempts_then_void_the_code() {
-        let p = policy();
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("123456"), t0());
-        for left in (1..5).rev() {
-            assert_eq!(n.judge(&hash("000000"), t0()), VerifyOutcome::Incorrect { attempts_remaining: left });
-        }
-        assert_eq!(n.judge(&hash("000000"), t0()), VerifyOutcome::AttemptsExhausted);
-        assert_eq!(n.judge(&hash("123456"), t0()), VerifyOutcome::NoPendingCode, "void even for the right code");
-    }
-
-    #[test]
-    fn code_expires_at_its_ttl() {
-        let p = policy();
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("123456"), t0());
-        let mut early = n.clone();
-        assert_eq!(early.judge(&hash("123456"), t0() + secs(599)), VerifyOutcome::Approved);
-        assert_eq!(n.judge(&hash("123456"), t0() + secs(600)), VerifyOutcome::NoPendingCode);
-        assert!(n.pending.is_none());
-    }
-
-    #[test]
-    fn resend_replaces_the_code_and_resets_attempts() {
-        let p = policy();
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
-        n.judge(&hash("000000"), t0());
-        n.judge(&hash("000000"), t0());
-        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("222222"), t0() + secs(60));
-        assert_eq!(n.pending.as_ref().unwrap().attempts_left, 5);
-        let mut old = n.clone();
-        assert_eq!(old.judge(&hash("111111"), t0() + secs(61)), VerifyOutcome::Incorrect { attempts_remaining: 4 });
-        assert_eq!(n.judge(&hash("222222"), t0() + secs(61)), VerifyOutcome::Approved);
-    }
-
-    #[test]
-    fn withdraw_removes_only_the_same_code() {
-        let p = policy();
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
-        assert!(!n.withdraw(&hash("222222")));
-        assert!(n.pending.is_some());
-        assert!(n.withdraw(&hash("111111")));
-        assert!(n.pending.is_none());
-        assert_eq!(n.sends.len(), 1, "the failed send still counts");
-    }
-
-    #[test]
-    fn record_expiry_covers_every_rule() {
-        let p = policy();
-        let (mut n, mut c) = (NumberRecord::default(), IpRecord::default());
-        p.apply(&mut n, &mut c, &mut RangeRecord::default(), hash("111111"), t0());
-        assert_eq!(p.number_record_expiry(&n), Some(t0() + secs(3600)));
-        assert_eq!(p.client_record_expiry(&c), Some(t0() + secs(900)));
-        let p = with_range(3);
-        let (mut n, mut c, mut r) = (NumberRecord::default(), IpRecord::default(), RangeRecord::default());
-        assert_eq!(p.range_record_expiry(&r), None, "an empty record is needed by no rule");
-        p.apply(&mut n, &mut c, &mut r, hash("111111"), t0());
-        assert_eq!(p.range_record_expiry(&r), Some(t0() + secs(3600)));
-    }
-}
+mod tests;

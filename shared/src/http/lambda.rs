@@ -89,17 +89,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_backend_that_outlasts_the_deadline_gets_503_in_time() {
-        let secrets = crate::adapters::env_secrets::EnvSecrets::from_lookup(|name| {
-            matches!(name, "OTP_CODE_PEPPER" | "OTP_SESSION_SECRET").then(|| "test-secret".to_owned())
+        let secrets = crate::secrets::env::EnvSecrets::from_lookup(|name| match name {
+            "OTP_CODE_PEPPER" => Some("pepper-for-the-deadline-test-0123456789".to_owned()),
+            "OTP_SESSION_SECRET" => Some("session-secret-for-the-deadline-test-0123".to_owned()),
+            _ => None,
         });
-        let api = crate::wiring::assemble(
-            crate::Settings::default(),
-            std::sync::Arc::new(crate::adapters::memory::MemoryStore::new()),
-            std::sync::Arc::new(Hanging),
-            std::sync::Arc::new(crate::adapters::clock::SystemClock),
-            std::sync::Arc::new(secrets),
-        )
-        .await;
+        let overrides = crate::wiring::Overrides {
+            secrets: Some(std::sync::Arc::new(secrets)),
+            sms: Some(std::sync::Arc::new(Hanging)),
+            ..Default::default()
+        };
+        let app = crate::wiring::build(crate::Settings::default(), overrides).await;
+        assert_eq!(app.problems, Vec::<String>::new());
+        let api = app.api;
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let mut context = Context::default();
         context.deadline = now_ms + 800;

@@ -10,9 +10,11 @@ mod verify;
 
 use std::net::IpAddr;
 
+use futures_util::FutureExt;
+
 pub use cors::Cors;
 pub use request::MAX_BODY_BYTES;
-pub use response::error_response;
+pub use response::{error_response, with_security_headers};
 
 use crate::error::ApiError;
 use crate::service::OtpService;
@@ -71,27 +73,38 @@ impl Api {
     ) -> http::Response<String> {
         let origin = request.headers().get(http::header::ORIGIN);
         if request.method() == http::Method::OPTIONS {
-            return self.cors.preflight(origin);
+            return with_security_headers(self.cors.preflight(origin));
         }
+        // A bug that panics must still get the contract's answer, not a dropped connection
+        // (or API Gateway's bare 502): caught here, logged, answered `500`.
+        let answer = std::panic::AssertUnwindSafe(self.answer(endpoint, request, client_ip)).catch_unwind();
+        let response = answer.await.unwrap_or_else(|_| {
+            tracing::error!(event = "handler_panicked", "a handler panicked; answering 500");
+            error_response(&ApiError::Internal)
+        });
+        with_security_headers(self.cors.decorate(origin, response))
+    }
+
+    async fn answer<B: AsRef<[u8]>>(
+        &self,
+        endpoint: Endpoint,
+        request: &http::Request<B>,
+        client_ip: Option<IpAddr>,
+    ) -> http::Response<String> {
         let result = match request::json_body(request) {
             Err(error) => Err(error),
             Ok(body) => match (&self.service, endpoint) {
                 (Err(_), _) => Err(ApiError::ServiceUnavailable),
                 (Ok(service), Endpoint::SendOtp) => send::send_otp(service, &body, client_ip).await,
-                (Ok(service), Endpoint::VerifyOtp) => verify::verify_otp(service, &body).await,
+                (Ok(service), Endpoint::VerifyOtp) => verify::verify_otp(service, &body, client_ip).await,
             },
         };
-        let response = result.unwrap_or_else(|error| error_response(&error));
-        self.cors.decorate(origin, response)
+        result.unwrap_or_else(|error| error_response(&error))
     }
 
-    /// An error answer with CORS headers, for paths the endpoints never see (local run).
+    /// An error answer with every header of the contract, for answers the endpoints never
+    /// give (unknown paths of the local run, a deadline reached in Lambda).
     pub fn error<B>(&self, request: &http::Request<B>, error: &ApiError) -> http::Response<String> {
-        self.with_cors(request, error_response(error))
-    }
-
-    /// Adds the CORS headers for `request`'s origin to `response` (local run pages).
-    pub fn with_cors<B>(&self, request: &http::Request<B>, response: http::Response<String>) -> http::Response<String> {
-        self.cors.decorate(request.headers().get(http::header::ORIGIN), response)
+        with_security_headers(self.cors.decorate(request.headers().get(http::header::ORIGIN), error_response(error)))
     }
 }

@@ -9,7 +9,7 @@ use super::response::json_response;
 use crate::domain::E164Phone;
 use crate::domain::phone::parse_country;
 use crate::error::ApiError;
-use crate::service::OtpService;
+use crate::service::{Caller, OtpService};
 
 pub(super) async fn send_otp(
     service: &OtpService,
@@ -19,26 +19,45 @@ pub(super) async fn send_otp(
     let raw_phone = required_str(body, "phone", "`phone` is required and must be a string")?;
     let country = optional_str(body, "defaultCountry", "`defaultCountry` must be a string")?;
     let locale = optional_str(body, "locale", "`locale` must be a string")?;
-    let default_country = match country.map(str::trim).filter(|c| !c.is_empty()) {
-        None => None,
-        Some(code) => Some(
-            parse_country(code)
-                .ok_or(ApiError::InvalidRequest("`defaultCountry` must be an ISO 3166-1 alpha-2 code"))?,
-        ),
-    };
-    let phone = E164Phone::parse(raw_phone, default_country).map_err(|_| ApiError::InvalidPhone)?;
+    let captcha_token = optional_str(body, "captchaToken", "`captchaToken` must be a string")?;
+    if service.requires_challenge() && captcha_token.is_none_or(|t| t.trim().is_empty()) {
+        return Err(ApiError::CaptchaRequired);
+    }
+    let phone = parse_phone(service, raw_phone, country)?;
     let client = client_bucket(client_ip);
-    let accepted = service.send(phone, locale, &client).await?;
+    let caller = Caller { client: &client, ip: client_ip };
+    let accepted = service.send(phone, locale, caller, captcha_token).await?;
     Ok(json_response(
         http::StatusCode::ACCEPTED,
         &json!({
             "status": "pending",
             "to": accepted.to.as_str(),
             "channel": "sms",
-            "expiresAt": rfc3339(accepted.expires_at),
+            "expiresAt": super::response::rfc3339(accepted.expires_at),
             "resendAfterSeconds": accepted.resend_after_seconds,
         }),
     ))
+}
+
+/// The number of a request: any valid SMS-capable number, or one of the operator's test
+/// numbers (which may be fictional).
+pub(super) fn parse_phone(service: &OtpService, raw: &str, country: Option<&str>) -> Result<E164Phone, ApiError> {
+    let default_country = default_country(country)?;
+    E164Phone::parse(raw, default_country)
+        .ok()
+        .or_else(|| service.settings().test_numbers.find(raw))
+        .ok_or(ApiError::InvalidPhone)
+}
+
+/// The `defaultCountry` field: absent or blank is none, anything but an ISO code is a bad
+/// request (both endpoints read it the same way).
+pub(super) fn default_country(field: Option<&str>) -> Result<Option<phonenumber::country::Id>, ApiError> {
+    match field.map(str::trim).filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(code) => parse_country(code)
+            .map(Some)
+            .ok_or(ApiError::InvalidRequest("`defaultCountry` must be an ISO 3166-1 alpha-2 code")),
+    }
 }
 
 /// The name of the caller for the per-client limit. An IPv6 caller is limited by its /64:
@@ -54,10 +73,6 @@ pub(super) fn client_bucket(ip: Option<IpAddr>) -> String {
             format!("{}/64", std::net::Ipv6Addr::from(prefix))
         }
     }
-}
-
-pub(super) fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]

@@ -1,27 +1,30 @@
 //! `POST /api/verify-otp`.
 
+use std::net::IpAddr;
+
 use serde_json::{Map, Value, json};
 
 use super::request::{optional_str, required_str};
-use super::response::json_response;
-use super::send::rfc3339;
-use crate::domain::phone::parse_country;
-use crate::domain::{E164Phone, OtpCode};
+use super::response::{json_response, rfc3339};
+use super::send::{client_bucket, parse_phone};
+use crate::domain::OtpCode;
 use crate::error::ApiError;
-use crate::service::OtpService;
+use crate::service::{Caller, OtpService};
 
 pub(super) async fn verify_otp(
     service: &OtpService,
     body: &Map<String, Value>,
+    client_ip: Option<IpAddr>,
 ) -> Result<http::Response<String>, ApiError> {
     let raw_phone = required_str(body, "phone", "`phone` is required and must be a string")?;
     let raw_code = required_str(body, "code", "`code` is required and must be a string")?;
     let country = optional_str(body, "defaultCountry", "`defaultCountry` must be a string")?;
     // The frontend sends back the E.164 `to` of the send; other formats parse the same way.
-    let phone = E164Phone::parse(raw_phone, country.and_then(parse_country)).map_err(|_| ApiError::InvalidPhone)?;
+    let phone = parse_phone(service, raw_phone, country)?;
     let length = service.settings().code_length;
     let code = OtpCode::parse(raw_code, length).map_err(|_| ApiError::InvalidCodeFormat { length: length.get() })?;
-    let approval = service.verify(phone, code).await?;
+    let client = client_bucket(client_ip);
+    let approval = service.verify(phone, code, Caller { client: &client, ip: client_ip }).await?;
     Ok(json_response(
         http::StatusCode::OK,
         &json!({

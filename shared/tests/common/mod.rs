@@ -10,18 +10,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fake_twilio::FakeTwilio;
-use otp_core::adapters::clock::SystemClock;
-use otp_core::adapters::env_secrets::EnvSecrets;
-use otp_core::adapters::memory::MemoryStore;
 use otp_core::adapters::twilio::{RetryPolicy, TwilioConfig, TwilioSender};
-use otp_core::service::SecretCache;
+use otp_core::secrets::env::EnvSecrets;
+use otp_core::secrets::{Required, SecretCache};
+use otp_core::wiring::Overrides;
 use otp_core::{Api, Endpoint, Settings};
 use serde_json::Value;
 
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const AUTH_TOKEN: &str = "tw-auth-token-5f1e2d3c4b5a";
-pub const PEPPER: &str = "pepper-9c8b7a6f5e4d3c2b1a";
-pub const SESSION_SECRET: &str = "session-secret-1a2b3c4d5e6f7a8b";
+pub const PEPPER: &str = "pepper-9c8b7a6f5e4d3c2b1a-0f1e2d3c4b5a6978";
+pub const SESSION_SECRET: &str = "session-secret-1a2b3c4d5e6f7a8b-8796a5b4c3d2e1f0";
 pub const FROM: &str = "+15005550006";
 
 /// How a test wants the service and its Twilio sender.
@@ -39,7 +38,11 @@ pub struct Setup {
 impl Default for Setup {
     fn default() -> Self {
         Self {
-            settings: vec![("OTP_RESEND_COOLDOWN_SECONDS", "0")],
+            // Twilio's magic test numbers (+1 500 555 ...) are not mobile numbers.
+            settings: vec![
+                ("OTP_RESEND_COOLDOWN_SECONDS", "0"),
+                ("OTP_NUMBER_TYPES", "mobile,fixed_line_or_mobile,voip,personal,pager"),
+            ],
             auth_token: AUTH_TOKEN,
             attempt_timeout: Duration::from_secs(2),
             // Short pauses keep the tests fast; the bounds are what they check.
@@ -62,7 +65,11 @@ pub struct Harness {
 pub async fn harness(setup: Setup) -> Harness {
     let fake = FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake Twilio starts");
     let secrets = twilio_secrets(setup.auth_token, "TWILIO_FROM", FROM);
-    let cache = Arc::new(SecretCache::new(Arc::new(secrets), Duration::from_secs(300)));
+    let cache = Arc::new(SecretCache::new(
+        Arc::new(secrets),
+        Required { twilio: true, captcha: false },
+        Duration::from_secs(300),
+    ));
     cache.prime().await.expect("secrets load");
     let config = TwilioConfig {
         api_base: setup.api_base.unwrap_or_else(|| fake.url()),
@@ -73,14 +80,10 @@ pub async fn harness(setup: Setup) -> Harness {
     let sender = TwilioSender::new(config, cache.clone()).expect("client builds");
     let map: HashMap<&str, &str> = setup.settings.into_iter().collect();
     let settings = Settings::from_lookup(|name| map.get(name).map(|v| v.to_string())).expect("valid settings");
-    let api = otp_core::wiring::assemble_cached(
-        settings,
-        Arc::new(MemoryStore::new()),
-        Arc::new(sender),
-        Arc::new(SystemClock),
-        cache,
-    );
-    Harness { api, fake }
+    let overrides = Overrides { secrets: Some(cache), sms: Some(Arc::new(sender)), ..Default::default() };
+    let app = otp_core::wiring::build(settings, overrides).await;
+    assert_eq!(app.problems, Vec::<String>::new(), "the harness starts cleanly");
+    Harness { api: app.api, fake }
 }
 
 /// The service's secrets with Twilio credentials: `auth_token`, and the sender given as

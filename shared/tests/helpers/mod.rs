@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use otp_core::adapters::clock::ManualClock;
-use otp_core::adapters::env_secrets::EnvSecrets;
-use otp_core::adapters::memory::MemoryStore;
 use otp_core::adapters::outbox::Outbox;
+use otp_core::secrets::env::EnvSecrets;
+use otp_core::wiring::Overrides;
 use otp_core::{Api, Endpoint, Settings};
 use serde_json::Value;
 
-pub const PEPPER: &str = "test-pepper-0123456789";
-pub const SESSION_SECRET: &str = "test-session-secret-0123456789";
+pub const PEPPER: &str = "test-pepper-0123456789-0123456789-0123456789";
+pub const SESSION_SECRET: &str = "test-session-secret-0123456789-0123456789";
 pub const ORIGIN: &str = "https://app.example.com";
 
 pub struct TestApp {
@@ -69,16 +69,10 @@ impl TestApp {
 
     pub async fn with_secrets(overrides: &[(&str, &str)], secrets: EnvSecrets) -> Self {
         let clock = Arc::new(ManualClock::new(start_time()));
-        let outbox = Arc::new(Outbox::new(clock.clone(), false));
-        let api = otp_core::wiring::assemble(
-            settings(overrides),
-            Arc::new(MemoryStore::new()),
-            outbox.clone(),
-            clock.clone(),
-            Arc::new(secrets),
-        )
-        .await;
-        Self { api, outbox, clock }
+        let parts = Overrides { clock: Some(clock.clone()), secrets: Some(Arc::new(secrets)), ..Default::default() };
+        let app = otp_core::wiring::build(settings(overrides), parts).await;
+        let outbox = app.outbox.expect("the outbox is the default SMS sender");
+        Self { api: app.api, outbox, clock }
     }
 
     pub fn advance(&self, seconds: i64) {

@@ -10,9 +10,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use otp_core::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
 use otp_core::adapters::memory::MemoryStore;
 use otp_core::domain::{
-    CodeHash, CodeLength, OtpCode, Pepper, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, WindowLimit,
+    CodeHash, CodeLength, OtpCode, Pepper, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy,
+    WindowLimit,
 };
-use otp_core::ports::{OtpStore, StoreError};
+use otp_core::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 use rand::RngCore;
 
 pub fn t0() -> DateTime<Utc> {
@@ -23,10 +24,19 @@ pub fn secs(s: i64) -> TimeDelta {
     TimeDelta::seconds(s)
 }
 
-/// The contract's default policy, as the settings build it (their test checks each value).
+/// The contract's default send policy, as the settings build it (their test checks each
+/// value): every limit on but the per-range one.
 pub fn policy() -> SendPolicy {
-    otp_core::Settings::default().policy
+    otp_core::Settings::default().service.policy
 }
+
+/// The contract's default verify policy.
+pub fn verify_policy() -> VerifyPolicy {
+    otp_core::Settings::default().service.verify_policy
+}
+
+/// The country the subjects' numbers belong to.
+pub const COUNTRY: &str = "US";
 
 /// The default policy with the per-range limit on: `max` sends per hour to one range.
 pub fn range_policy(max: u32) -> SendPolicy {
@@ -75,7 +85,36 @@ impl Subjects {
         code: &str,
         now: DateTime<Utc>,
     ) -> SendDecision {
-        store.record_send(&self.number, client, None, self.hash(code), &policy(), now).await.unwrap()
+        self.record(store, &self.number, client, None, self.hash(code), &policy(), now).await.unwrap()
+    }
+
+    /// One send step with every part given.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record(
+        &self,
+        store: &dyn OtpStore,
+        number: &SubjectKey,
+        client: &SubjectKey,
+        range: Option<&SubjectKey>,
+        code: CodeHash,
+        policy: &SendPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<SendDecision, StoreError> {
+        let subjects = SendSubjects { number, client, range, country: COUNTRY };
+        store.record_send(&subjects, code, policy, now).await
+    }
+
+    /// One verify step of `code` for `number` from `client`.
+    pub async fn judge_for(
+        &self,
+        store: &dyn OtpStore,
+        number: &SubjectKey,
+        client: &SubjectKey,
+        code: &CodeHash,
+        now: DateTime<Utc>,
+    ) -> Result<VerifyOutcome, StoreError> {
+        let subjects = VerifySubjects { number, client, country: COUNTRY };
+        store.judge_attempt(&subjects, code, &verify_policy(), now).await
     }
 
     pub async fn send_to(
@@ -85,15 +124,15 @@ impl Subjects {
         code: &str,
         now: DateTime<Utc>,
     ) -> SendDecision {
-        store.record_send(number, &self.client, None, self.hash(code), &policy(), now).await.unwrap()
+        self.record(store, number, &self.client, None, self.hash(code), &policy(), now).await.unwrap()
     }
 
     pub fn range_of(&self, phone: &str) -> SubjectKey {
         self.pepper.range_key(phone, RANGE_DIGITS)
     }
 
-    /// A send to `phone` from `client` under `policy`, keyed by its range exactly when the
-    /// policy limits ranges, as the service does.
+    /// A send to `phone` from `client` under `policy`, always keyed by its range: with the
+    /// limit off the store must ignore the key.
     pub async fn send_in_range(
         &self,
         store: &dyn OtpStore,
@@ -102,13 +141,13 @@ impl Subjects {
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> SendDecision {
-        let range = policy.per_range.map(|_| self.range_of(phone));
+        let range = self.range_of(phone);
         let number = self.pepper.number_key(phone);
-        store.record_send(&number, client, range.as_ref(), self.hash("123456"), policy, now).await.unwrap()
+        self.record(store, &number, client, Some(&range), self.hash("123456"), policy, now).await.unwrap()
     }
 
     pub async fn judge(&self, store: &dyn OtpStore, code: &str, now: DateTime<Utc>) -> VerifyOutcome {
-        store.judge_attempt(&self.number, &self.hash(code), now).await.unwrap()
+        self.judge_for(store, &self.number, &self.client, &self.hash(code), now).await.unwrap()
     }
 }
 
@@ -138,8 +177,13 @@ pub fn emulator_host(test: &str) -> Option<String> {
 }
 
 /// A fresh project on the emulator per store, so tests never see each other's records.
+/// Calls may take far longer than production's 3 s: an emulator on a loaded machine
+/// (CI's two cores shared with a build) is slow, and no test here is about its speed.
 pub fn firestore_config() -> FirestoreConfig {
-    FirestoreConfig::new(format!("demo-test-{:016x}", rand::rng().next_u64()))
+    FirestoreConfig {
+        call_timeout: std::time::Duration::from_secs(20),
+        ..FirestoreConfig::new(format!("demo-test-{:016x}", rand::rng().next_u64()))
+    }
 }
 
 pub fn firestore_store_with(host: String, config: FirestoreConfig) -> FirestoreStore {

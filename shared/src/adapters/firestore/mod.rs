@@ -21,9 +21,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use firestore::gcloud_sdk::RequestTimeouts;
 use firestore::gcloud_sdk::google::firestore::v1::batch_get_documents_response::Result as Fetched;
+use firestore::gcloud_sdk::google::firestore::v1::document_transform::FieldTransform;
+use firestore::gcloud_sdk::google::firestore::v1::document_transform::field_transform::TransformType;
 use firestore::gcloud_sdk::google::firestore::v1::precondition::ConditionType;
 use firestore::gcloud_sdk::google::firestore::v1::{
-    BatchGetDocumentsRequest, CommitRequest, Document, Precondition, Value, Write, write,
+    BatchGetDocumentsRequest, CommitRequest, Document, DocumentMask, Precondition, Value, Write, write,
 };
 use firestore::gcloud_sdk::tonic::{self, Code};
 use firestore::{FirestoreDb, FirestoreDbOptions};
@@ -32,8 +34,12 @@ use tokio::sync::OnceCell;
 
 pub use self::auth::{ConnectError, FirestoreAuth, credentials_from_json};
 pub use self::records::EXPIRE_AT;
-use crate::domain::{CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome};
-use crate::ports::{OtpStore, StoreError};
+use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS};
+use crate::domain::{
+    CodeHash, CountryRecords, NumberRecord, SendDecision, SendPolicy, SendReads, SendRecords, SubjectKey,
+    VerifyOutcome, VerifyPolicy,
+};
+use crate::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 
 /// Where the store keeps its records, and how long it waits for Firestore.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,17 +59,18 @@ pub struct FirestoreConfig {
 }
 
 impl FirestoreConfig {
-    /// 3 s per call; 8 tries. Every commit that beats another to a number's record is an
+    /// 3 s per call; 12 tries. Every commit that beats another to a number's record is an
     /// allowed send or a judged attempt, and the limits allow few of those per record
-    /// (5 judged attempts per code, 1 send per cooldown), so 8 tries outlast any burst
-    /// the limits permit.
+    /// (5 judged attempts per code, 1 send per cooldown). The shards of the shared caps
+    /// take every allowed send, spread over 8 (budget) and 4 (country) documents; 12 tries
+    /// with the backoff below outlast a burst of a few hundred concurrent sends.
     pub fn new(project_id: impl Into<String>) -> Self {
         Self {
             project_id: project_id.into(),
             database_id: firestore::FIREBASE_DEFAULT_DATABASE_ID.to_owned(),
             collection_prefix: "otp_".to_owned(),
             call_timeout: Duration::from_secs(3),
-            max_attempts: 8,
+            max_attempts: 12,
         }
     }
 }
@@ -265,66 +272,221 @@ fn malformed(error: records::MalformedRecord) -> StoreError {
     StoreError::Other(error.to_string())
 }
 
+/// The part a document plays in a step, so the step finds its documents by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Number,
+    Client,
+    Range,
+    Budget(usize),
+    /// A country's SMS counter: this hour's shard, or the previous hour's.
+    CountrySent {
+        shard: usize,
+        previous: bool,
+    },
+    CountryApprovals {
+        shard: usize,
+        previous: bool,
+    },
+    Guard,
+}
+
+/// The documents of one step, each with its role.
+struct Layout {
+    roles: Vec<Role>,
+    names: Vec<String>,
+}
+
+impl Layout {
+    fn new() -> Self {
+        Self { roles: Vec::new(), names: Vec::new() }
+    }
+
+    fn add(&mut self, role: Role, name: String) {
+        self.roles.push(role);
+        self.names.push(name);
+    }
+
+    fn name(&self, role: Role) -> Option<&str> {
+        self.roles.iter().position(|r| *r == role).map(|i| self.names[i].as_str())
+    }
+
+    /// The documents as read, by role (`None` in the inner option: absent).
+    fn read<'a>(&self, read: &'a [Option<Document>]) -> Result<Read<'a>, StoreError> {
+        if read.len() != self.roles.len() {
+            return Err(StoreError::Other("batch get answered the wrong number of documents".into()));
+        }
+        Ok(Read(self.roles.iter().copied().zip(read.iter().map(Option::as_ref)).collect()))
+    }
+}
+
+struct Read<'a>(Vec<(Role, Option<&'a Document>)>);
+
+impl<'a> Read<'a> {
+    fn get(&self, role: Role) -> Option<&'a Document> {
+        self.0.iter().find(|(r, _)| *r == role).and_then(|(_, d)| *d)
+    }
+
+    fn counter(&self, role: Role) -> Result<u32, StoreError> {
+        self.get(role)
+            .map(|d| records::counter(&d.fields))
+            .transpose()
+            .map_err(malformed)
+            .map(Option::unwrap_or_default)
+    }
+}
+
+impl FirestoreStore {
+    fn named(&self, db: &FirestoreDb, collection: &str, id: &str) -> String {
+        format!("{}/{}{}/{}", db.get_documents_path(), self.config.collection_prefix, collection, id)
+    }
+
+    /// The documents a send reads: the number's, the client's, and those of each shared
+    /// limit that is on.
+    fn send_layout(
+        &self,
+        db: &FirestoreDb,
+        subjects: &SendSubjects<'_>,
+        reads: SendReads,
+        now: DateTime<Utc>,
+    ) -> Layout {
+        let mut layout = Layout::new();
+        layout.add(Role::Number, self.document_name(db, "numbers", subjects.number));
+        layout.add(Role::Client, self.document_name(db, "clients", subjects.client));
+        if let (true, Some(range)) = (reads.range, subjects.range) {
+            layout.add(Role::Range, self.document_name(db, "ranges", range));
+        }
+        if reads.budget {
+            for shard in 0..BUDGET_SHARDS {
+                layout.add(Role::Budget(shard), self.named(db, "budget", &quota::budget_counter(now, shard)));
+            }
+        }
+        if reads.country {
+            let country = subjects.country;
+            for (previous, at) in [(false, now), (true, quota::previous_hour(now))] {
+                for shard in 0..COUNTRY_SHARDS {
+                    let id = quota::country_counter(country, at, shard);
+                    layout.add(Role::CountrySent { shard, previous }, self.named(db, "countries", &id));
+                    layout.add(Role::CountryApprovals { shard, previous }, self.named(db, "approvals", &id));
+                }
+            }
+            layout.add(Role::Guard, self.named(db, "guard", country));
+        }
+        layout
+    }
+}
+
+/// The records of a send, from its documents as read.
+fn send_records(read: &Read<'_>, reads: SendReads) -> Result<SendRecords, StoreError> {
+    let record = |role, parse: fn(&records::Fields) -> Result<_, records::MalformedRecord>| {
+        read.get(role).map(|d| parse(&d.fields)).transpose().map_err(malformed)
+    };
+    let number = read.get(Role::Number).map(|d| records::number_record(&d.fields)).transpose().map_err(malformed)?;
+    let client = read.get(Role::Client).map(|d| records::client_record(&d.fields)).transpose().map_err(malformed)?;
+    let range = match reads.range {
+        true => Some(record(Role::Range, records::range_record)?.unwrap_or_default()),
+        false => None,
+    };
+    let budget = match reads.budget {
+        true => Some((0..BUDGET_SHARDS).map(|shard| read.counter(Role::Budget(shard))).collect::<Result<_, _>>()?),
+        false => None,
+    };
+    let country = match reads.country {
+        true => {
+            let sum = |role: fn(usize) -> Role| -> Result<u32, StoreError> {
+                (0..COUNTRY_SHARDS).map(|shard| read.counter(role(shard))).sum()
+            };
+            Some(CountryRecords {
+                sent: (0..COUNTRY_SHARDS)
+                    .map(|shard| read.counter(Role::CountrySent { shard, previous: false }))
+                    .collect::<Result<_, _>>()?,
+                sent_before: sum(|shard| Role::CountrySent { shard, previous: true })?,
+                approvals: sum(|shard| Role::CountryApprovals { shard, previous: false })?,
+                approvals_before: sum(|shard| Role::CountryApprovals { shard, previous: true })?,
+                guard: read
+                    .get(Role::Guard)
+                    .map(|d| records::guard_state(&d.fields))
+                    .transpose()
+                    .map_err(malformed)?
+                    .unwrap_or_default(),
+            })
+        }
+        false => None,
+    };
+    Ok(SendRecords { number: number.unwrap_or_default(), client: client.unwrap_or_default(), range, budget, country })
+}
+
+/// A later of the stored `expireAt` and `computed`: a step that knows one rule's needs
+/// never shortens what another rule stored.
+fn later(doc: Option<&Document>, computed: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    doc.and_then(|d| records::expire_at(&d.fields)).max(computed)
+}
+
+/// A write that adds 1 to the counter `name` without reading it, so writers never
+/// conflict on it; creates the document if it is absent.
+fn blind_increment(name: &str, expire_at: DateTime<Utc>) -> Write {
+    Write {
+        operation: Some(write::Operation::Update(Document {
+            name: name.to_owned(),
+            fields: HashMap::from([(EXPIRE_AT.to_owned(), records::timestamp_value(expire_at))]),
+            ..Default::default()
+        })),
+        update_mask: Some(DocumentMask { field_paths: vec![EXPIRE_AT.to_owned()] }),
+        update_transforms: vec![FieldTransform {
+            field_path: records::COUNT.to_owned(),
+            transform_type: Some(TransformType::Increment(records::integer_value(1))),
+        }],
+        ..Default::default()
+    }
+}
+
 #[async_trait]
 impl OtpStore for FirestoreStore {
     async fn record_send(
         &self,
-        number: &SubjectKey,
-        client: &SubjectKey,
-        range: Option<&SubjectKey>,
+        subjects: &SendSubjects<'_>,
         code: CodeHash,
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
         let db = self.db().await?;
-        // The range document, when the limit is on, joins the same read and the same commit,
-        // so all three records decide and change together.
-        let mut names = vec![self.document_name(db, "numbers", number), self.document_name(db, "clients", client)];
-        names.extend(range.map(|key| self.document_name(db, "ranges", key)));
-        self.atomically(db, &names, |read| {
-            let (number_doc, client_doc, range_doc) = match read {
-                [number_doc, client_doc] if range.is_none() => (number_doc, client_doc, None),
-                [number_doc, client_doc, range_doc] if range.is_some() => (number_doc, client_doc, Some(range_doc)),
-                _ => return Err(StoreError::Other("batch get answered the wrong number of documents".into())),
-            };
-            let mut number_record =
-                number_doc.as_ref().map(|d| records::number_record(&d.fields)).transpose().map_err(malformed)?;
-            let mut client_record =
-                client_doc.as_ref().map(|d| records::client_record(&d.fields)).transpose().map_err(malformed)?;
-            let mut range_record = range_doc
-                .and_then(Option::as_ref)
-                .map(|d| records::range_record(&d.fields))
-                .transpose()
-                .map_err(malformed)?
-                .unwrap_or_default();
-            let (number_record, client_record) =
-                (number_record.get_or_insert_default(), client_record.get_or_insert_default());
-            let decision = policy.apply(number_record, client_record, &mut range_record, code, now);
-            let writes = match decision {
-                SendDecision::Allowed { .. } => {
-                    let mut writes = vec![
-                        guarded_write(
-                            &names[0],
-                            records::number_fields(number_record, policy.number_record_expiry(number_record)),
-                            number_doc.as_ref(),
-                        ),
-                        guarded_write(
-                            &names[1],
-                            records::client_fields(client_record, policy.client_record_expiry(client_record)),
-                            client_doc.as_ref(),
-                        ),
-                    ];
-                    if let (Some(name), Some(range_doc)) = (names.get(2), range_doc) {
-                        writes.push(guarded_write(
-                            name,
-                            records::range_fields(&range_record, policy.range_record_expiry(&range_record)),
-                            range_doc.as_ref(),
-                        ));
-                    }
-                    writes
+        let reads = policy.reads(subjects.country);
+        // Every record the decision needs joins one read and one commit, so they decide and
+        // change together; a shard's count is written on the condition that it is unchanged.
+        let layout = self.send_layout(db, subjects, reads, now);
+        self.atomically(db, &layout.names, |read| {
+            let read = layout.read(read)?;
+            let mut step = send_records(&read, reads)?;
+            let decision = policy.apply(&mut step, subjects.country, code, now, rand::random());
+            let mut writes = Vec::new();
+            let mut guarded = |role: Role, fields| {
+                if let Some(name) = layout.name(role) {
+                    writes.push(guarded_write(name, fields, read.get(role)));
                 }
-                SendDecision::RateLimited { .. } => Vec::new(),
             };
+            match &decision {
+                SendDecision::Allowed { reserved, .. } => {
+                    let number_expiry = later(read.get(Role::Number), policy.number_record_expiry(&step.number));
+                    guarded(Role::Number, records::number_fields(&step.number, number_expiry));
+                    let client_expiry = later(read.get(Role::Client), policy.client_record_expiry(&step.client));
+                    guarded(Role::Client, records::client_fields(&step.client, client_expiry));
+                    if let Some(range) = &step.range {
+                        guarded(Role::Range, records::range_fields(range, policy.range_record_expiry(range)));
+                    }
+                    if let (Some(shard), Some(counts)) = (reserved.budget_shard, &step.budget) {
+                        let fields = records::counter_fields(counts[shard], quota::budget_counter_expiry(now));
+                        guarded(Role::Budget(shard), fields);
+                    }
+                    if let (Some(shard), Some(country)) = (reserved.country_shard, &step.country) {
+                        let fields = records::counter_fields(country.sent[shard], quota::country_counter_expiry(now));
+                        guarded(Role::CountrySent { shard, previous: false }, fields);
+                    }
+                }
+                SendDecision::RateLimited { paused: Some(trip), .. } => {
+                    guarded(Role::Guard, records::guard_fields(&trip.state));
+                }
+                SendDecision::RateLimited { paused: None, .. } => {}
+            }
             Ok((decision, writes))
         })
         .await
@@ -332,45 +494,67 @@ impl OtpStore for FirestoreStore {
 
     async fn judge_attempt(
         &self,
-        number: &SubjectKey,
+        subjects: &VerifySubjects<'_>,
         candidate: &CodeHash,
+        policy: &VerifyPolicy,
         now: DateTime<Utc>,
     ) -> Result<VerifyOutcome, StoreError> {
         let db = self.db().await?;
-        let names = [self.document_name(db, "numbers", number)];
-        self.atomically(db, &names, |read| {
-            let Some(Some(doc)) = read.first() else { return Ok((VerifyOutcome::NoPendingCode, Vec::new())) };
-            let before = records::number_record(&doc.fields).map_err(malformed)?;
-            let mut after = before.clone();
-            let outcome = after.judge(candidate, now);
-            let writes = if after == before {
-                Vec::new()
-            } else {
-                // The policy is not known here; what the record still needs expires no later
-                // than before, so its `expireAt` stays.
-                vec![guarded_write(
-                    &names[0],
-                    records::number_fields(&after, records::expire_at(&doc.fields)),
-                    Some(doc),
-                )]
-            };
+        let mut layout = Layout::new();
+        layout.add(Role::Number, self.document_name(db, "numbers", subjects.number));
+        layout.add(Role::Client, self.document_name(db, "clients", subjects.client));
+        self.atomically(db, &layout.names, |read| {
+            let read = layout.read(read)?;
+            let number_doc = read.get(Role::Number);
+            let client_doc = read.get(Role::Client);
+            let before = number_doc.map(|d| records::number_record(&d.fields)).transpose().map_err(malformed)?;
+            let mut number = before.clone().unwrap_or_default();
+            let mut client = client_doc
+                .map(|d| records::client_record(&d.fields))
+                .transpose()
+                .map_err(malformed)?
+                .unwrap_or_default();
+            let outcome = policy.apply(&mut number, &mut client, candidate, now);
+            if let VerifyOutcome::RateLimited { .. } = outcome {
+                return Ok((outcome, Vec::new()));
+            }
+            let client_expiry = later(client_doc, policy.client_record_expiry(&client));
+            let mut writes = vec![guarded_write(
+                layout.name(Role::Client).unwrap_or_default(),
+                records::client_fields(&client, client_expiry),
+                client_doc,
+            )];
+            if before.as_ref() != Some(&number) && (before.is_some() || number != NumberRecord::default()) {
+                let number_expiry = later(number_doc, policy.number_failures_expiry(&number));
+                writes.push(guarded_write(
+                    layout.name(Role::Number).unwrap_or_default(),
+                    records::number_fields(&number, number_expiry),
+                    number_doc,
+                ));
+            }
+            if outcome == VerifyOutcome::Approved {
+                let shard = rand::rng().random_range(0..COUNTRY_SHARDS);
+                let id = quota::country_counter(subjects.country, now, shard);
+                writes.push(blind_increment(&self.named(db, "approvals", &id), quota::country_counter_expiry(now)));
+            }
             Ok((outcome, writes))
         })
         .await
     }
 
-    async fn withdraw_code(&self, number: &SubjectKey, code: &CodeHash) -> Result<(), StoreError> {
+    async fn withdraw_code(
+        &self,
+        number: &SubjectKey,
+        code: &CodeHash,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let db = self.db().await?;
-        let names = [self.document_name(db, "numbers", number)];
-        self.atomically(db, &names, |read| {
+        let name = self.document_name(db, "numbers", number);
+        self.atomically(db, std::slice::from_ref(&name), |read| {
             let Some(Some(doc)) = read.first() else { return Ok(((), Vec::new())) };
             let mut record = records::number_record(&doc.fields).map_err(malformed)?;
-            let writes = if record.withdraw(code) {
-                vec![guarded_write(
-                    &names[0],
-                    records::number_fields(&record, records::expire_at(&doc.fields)),
-                    Some(doc),
-                )]
+            let writes = if record.withdraw(code, created_at) {
+                vec![guarded_write(&name, records::number_fields(&record, records::expire_at(&doc.fields)), Some(doc))]
             } else {
                 Vec::new()
             };

@@ -4,10 +4,17 @@
 //!
 //! Number document (`<prefix>numbers/<number key>`):
 //! `pending` (map `codeHash` bytes, `createdAt`, `expiresAt`, `attemptsLeft`, or null),
-//! `sends` (array of timestamps), `lastSentAt` (timestamp or null), `expireAt` (TTL).
-//! Client document (`<prefix>clients/<client key>`): `sends`, `expireAt` (TTL).
-//! Range document (`<prefix>ranges/<range key>`, only with the per-range limit on): the
-//! same fields as a client document.
+//! `sends` (array of timestamps), `lastSentAt` (timestamp or null), `failures` (array of
+//! timestamps: failed verifies across codes), `expireAt` (TTL).
+//! Client document (`<prefix>clients/<client key>`): `sends`, `verifies` (arrays of
+//! timestamps), `expireAt` (TTL).
+//! Range document (`<prefix>ranges/<range key>`, only with the per-range limit on):
+//! `sends`, `expireAt`.
+//! Counter documents, one per shard: `<prefix>budget/<day>-<shard>` (SMS of a UTC day),
+//! `<prefix>countries/<CC>-<hour>-<shard>` (SMS of a country in a UTC hour) and
+//! `<prefix>approvals/<CC>-<hour>-<shard>` (its approvals): `count` (integer), `expireAt`.
+//! Guard document (`<prefix>guard/<CC>`): `pausedUntil`, `lastTripAt` (timestamps),
+//! `trips` (integer), `expireAt`.
 
 use std::collections::HashMap;
 
@@ -16,12 +23,13 @@ use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 use firestore::gcloud_sdk::google::firestore::v1::{ArrayValue, MapValue, Value};
 use firestore::gcloud_sdk::prost_types::Timestamp;
 
-use crate::domain::{CodeHash, IpRecord, NumberRecord, PendingCode, RangeRecord};
+use crate::domain::quota;
+use crate::domain::{ClientRecord, CodeHash, GuardState, NumberRecord, PendingCode, SendLog};
 
 /// The field a Firestore TTL policy on every collection deletes documents by.
 pub const EXPIRE_AT: &str = "expireAt";
 
-type Fields = HashMap<String, Value>;
+pub type Fields = HashMap<String, Value>;
 
 /// A stored document that does not have the shape this module writes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +50,7 @@ pub fn number_fields(record: &NumberRecord, expire_at: Option<DateTime<Utc>>) ->
         ("pending".to_owned(), pending),
         ("sends".to_owned(), timestamps(&record.sends)),
         ("lastSentAt".to_owned(), record.last_sent_at.map_or_else(null, timestamp)),
+        ("failures".to_owned(), timestamps(&record.failures)),
     ]);
     if let Some(at) = expire_at {
         fields.insert(EXPIRE_AT.to_owned(), timestamp(at));
@@ -49,17 +58,75 @@ pub fn number_fields(record: &NumberRecord, expire_at: Option<DateTime<Utc>>) ->
     fields
 }
 
-pub fn client_fields(record: &IpRecord, expire_at: Option<DateTime<Utc>>) -> Fields {
-    let mut fields = Fields::from([("sends".to_owned(), timestamps(&record.sends))]);
+pub fn client_fields(record: &ClientRecord, expire_at: Option<DateTime<Utc>>) -> Fields {
+    with_expiry(
+        Fields::from([
+            ("sends".to_owned(), timestamps(&record.sends)),
+            ("verifies".to_owned(), timestamps(&record.verifies)),
+        ]),
+        expire_at,
+    )
+}
+
+pub fn range_fields(record: &SendLog, expire_at: Option<DateTime<Utc>>) -> Fields {
+    with_expiry(Fields::from([("sends".to_owned(), timestamps(&record.sends))]), expire_at)
+}
+
+/// A shard of a counter.
+pub fn counter_fields(count: u32, expire_at: DateTime<Utc>) -> Fields {
+    with_expiry(Fields::from([(COUNT.to_owned(), value(ValueType::IntegerValue(i64::from(count))))]), Some(expire_at))
+}
+
+/// The field a counter's blind increments add to.
+pub const COUNT: &str = "count";
+
+pub fn counter(fields: &Fields) -> Result<u32, MalformedRecord> {
+    match fields.get(COUNT).and_then(|v| v.value_type.as_ref()) {
+        None => Ok(0),
+        Some(ValueType::IntegerValue(n)) => u32::try_from(*n).map_err(|_| MalformedRecord("count")),
+        Some(_) => Err(MalformedRecord("count")),
+    }
+}
+
+pub fn guard_fields(state: &GuardState) -> Fields {
+    with_expiry(
+        Fields::from([
+            ("pausedUntil".to_owned(), state.paused_until.map_or_else(null, timestamp)),
+            ("trips".to_owned(), value(ValueType::IntegerValue(i64::from(state.trips)))),
+            ("lastTripAt".to_owned(), state.last_trip_at.map_or_else(null, timestamp)),
+        ]),
+        Some(quota::guard_expiry(state)),
+    )
+}
+
+pub fn guard_state(fields: &Fields) -> Result<GuardState, MalformedRecord> {
+    let trips = match fields.get("trips").and_then(|v| v.value_type.as_ref()) {
+        None | Some(ValueType::NullValue(_)) => 0,
+        Some(ValueType::IntegerValue(n)) => u32::try_from(*n).map_err(|_| MalformedRecord("trips"))?,
+        Some(_) => return Err(MalformedRecord("trips")),
+    };
+    Ok(GuardState {
+        paused_until: read_timestamp(fields.get("pausedUntil")),
+        trips,
+        last_trip_at: read_timestamp(fields.get("lastTripAt")),
+    })
+}
+
+fn with_expiry(mut fields: Fields, expire_at: Option<DateTime<Utc>>) -> Fields {
     if let Some(at) = expire_at {
         fields.insert(EXPIRE_AT.to_owned(), timestamp(at));
     }
     fields
 }
 
-/// A range's record has a client's shape: a sliding log of sends.
-pub fn range_fields(record: &RangeRecord, expire_at: Option<DateTime<Utc>>) -> Fields {
-    client_fields(record, expire_at)
+/// `at` as a Firestore value.
+pub fn timestamp_value(at: DateTime<Utc>) -> Value {
+    timestamp(at)
+}
+
+/// An integer Firestore value.
+pub fn integer_value(n: i64) -> Value {
+    value(ValueType::IntegerValue(n))
 }
 
 pub fn number_record(fields: &Fields) -> Result<NumberRecord, MalformedRecord> {
@@ -91,15 +158,20 @@ pub fn number_record(fields: &Fields) -> Result<NumberRecord, MalformedRecord> {
         None | Some(ValueType::NullValue(_)) => None,
         Some(_) => Some(read_timestamp(fields.get("lastSentAt")).ok_or(MalformedRecord("lastSentAt"))?),
     };
-    Ok(NumberRecord { pending, sends: read_timestamps(fields, "sends")?, last_sent_at })
+    Ok(NumberRecord {
+        pending,
+        sends: read_timestamps(fields, "sends")?,
+        last_sent_at,
+        failures: read_timestamps(fields, "failures")?,
+    })
 }
 
-pub fn client_record(fields: &Fields) -> Result<IpRecord, MalformedRecord> {
-    Ok(IpRecord { sends: read_timestamps(fields, "sends")? })
+pub fn client_record(fields: &Fields) -> Result<ClientRecord, MalformedRecord> {
+    Ok(ClientRecord { sends: read_timestamps(fields, "sends")?, verifies: read_timestamps(fields, "verifies")? })
 }
 
-pub fn range_record(fields: &Fields) -> Result<RangeRecord, MalformedRecord> {
-    client_record(fields)
+pub fn range_record(fields: &Fields) -> Result<SendLog, MalformedRecord> {
+    Ok(SendLog { sends: read_timestamps(fields, "sends")? })
 }
 
 /// The stored `expireAt`, kept as is by writes that do not know the policy.
@@ -171,6 +243,7 @@ mod tests {
             }),
             sends: vec![t0() - TimeDelta::seconds(90), t0()],
             last_sent_at: Some(t0()),
+            failures: vec![t0() - TimeDelta::seconds(30)],
         };
         let fields = number_fields(&record, Some(t0() + TimeDelta::seconds(3600)));
         assert_eq!(number_record(&fields), Ok(record));
@@ -182,8 +255,8 @@ mod tests {
     #[test]
     fn client_record_round_trips_and_nanoseconds_are_cut_to_micros() {
         let at = t0() + TimeDelta::nanoseconds(789);
-        let fields = client_fields(&IpRecord { sends: vec![at] }, None);
-        assert_eq!(client_record(&fields), Ok(IpRecord { sends: vec![t0()] }));
+        let fields = client_fields(&ClientRecord { sends: vec![at], verifies: vec![at, t0()] }, None);
+        assert_eq!(client_record(&fields), Ok(ClientRecord { sends: vec![t0()], verifies: vec![t0(), t0()] }));
         assert_eq!(expire_at(&fields), None);
     }
 
@@ -192,12 +265,26 @@ mod tests {
         let fields = number_fields(&NumberRecord::default(), None);
         let mut names: Vec<_> = fields.keys().cloned().collect();
         names.sort();
-        assert_eq!(names, ["lastSentAt", "pending", "sends"]);
+        assert_eq!(names, ["failures", "lastSentAt", "pending", "sends"]);
         let mut bad = fields.clone();
         bad.insert("sends".into(), value(ValueType::StringValue("+14155550123".into())));
         assert_eq!(number_record(&bad), Err(MalformedRecord("sends")));
         let mut bad = fields;
         bad.insert("pending".into(), map([("codeHash", value(ValueType::BytesValue(vec![1, 2, 3])))]));
         assert_eq!(number_record(&bad), Err(MalformedRecord("pending.codeHash")));
+    }
+
+    #[test]
+    fn counters_ranges_and_guards_round_trip() {
+        let fields = counter_fields(41, t0());
+        assert_eq!((counter(&fields), expire_at(&fields)), (Ok(41), Some(t0())));
+        assert_eq!(counter(&Fields::new()), Ok(0), "a blind increment's first write may see no count");
+        let log = SendLog { sends: vec![t0()] };
+        assert_eq!(range_record(&range_fields(&log, None)), Ok(log));
+        let state = GuardState { paused_until: Some(t0()), trips: 2, last_trip_at: Some(t0() - TimeDelta::seconds(5)) };
+        assert_eq!(guard_state(&guard_fields(&state)), Ok(state));
+        let mut bad = fields;
+        bad.insert(COUNT.into(), value(ValueType::IntegerValue(-1)));
+        assert_eq!(counter(&bad), Err(MalformedRecord("count")));
     }
 }

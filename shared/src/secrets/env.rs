@@ -1,12 +1,17 @@
 //! Secrets from environment variables (local work), optionally filled with random
 //! per-run values (the local run). Names: `OTP_SESSION_SECRET`, `OTP_CODE_PEPPER`,
 //! `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `TWILIO_FROM` or
-//! `TWILIO_MESSAGING_SERVICE_SID`, and `OTP_GCP_CREDENTIALS` (service-account JSON).
+//! `TWILIO_MESSAGING_SERVICE_SID`, `OTP_GCP_CREDENTIALS` (service-account JSON) and
+//! `OTP_CAPTCHA_SECRET` (see `secrets::ALL`).
 
 use async_trait::async_trait;
 use rand::RngCore;
 use secrecy::SecretString;
 
+use super::{
+    CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, SESSION_SECRET, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM,
+    TWILIO_MESSAGING_SERVICE_SID,
+};
 use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
 
 /// Reads `OTP_SESSION_SECRET`, `OTP_CODE_PEPPER` and the Twilio variables.
@@ -16,6 +21,7 @@ pub struct EnvSecrets {
     code_pepper: Option<String>,
     twilio: Option<TwilioSecrets>,
     gcp_credentials: Option<String>,
+    captcha_secret: Option<String>,
 }
 
 impl std::fmt::Debug for EnvSecrets {
@@ -31,10 +37,10 @@ impl EnvSecrets {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let sender = get("TWILIO_MESSAGING_SERVICE_SID")
+        let sender = get(TWILIO_MESSAGING_SERVICE_SID.env)
             .map(TwilioSenderId::MessagingService)
-            .or_else(|| get("TWILIO_FROM").map(TwilioSenderId::From));
-        let twilio = match (get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN"), sender) {
+            .or_else(|| get(TWILIO_FROM.env).map(TwilioSenderId::From));
+        let twilio = match (get(TWILIO_ACCOUNT_SID.env), get(TWILIO_AUTH_TOKEN.env), sender) {
             (Some(sid), Some(token), Some(sender)) => Some(TwilioSecrets {
                 account_sid: SecretString::from(sid),
                 auth_token: SecretString::from(token),
@@ -43,10 +49,11 @@ impl EnvSecrets {
             _ => None,
         };
         Self {
-            session_secret: get("OTP_SESSION_SECRET"),
-            code_pepper: get("OTP_CODE_PEPPER"),
+            session_secret: get(SESSION_SECRET.env),
+            code_pepper: get(CODE_PEPPER.env),
             twilio,
-            gcp_credentials: get("OTP_GCP_CREDENTIALS"),
+            gcp_credentials: get(GCP_CREDENTIALS.env),
+            captcha_secret: get(CAPTCHA_SECRET.env),
         }
     }
 
@@ -54,9 +61,7 @@ impl EnvSecrets {
     /// those it filled (the local run prints them).
     pub fn fill_missing_with_random(&mut self) -> Vec<&'static str> {
         let mut filled = Vec::new();
-        for (name, slot) in
-            [("OTP_SESSION_SECRET", &mut self.session_secret), ("OTP_CODE_PEPPER", &mut self.code_pepper)]
-        {
+        for (name, slot) in [(SESSION_SECRET.env, &mut self.session_secret), (CODE_PEPPER.env, &mut self.code_pepper)] {
             if slot.is_none() {
                 let mut bytes = [0u8; 32];
                 rand::rng().fill_bytes(&mut bytes);
@@ -73,12 +78,11 @@ impl SecretSource for EnvSecrets {
     async fn load(&self) -> Result<Secrets, SecretError> {
         let missing = |name: &str| SecretError::Missing(name.to_owned());
         Ok(Secrets {
-            session_secret: SecretString::from(
-                self.session_secret.clone().ok_or_else(|| missing("OTP_SESSION_SECRET"))?,
-            ),
-            code_pepper: SecretString::from(self.code_pepper.clone().ok_or_else(|| missing("OTP_CODE_PEPPER"))?),
+            session_secret: SecretString::from(self.session_secret.clone().ok_or_else(|| missing(SESSION_SECRET.env))?),
+            code_pepper: SecretString::from(self.code_pepper.clone().ok_or_else(|| missing(CODE_PEPPER.env))?),
             twilio: self.twilio.clone(),
             gcp_credentials: self.gcp_credentials.clone().map(SecretString::from),
+            captcha_secret: self.captcha_secret.clone().map(SecretString::from),
         })
     }
 }

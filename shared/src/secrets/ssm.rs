@@ -1,6 +1,6 @@
 //! Secrets from AWS SSM Parameter Store: every parameter under one prefix, read with one
 //! `GetParameters` call (decrypted). Environment variables of API.md's names override
-//! single values for local work. The service's `SecretCache` decides when to read again.
+//! single values for local work. The `SecretCache` decides when to read again.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,26 +10,11 @@ use aws_sdk_ssm::error::DisplayErrorContext;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
+use super::{
+    ALL, CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, SESSION_SECRET, SecretName, TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID,
+};
 use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
-
-/// Parameter names under the prefix, and the environment variable that overrides each.
-pub const SESSION_SECRET: (&str, &str) = ("session-secret", "OTP_SESSION_SECRET");
-pub const CODE_PEPPER: (&str, &str) = ("code-pepper", "OTP_CODE_PEPPER");
-pub const TWILIO_ACCOUNT_SID: (&str, &str) = ("twilio-account-sid", "TWILIO_ACCOUNT_SID");
-pub const TWILIO_AUTH_TOKEN: (&str, &str) = ("twilio-auth-token", "TWILIO_AUTH_TOKEN");
-pub const TWILIO_FROM: (&str, &str) = ("twilio-from", "TWILIO_FROM");
-pub const TWILIO_MESSAGING_SERVICE_SID: (&str, &str) = ("twilio-messaging-service-sid", "TWILIO_MESSAGING_SERVICE_SID");
-pub const GCP_CREDENTIALS: (&str, &str) = ("gcp-credentials", "OTP_GCP_CREDENTIALS");
-
-const ALL: [(&str, &str); 7] = [
-    SESSION_SECRET,
-    CODE_PEPPER,
-    TWILIO_ACCOUNT_SID,
-    TWILIO_AUTH_TOKEN,
-    TWILIO_FROM,
-    TWILIO_MESSAGING_SERVICE_SID,
-    GCP_CREDENTIALS,
-];
 
 /// Reads the service's secrets from SSM under `prefix` (`/otp-service/prod`).
 pub struct SsmSecrets {
@@ -72,9 +57,9 @@ impl SsmSecrets {
     ) -> Self {
         let overrides = ALL
             .iter()
-            .filter_map(|(_, variable)| {
-                let value = lookup(variable)?.trim().to_owned();
-                (!value.is_empty()).then(|| (*variable, SecretString::from(value)))
+            .filter_map(|name| {
+                let value = lookup(name.env)?.trim().to_owned();
+                (!value.is_empty()).then(|| (name.env, SecretString::from(value)))
             })
             .collect();
         Self { client, prefix: prefix.trim_end_matches('/').to_owned(), overrides, require_twilio }
@@ -105,14 +90,12 @@ impl SsmSecrets {
     /// The names SSM must be asked for: those no environment variable overrides. The
     /// sender is one secret in two forms, so a sender in the environment replaces both.
     fn wanted(&self) -> Vec<String> {
-        let sender_overridden =
-            self.overrides.contains_key(TWILIO_FROM.1) || self.overrides.contains_key(TWILIO_MESSAGING_SERVICE_SID.1);
+        let sender_overridden = self.overrides.contains_key(TWILIO_FROM.env)
+            || self.overrides.contains_key(TWILIO_MESSAGING_SERVICE_SID.env);
         ALL.iter()
-            .filter(|(_, variable)| !self.overrides.contains_key(variable))
-            .filter(|(name, _)| {
-                !(sender_overridden && (*name == TWILIO_FROM.0 || *name == TWILIO_MESSAGING_SERVICE_SID.0))
-            })
-            .map(|(name, _)| self.parameter(name))
+            .filter(|name| !self.overrides.contains_key(name.env))
+            .filter(|name| !(sender_overridden && (**name == TWILIO_FROM || **name == TWILIO_MESSAGING_SERVICE_SID)))
+            .map(|name| self.parameter(name.ssm))
             .collect()
     }
 
@@ -141,11 +124,11 @@ impl SsmSecrets {
 impl SecretSource for SsmSecrets {
     async fn load(&self) -> Result<Secrets, SecretError> {
         let mut fetched = self.fetch(self.wanted()).await?;
-        let mut take = |(name, variable): (&str, &str)| -> Option<SecretString> {
-            self.overrides.get(variable).cloned().or_else(|| fetched.remove(&self.parameter(name)))
+        let mut take = |name: SecretName| -> Option<SecretString> {
+            self.overrides.get(name.env).cloned().or_else(|| fetched.remove(&self.parameter(name.ssm)))
         };
         let missing =
-            |(name, variable): (&str, &str)| SecretError::Missing(format!("{} (or {variable})", self.parameter(name)));
+            |name: SecretName| SecretError::Missing(format!("{} (or {})", self.parameter(name.ssm), name.env));
 
         let session_secret = take(SESSION_SECRET).ok_or_else(|| missing(SESSION_SECRET))?;
         let code_pepper = take(CODE_PEPPER).ok_or_else(|| missing(CODE_PEPPER))?;
@@ -155,6 +138,7 @@ impl SecretSource for SsmSecrets {
         let messaging_service = take(TWILIO_MESSAGING_SERVICE_SID);
         let from = take(TWILIO_FROM);
         let gcp_credentials = take(GCP_CREDENTIALS);
+        let captcha_secret = take(CAPTCHA_SECRET);
         let sender = messaging_service
             .map(|sid| TwilioSenderId::MessagingService(sid.expose_secret().to_owned()))
             .or_else(|| from.map(|from| TwilioSenderId::From(from.expose_secret().to_owned())));
@@ -170,34 +154,16 @@ impl SecretSource for SsmSecrets {
                 } else {
                     SecretError::Missing(format!(
                         "{} or {} (or {} / {})",
-                        self.parameter(TWILIO_FROM.0),
-                        self.parameter(TWILIO_MESSAGING_SERVICE_SID.0),
-                        TWILIO_FROM.1,
-                        TWILIO_MESSAGING_SERVICE_SID.1
+                        self.parameter(TWILIO_FROM.ssm),
+                        self.parameter(TWILIO_MESSAGING_SERVICE_SID.ssm),
+                        TWILIO_FROM.env,
+                        TWILIO_MESSAGING_SERVICE_SID.env
                     ))
                 });
             }
             _ => None,
         };
-        Ok(Secrets { session_secret, code_pepper, twilio, gcp_credentials })
-    }
-}
-
-/// Refuses secrets without Twilio credentials, for a service that sends through Twilio:
-/// the gap then shows at start-up as a named missing secret and a `503`, not as a `502`
-/// on the first send.
-pub struct RequireTwilio<S>(pub S);
-
-#[async_trait]
-impl<S: SecretSource> SecretSource for RequireTwilio<S> {
-    async fn load(&self) -> Result<Secrets, SecretError> {
-        let secrets = self.0.load().await?;
-        if secrets.twilio.is_none() {
-            return Err(SecretError::Missing(
-                "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID".into(),
-            ));
-        }
-        Ok(secrets)
+        Ok(Secrets { session_secret, code_pepper, twilio, gcp_credentials, captcha_secret })
     }
 }
 
@@ -217,7 +183,7 @@ mod tests {
     #[test]
     fn asks_ssm_only_for_what_the_environment_does_not_give() {
         let all = offline(|_| None).wanted();
-        assert_eq!(all.len(), 7);
+        assert_eq!(all.len(), 8);
         assert!(all.contains(&"/otp/test/session-secret".to_owned()));
         assert!(all.contains(&"/otp/test/twilio-messaging-service-sid".to_owned()));
 
@@ -230,7 +196,7 @@ mod tests {
         .wanted();
         assert_eq!(
             some,
-            ["session-secret", "twilio-account-sid", "twilio-auth-token", "gcp-credentials"]
+            ["session-secret", "twilio-account-sid", "twilio-auth-token", "gcp-credentials", "captcha-secret"]
                 .map(|n| format!("/otp/test/{n}"))
         );
     }

@@ -1,0 +1,166 @@
+use super::*;
+use std::collections::HashMap;
+
+fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Settings::from_lookup(|k| map.get(k).cloned())
+}
+
+#[test]
+fn defaults_match_the_contract() {
+    let s = Settings::default();
+    assert_eq!(s.service.code_length.get(), 6);
+    assert_eq!(s.service.policy.code_ttl, TimeDelta::seconds(600));
+    assert_eq!(s.service.policy.max_attempts, 5);
+    assert_eq!(s.service.policy.resend_cooldown, TimeDelta::seconds(60));
+    assert_eq!(s.service.policy.per_number, WindowLimit { max: 5, window: TimeDelta::seconds(3600) });
+    assert_eq!(s.service.policy.per_client, WindowLimit { max: 5, window: TimeDelta::seconds(900) });
+    assert_eq!(s.service.policy.per_range, None, "the per-range limit is off by default");
+    assert_eq!(s.service.range_digits, 3);
+    assert_eq!(s.service.token_ttl, TimeDelta::seconds(3600));
+    assert_eq!(s.service.token_issuer, "otp-service");
+    assert_eq!(s.service.allowed_countries, CountryAllowList::default());
+    assert_eq!(s.allowed_origins, vec!["http://localhost:5173".to_string()]);
+    assert_eq!((s.store, s.sms), (StoreKind::Memory, SmsKind::Outbox));
+    assert_eq!(
+        s.firestore,
+        FirestoreSettings {
+            project_id: None,
+            database_id: "(default)".into(),
+            collection_prefix: "otp_".into(),
+            emulator_host: None,
+        }
+    );
+}
+
+#[test]
+fn every_variable_is_read() {
+    let s = with(&[
+        ("OTP_CODE_LENGTH", "8"),
+        ("OTP_CODE_TTL_SECONDS", "120"),
+        ("OTP_MAX_ATTEMPTS", "3"),
+        ("OTP_RESEND_COOLDOWN_SECONDS", "0"),
+        ("OTP_SENDS_PER_NUMBER", "2"),
+        ("OTP_SENDS_PER_NUMBER_WINDOW_SECONDS", "60"),
+        ("OTP_SENDS_PER_IP", "9"),
+        ("OTP_SENDS_PER_IP_WINDOW_SECONDS", "30"),
+        ("OTP_SENDS_PER_RANGE", "40"),
+        ("OTP_SENDS_PER_RANGE_WINDOW_SECONDS", "7200"),
+        ("OTP_RANGE_DIGITS", "4"),
+        ("OTP_TOKEN_TTL_SECONDS", "90"),
+        ("OTP_TOKEN_ISSUER", "acme"),
+        ("OTP_ALLOWED_COUNTRIES", "us,gb"),
+        ("OTP_ALLOWED_ORIGINS", "https://a.example, https://b.example/"),
+        ("OTP_WEBOTP_DOMAIN", "a.example"),
+        ("OTP_STORE", "firestore"),
+        ("OTP_FIRESTORE_PROJECT_ID", "acme-prod"),
+        ("OTP_FIRESTORE_DATABASE_ID", "otp"),
+        ("OTP_FIRESTORE_COLLECTION_PREFIX", "staging_"),
+        ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080"),
+        ("OTP_SMS", "twilio"),
+    ])
+    .unwrap();
+    assert_eq!(s.service.code_length.get(), 8);
+    assert_eq!(s.service.policy.code_ttl, TimeDelta::seconds(120));
+    assert_eq!(s.service.policy.max_attempts, 3);
+    assert_eq!(s.service.policy.resend_cooldown, TimeDelta::zero());
+    assert_eq!(s.service.policy.per_number, WindowLimit { max: 2, window: TimeDelta::seconds(60) });
+    assert_eq!(s.service.policy.per_client, WindowLimit { max: 9, window: TimeDelta::seconds(30) });
+    assert_eq!(s.service.policy.per_range, Some(WindowLimit { max: 40, window: TimeDelta::seconds(7200) }));
+    assert_eq!(s.service.range_digits, 4);
+    assert_eq!(s.service.token_ttl, TimeDelta::seconds(90));
+    assert_eq!(s.service.token_issuer, "acme");
+    assert_eq!(s.service.allowed_countries, CountryAllowList::parse("GB,US").unwrap());
+    assert_eq!(s.allowed_origins, vec!["https://a.example", "https://b.example"]);
+    assert_eq!(s.service.webotp_domain.as_deref(), Some("a.example"));
+    assert_eq!((s.store, s.sms), (StoreKind::Firestore, SmsKind::Twilio));
+    assert_eq!(
+        s.firestore,
+        FirestoreSettings {
+            project_id: Some("acme-prod".into()),
+            database_id: "otp".into(),
+            collection_prefix: "staging_".into(),
+            emulator_host: Some("127.0.0.1:8080".into()),
+        }
+    );
+}
+
+#[test]
+fn the_per_range_limit_is_off_at_zero_and_capped_like_the_others() {
+    assert_eq!(with(&[("OTP_SENDS_PER_RANGE", "0")]).unwrap().service.policy.per_range, None);
+    assert_eq!(with(&[("OTP_SENDS_PER_RANGE", " ")]).unwrap().service.policy.per_range, None);
+    assert_eq!(
+        with(&[("OTP_SENDS_PER_RANGE", "1")]).unwrap().service.policy.per_range,
+        Some(WindowLimit { max: 1, window: TimeDelta::seconds(3600) })
+    );
+    assert_eq!(
+        with(&[("OTP_SENDS_PER_RANGE", &MAX_SEND_LIMIT.to_string())]).unwrap().service.policy.per_range,
+        Some(WindowLimit { max: MAX_SEND_LIMIT, window: TimeDelta::seconds(3600) })
+    );
+    assert_eq!(with(&[("OTP_RANGE_DIGITS", "1")]).unwrap().service.range_digits, 1);
+    assert_eq!(with(&[("OTP_RANGE_DIGITS", "6")]).unwrap().service.range_digits, 6);
+}
+
+#[test]
+fn firestore_needs_a_project_id() {
+    let err = with(&[("OTP_STORE", "firestore")]).unwrap_err();
+    assert_eq!(err.variable, "OTP_FIRESTORE_PROJECT_ID");
+    assert!(with(&[("OTP_STORE", "memory")]).is_ok(), "the memory store needs none");
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    for (name, value) in [
+        ("OTP_CODE_LENGTH", "3"),
+        ("OTP_CODE_LENGTH", "11"),
+        ("OTP_CODE_LENGTH", "six"),
+        ("OTP_MAX_ATTEMPTS", "0"),
+        ("OTP_CODE_TTL_SECONDS", "-5"),
+        ("OTP_CODE_TTL_SECONDS", "99999999999"),
+        ("OTP_SENDS_PER_IP", "0"),
+        ("OTP_SENDS_PER_IP", "10001"),
+        ("OTP_SENDS_PER_NUMBER", "1000000"),
+        ("OTP_SENDS_PER_RANGE", "10001"),
+        ("OTP_SENDS_PER_RANGE", "-1"),
+        ("OTP_SENDS_PER_RANGE", "many"),
+        ("OTP_SENDS_PER_RANGE_WINDOW_SECONDS", "0"),
+        ("OTP_RANGE_DIGITS", "0"),
+        ("OTP_RANGE_DIGITS", "7"),
+        ("OTP_RANGE_DIGITS", "300"),
+        ("OTP_ALLOWED_COUNTRIES", "US,Atlantis"),
+        ("OTP_ALLOWED_ORIGINS", "*"),
+        ("OTP_STORE", "redis"),
+        ("OTP_FIRESTORE_COLLECTION_PREFIX", "a/b"),
+        ("OTP_SMS", "carrier-pigeon"),
+    ] {
+        let err = with(&[(name, value)]).unwrap_err();
+        assert_eq!(err.variable, name, "{name}={value}");
+    }
+}
+
+#[test]
+fn the_captcha_verify_url_is_https_or_loopback() {
+    let with_url = |url: &str| with(&[("OTP_CAPTCHA", "hcaptcha"), ("OTP_CAPTCHA_VERIFY_URL", url)]);
+    assert!(with_url("https://hcaptcha.example/siteverify").is_ok());
+    assert!(with_url("http://127.0.0.1:8000/siteverify").is_ok());
+    assert!(with_url("http://[::1]:8000/siteverify").is_ok());
+    assert!(with_url("http://localhost:8000/siteverify").is_ok());
+    assert_eq!(with_url("http://captcha.example/siteverify").unwrap_err().variable, "OTP_CAPTCHA_VERIFY_URL");
+    assert_eq!(with_url("http://127.0.0.1.evil.example/").unwrap_err().variable, "OTP_CAPTCHA_VERIFY_URL");
+}
+
+#[test]
+fn origins_are_compared_as_browsers_send_them() {
+    for (configured, browser) in [
+        ("https://App.Example.com/", "https://app.example.com"),
+        ("HTTPS://app.example.com:443", "https://app.example.com"),
+        ("http://localhost:80", "http://localhost"),
+        ("http://localhost:5173", "http://localhost:5173"),
+        ("https://app.example.com:8443", "https://app.example.com:8443"),
+        ("http://[::1]:3000", "http://[::1]:3000"),
+    ] {
+        assert_eq!(normalise_origin(configured).as_deref(), Ok(browser), "{configured}");
+    }
+    let s = with(&[("OTP_ALLOWED_ORIGINS", "https://a.example, https://A.example:443")]).unwrap();
+    assert_eq!(s.allowed_origins, vec!["https://a.example"], "duplicates collapse");
+}

@@ -1,0 +1,522 @@
+use super::*;
+use crate::domain::code::{CodeLength, OtpCode, Pepper};
+use crate::domain::quota::{ConversionGuard, CountryCap, GuardState};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-24T15:00:00Z").unwrap().into()
+}
+
+fn secs(s: i64) -> TimeDelta {
+    TimeDelta::seconds(s)
+}
+
+fn policy() -> SendPolicy {
+    SendPolicy {
+        code_ttl: secs(600),
+        max_attempts: 5,
+        resend_cooldown: secs(60),
+        per_number: WindowLimit { max: 5, window: secs(3600) },
+        per_client: WindowLimit { max: 5, window: secs(900) },
+        per_range: None,
+        failures: failures(),
+        daily_budget: None,
+        per_country_hour: CountryCap::default(),
+        guard: None,
+    }
+}
+
+fn with_range(max: u32) -> SendPolicy {
+    SendPolicy { per_range: Some(WindowLimit { max, window: secs(3600) }), ..policy() }
+}
+
+fn hash(code: &str) -> CodeHash {
+    Pepper::new(b"k".to_vec()).hash_code("+14155550123", &OtpCode::parse(code, CodeLength::default()).unwrap())
+}
+
+fn failures() -> WindowLimit {
+    WindowLimit { max: 20, window: secs(86_400) }
+}
+
+/// One send of `code` at `at` to a US number, with the range, budget and country caps as
+/// `p` has them; the number's and client's records are updated in place.
+fn send(p: &SendPolicy, n: &mut NumberRecord, c: &mut ClientRecord, code: CodeHash, at: DateTime<Utc>) -> SendDecision {
+    let mut records = SendRecords { number: std::mem::take(n), client: std::mem::take(c), ..Default::default() };
+    let decision = p.apply(&mut records, "US", code, at, 0);
+    (*n, *c) = (records.number, records.client);
+    decision
+}
+
+fn send_in_range(
+    p: &SendPolicy,
+    n: &mut NumberRecord,
+    c: &mut ClientRecord,
+    r: &mut SendLog,
+    code: CodeHash,
+    at: DateTime<Utc>,
+) -> SendDecision {
+    let mut records = SendRecords {
+        number: std::mem::take(n),
+        client: std::mem::take(c),
+        range: Some(std::mem::take(r)),
+        ..Default::default()
+    };
+    let decision = p.apply(&mut records, "US", code, at, 0);
+    (*n, *c, *r) = (records.number, records.client, records.range.unwrap_or_default());
+    decision
+}
+
+#[test]
+fn first_send_is_allowed_and_sets_the_code() {
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    let d = send(&policy(), &mut n, &mut c, hash("111111"), t0());
+    assert_eq!(d, SendDecision::Allowed { expires_at: t0() + secs(600), reserved: Reservation::default() });
+    assert_eq!(n.pending.as_ref().unwrap().attempts_left, 5);
+    assert_eq!(n.sends, vec![t0()]);
+    assert_eq!(c.sends, vec![t0()]);
+}
+
+#[test]
+fn cooldown_holds_until_its_last_second() {
+    let p = policy();
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("111111"), t0());
+    let before = n.clone();
+    assert_eq!(
+        send(&p, &mut n, &mut c, hash("222222"), t0() + secs(1)),
+        SendDecision::RateLimited { retry_after_seconds: 59, scope: LimitScope::Cooldown, paused: None }
+    );
+    assert_eq!(
+        send(&p, &mut n, &mut c, hash("222222"), t0() + TimeDelta::milliseconds(59_500)),
+        SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Cooldown, paused: None }
+    );
+    assert_eq!(n, before, "a refused send changes nothing");
+    assert!(matches!(send(&p, &mut n, &mut c, hash("222222"), t0() + secs(60)), SendDecision::Allowed { .. }));
+}
+
+#[test]
+fn per_number_window_slides() {
+    let p = policy();
+    let mut n = NumberRecord::default();
+    for i in 0..5 {
+        let mut c = ClientRecord::default();
+        assert!(matches!(send(&p, &mut n, &mut c, hash("111111"), t0() + secs(60 * i)), SendDecision::Allowed { .. }));
+    }
+    let mut c = ClientRecord::default();
+    let at = t0() + secs(300);
+    assert_eq!(
+        send(&p, &mut n, &mut c, hash("111111"), at),
+        SendDecision::RateLimited { retry_after_seconds: 3300, scope: LimitScope::Number, paused: None }
+    );
+    assert!(matches!(
+        send(&p, &mut n, &mut c, hash("111111"), t0() + secs(3599)),
+        SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Number, paused: None }
+    ));
+    assert!(matches!(send(&p, &mut n, &mut c, hash("111111"), t0() + secs(3600)), SendDecision::Allowed { .. }));
+    assert_eq!(n.sends.len(), 5, "the log stays bounded by the limit");
+}
+
+#[test]
+fn per_client_window_counts_sends_to_any_number() {
+    let p = policy();
+    let mut c = ClientRecord::default();
+    for i in 0..5 {
+        let mut n = NumberRecord::default();
+        assert!(matches!(send(&p, &mut n, &mut c, hash("111111"), t0() + secs(i)), SendDecision::Allowed { .. }));
+    }
+    let mut n = NumberRecord::default();
+    assert_eq!(
+        send(&p, &mut n, &mut c, hash("111111"), t0() + secs(10)),
+        SendDecision::RateLimited { retry_after_seconds: 890, scope: LimitScope::Client, paused: None }
+    );
+    assert_eq!(n, NumberRecord::default());
+    assert!(matches!(send(&p, &mut n, &mut c, hash("111111"), t0() + secs(900)), SendDecision::Allowed { .. }));
+}
+
+#[test]
+fn the_longest_wait_is_reported() {
+    let p = policy();
+    let mut c = ClientRecord { sends: vec![t0(); 5], verifies: vec![] };
+    let mut n = NumberRecord { last_sent_at: Some(t0()), sends: vec![t0()], pending: None, failures: vec![] };
+    assert_eq!(
+        send(&p, &mut n, &mut c, hash("111111"), t0() + secs(1)),
+        SendDecision::RateLimited { retry_after_seconds: 899, scope: LimitScope::Client, paused: None }
+    );
+}
+
+#[test]
+fn per_range_window_counts_sends_to_any_number_from_any_client() {
+    let p = with_range(3);
+    let mut r = SendLog::default();
+    for i in 0..3 {
+        let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+        assert!(matches!(
+            send_in_range(&p, &mut n, &mut c, &mut r, hash("111111"), t0() + secs(i)),
+            SendDecision::Allowed { .. }
+        ));
+    }
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    assert_eq!(
+        send_in_range(&p, &mut n, &mut c, &mut r, hash("111111"), t0() + secs(10)),
+        SendDecision::RateLimited { retry_after_seconds: 3590, scope: LimitScope::Range, paused: None }
+    );
+    assert_eq!((n, c), (NumberRecord::default(), ClientRecord::default()), "a refused send changes nothing");
+    assert_eq!(r.sends.len(), 3);
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    assert!(matches!(
+        send_in_range(&p, &mut n, &mut c, &mut r, hash("111111"), t0() + secs(3599)),
+        SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Range, paused: None }
+    ));
+    assert!(matches!(
+        send_in_range(&p, &mut n, &mut c, &mut r, hash("111111"), t0() + secs(3600)),
+        SendDecision::Allowed { .. }
+    ));
+    assert_eq!(r.sends.len(), 3, "the log stays bounded by the limit");
+}
+
+#[test]
+fn per_range_off_leaves_the_range_record_alone() {
+    let p = policy();
+    let mut r = SendLog { sends: vec![t0(); 50] };
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    assert!(matches!(send_in_range(&p, &mut n, &mut c, &mut r, hash("111111"), t0()), SendDecision::Allowed { .. }));
+    assert_eq!(r, SendLog { sends: vec![t0(); 50] }, "neither counted nor pruned");
+    assert_eq!(p.range_record_expiry(&r), None);
+}
+
+#[test]
+fn the_longest_wait_is_reported_with_the_range_too() {
+    let p = with_range(2);
+    let mut r = SendLog { sends: vec![t0(), t0() + secs(5)] };
+    let mut c = ClientRecord { sends: vec![t0(); 5], verifies: vec![] };
+    let mut n = NumberRecord::default();
+    assert_eq!(
+        send_in_range(&p, &mut n, &mut c, &mut r, hash("111111"), t0() + secs(10)),
+        SendDecision::RateLimited { retry_after_seconds: 3590, scope: LimitScope::Range, paused: None },
+        "the range wait (3590 s) outlasts the client's (890 s)"
+    );
+    let mut r = SendLog { sends: vec![t0() - secs(3000), t0() - secs(3000)] };
+    assert_eq!(
+        send_in_range(&p, &mut n, &mut c, &mut r, hash("111111"), t0() + secs(10)),
+        SendDecision::RateLimited { retry_after_seconds: 890, scope: LimitScope::Client, paused: None },
+        "the client wait (890 s) outlasts the range's (590 s)"
+    );
+}
+
+#[test]
+fn right_code_approves_once() {
+    let p = policy();
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("123456"), t0());
+    assert_eq!(n.judge(&hash("123456"), t0() + secs(5), failures()), VerifyOutcome::Approved);
+    assert_eq!(n.judge(&hash("123456"), t0() + secs(6), failures()), VerifyOutcome::NoPendingCode);
+}
+
+#[test]
+fn wrong_codes_spend_attempts_then_void_the_code() {
+    let p = policy();
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("123456"), t0());
+    for left in (1..5).rev() {
+        assert_eq!(n.judge(&hash("000000"), t0(), failures()), VerifyOutcome::Incorrect { attempts_remaining: left });
+    }
+    assert_eq!(n.judge(&hash("000000"), t0(), failures()), VerifyOutcome::AttemptsExhausted);
+    assert_eq!(
+        n.judge(&hash("123456"), t0(), failures()),
+        VerifyOutcome::NoPendingCode,
+        "void even for the right code"
+    );
+}
+
+#[test]
+fn code_expires_at_its_ttl() {
+    let p = policy();
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("123456"), t0());
+    let mut early = n.clone();
+    assert_eq!(early.judge(&hash("123456"), t0() + secs(599), failures()), VerifyOutcome::Approved);
+    assert_eq!(n.judge(&hash("123456"), t0() + secs(600), failures()), VerifyOutcome::NoPendingCode);
+    assert!(n.pending.is_none());
+}
+
+#[test]
+fn resend_replaces_the_code_and_resets_attempts() {
+    let p = policy();
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("111111"), t0());
+    n.judge(&hash("000000"), t0(), failures());
+    n.judge(&hash("000000"), t0(), failures());
+    send(&p, &mut n, &mut c, hash("222222"), t0() + secs(60));
+    assert_eq!(n.pending.as_ref().unwrap().attempts_left, 5);
+    let mut old = n.clone();
+    assert_eq!(
+        old.judge(&hash("111111"), t0() + secs(61), failures()),
+        VerifyOutcome::Incorrect { attempts_remaining: 4 }
+    );
+    assert_eq!(n.judge(&hash("222222"), t0() + secs(61), failures()), VerifyOutcome::Approved);
+}
+
+#[test]
+fn withdraw_removes_only_the_same_code() {
+    let p = policy();
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("111111"), t0());
+    assert!(!n.withdraw(&hash("222222"), t0()));
+    assert!(n.pending.is_some());
+    assert!(n.withdraw(&hash("111111"), t0()));
+    assert!(n.pending.is_none());
+    assert_eq!(n.sends.len(), 1, "the failed send still counts");
+}
+
+#[test]
+fn record_expiry_covers_every_rule() {
+    let p = policy();
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("111111"), t0());
+    assert_eq!(p.number_record_expiry(&n), Some(t0() + secs(3600)));
+    assert_eq!(p.client_record_expiry(&c), Some(t0() + secs(900)));
+    let p = with_range(3);
+    let (mut n, mut c, mut r) = (NumberRecord::default(), ClientRecord::default(), SendLog::default());
+    assert_eq!(p.range_record_expiry(&r), None, "an empty record is needed by no rule");
+    send_in_range(&p, &mut n, &mut c, &mut r, hash("111111"), t0());
+    assert_eq!(p.range_record_expiry(&r), Some(t0() + secs(3600)));
+}
+
+fn verify_policy() -> VerifyPolicy {
+    VerifyPolicy { per_client: WindowLimit { max: 50, window: secs(900) }, failures: failures() }
+}
+
+#[test]
+fn failures_count_across_codes_and_lock_the_number() {
+    let p = policy();
+    let v = verify_policy();
+    let mut n = NumberRecord::default();
+    let mut judged = 0;
+    // Four sends a day apart would each reset a per-code count; the number's does not.
+    for round in 0..4 {
+        let at = t0() + secs(60 * 10 * round);
+        let mut c = ClientRecord::default();
+        let decision = send(&p, &mut n, &mut c, hash("123456"), at);
+        if round < 4 && judged < 20 {
+            assert!(matches!(decision, SendDecision::Allowed { .. }), "round {round}: {decision:?}");
+        }
+        for _ in 0..5 {
+            let mut c = ClientRecord::default();
+            match v.apply(&mut n, &mut c, &hash("000000"), at + secs(1)) {
+                VerifyOutcome::Incorrect { .. } | VerifyOutcome::AttemptsExhausted => judged += 1,
+                VerifyOutcome::NumberLocked | VerifyOutcome::NoPendingCode => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(judged, 20, "exactly the cap is judged");
+    assert_eq!(n.failures.len(), 20);
+    assert!(n.pending.is_none(), "the cap voids the code");
+    let mut c = ClientRecord::default();
+    let locked = send(&p, &mut n, &mut c, hash("654321"), t0() + secs(3600));
+    // The first failure was at t0 + 1 s; the window frees 24 h after it.
+    assert_eq!(
+        locked,
+        SendDecision::RateLimited {
+            retry_after_seconds: 86_400 + 1 - 3600,
+            scope: LimitScope::NumberLocked,
+            paused: None
+        }
+    );
+    assert!(n.pending.is_none(), "a refused send sets no code");
+    let mut c = ClientRecord::default();
+    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), t0() + secs(3600)), VerifyOutcome::NumberLocked);
+    let mut c = ClientRecord::default();
+    assert!(matches!(send(&p, &mut n, &mut c, hash("654321"), t0() + secs(86_401)), SendDecision::Allowed { .. }));
+}
+
+#[test]
+fn the_last_failure_of_the_number_voids_the_code_and_approval_resets_the_count() {
+    let v = verify_policy();
+    let mut n = NumberRecord { failures: vec![t0(); 18], ..Default::default() };
+    let mut c = ClientRecord::default();
+    send(&policy(), &mut n, &mut c, hash("123456"), t0());
+    assert_eq!(
+        v.apply(&mut n, &mut c, &hash("000000"), t0()),
+        VerifyOutcome::Incorrect { attempts_remaining: 1 },
+        "the number's cap leaves 1 try, fewer than the code's 4"
+    );
+    assert_eq!(v.apply(&mut n, &mut c, &hash("000000"), t0()), VerifyOutcome::AttemptsExhausted);
+    assert!(n.pending.is_none());
+
+    let mut n = NumberRecord { failures: vec![t0(); 10], ..Default::default() };
+    send(&policy(), &mut n, &mut c, hash("123456"), t0());
+    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), t0()), VerifyOutcome::Approved);
+    assert!(n.failures.is_empty(), "an approval resets the count");
+}
+
+#[test]
+fn verifies_per_client_are_limited_and_a_refused_attempt_is_not_judged() {
+    let v = VerifyPolicy { per_client: WindowLimit { max: 3, window: secs(300) }, failures: failures() };
+    let mut c = ClientRecord::default();
+    let mut n = NumberRecord::default();
+    send(&policy(), &mut n, &mut c, hash("123456"), t0());
+    for _ in 0..3 {
+        let mut other = NumberRecord::default();
+        assert_eq!(v.apply(&mut other, &mut c, &hash("000000"), t0()), VerifyOutcome::NoPendingCode);
+    }
+    let before = n.clone();
+    assert_eq!(
+        v.apply(&mut n, &mut c, &hash("123456"), t0() + secs(10)),
+        VerifyOutcome::RateLimited { retry_after_seconds: 290 }
+    );
+    assert_eq!(n, before, "not judged: the right code is still pending");
+    assert_eq!(c.verifies.len(), 3, "a refused attempt is not counted either");
+    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), t0() + secs(300)), VerifyOutcome::Approved);
+    assert_eq!(v.client_record_expiry(&c), Some(t0() + secs(600)));
+}
+
+fn capped(budget: Option<u32>, country: Option<u32>) -> SendPolicy {
+    SendPolicy {
+        per_client: WindowLimit { max: 10_000, window: secs(900) },
+        daily_budget: budget,
+        per_country_hour: CountryCap { default: country, ..Default::default() },
+        ..policy()
+    }
+}
+
+/// Sends to `count` distinct numbers of `country` from distinct clients, all against the
+/// same shared records; returns the decisions.
+fn sends_to_many(
+    p: &SendPolicy,
+    shared: &mut SendRecords,
+    country: &str,
+    count: u32,
+    at: DateTime<Utc>,
+) -> Vec<SendDecision> {
+    (0..count)
+        .map(|i| {
+            shared.number = NumberRecord::default();
+            shared.client = ClientRecord::default();
+            p.apply(shared, country, hash("111111"), at, i.wrapping_mul(2_654_435_761))
+        })
+        .collect()
+}
+
+#[test]
+fn the_daily_budget_is_exact_and_frees_at_utc_midnight() {
+    let p = capped(Some(50), None);
+    let mut shared = SendRecords::default();
+    let at = DateTime::parse_from_rfc3339("2026-11-24T23:00:00Z").unwrap().into();
+    let decisions = sends_to_many(&p, &mut shared, "US", 80, at);
+    let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    assert_eq!(allowed, 50);
+    assert_eq!(shared.budget.as_ref().map(|b| b.iter().sum::<u32>()), Some(50));
+    assert_eq!(
+        decisions.last(),
+        Some(&SendDecision::RateLimited { retry_after_seconds: 3600, scope: LimitScope::DailyBudget, paused: None })
+    );
+    let used: std::collections::BTreeSet<_> = decisions
+        .iter()
+        .filter_map(|d| match d {
+            SendDecision::Allowed { reserved, .. } => reserved.budget_shard,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(used.len(), crate::domain::quota::BUDGET_SHARDS, "every shard takes a share");
+}
+
+#[test]
+fn the_country_cap_is_per_country_with_overrides_and_frees_at_the_hour() {
+    let mut p = capped(None, Some(10));
+    p.per_country_hour.overrides.insert("GB".into(), Some(3));
+    let at = t0() + secs(60 * 45);
+    let mut us = SendRecords::default();
+    let decisions = sends_to_many(&p, &mut us, "US", 15, at);
+    assert_eq!(decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count(), 10);
+    assert_eq!(
+        decisions.last(),
+        Some(&SendDecision::RateLimited { retry_after_seconds: 900, scope: LimitScope::CountryHour, paused: None })
+    );
+    let mut gb = SendRecords::default();
+    let decisions = sends_to_many(&p, &mut gb, "GB", 5, at);
+    assert_eq!(decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count(), 3);
+    assert_eq!(p.reads("FR"), SendReads { range: false, budget: false, country: true });
+    assert_eq!(
+        policy().reads("FR"),
+        SendReads { range: false, budget: false, country: false },
+        "all off: nothing more is read"
+    );
+}
+
+#[test]
+fn a_refused_send_changes_no_record() {
+    let p = capped(Some(1), Some(1));
+    let mut shared = SendRecords::default();
+    sends_to_many(&p, &mut shared, "US", 1, t0());
+    shared.number = NumberRecord::default();
+    shared.client = ClientRecord::default();
+    let before = shared.clone();
+    let decision = p.apply(&mut shared, "US", hash("111111"), t0() + secs(5), 7);
+    assert!(matches!(decision, SendDecision::RateLimited { .. }), "{decision:?}");
+    // Pruning aside (nothing to prune here), the records are as they were.
+    assert_eq!(shared.number, before.number);
+    assert_eq!(shared.client, before.client);
+    assert_eq!(shared.budget, before.budget);
+    assert_eq!(shared.country.as_ref().map(|c| c.sent.clone()), before.country.as_ref().map(|c| c.sent.clone()));
+}
+
+#[test]
+fn the_guard_pauses_a_country_whose_sends_are_not_approved() {
+    let guard = ConversionGuard { min_sends: 30, min_conversion_percent: 20, pause: secs(3600) };
+    let p = SendPolicy { guard: Some(guard), ..capped(None, None) };
+    let at = t0() + secs(600);
+    let mut shared = SendRecords::default();
+    let decisions = sends_to_many(&p, &mut shared, "LV", 31, at);
+    assert!(decisions[..30].iter().all(|d| matches!(d, SendDecision::Allowed { .. })));
+    assert_eq!(
+        decisions[30],
+        SendDecision::RateLimited {
+            retry_after_seconds: 3600,
+            scope: LimitScope::CountryPaused,
+            paused: Some(GuardTrip {
+                until: at + secs(3600),
+                sends: 30,
+                approvals: 0,
+                state: GuardState { paused_until: Some(at + secs(3600)), trips: 1, last_trip_at: Some(at) },
+            }),
+        }
+    );
+    // Later sends see the pause and do not trip it again.
+    let later = sends_to_many(&p, &mut shared, "LV", 1, at + secs(600));
+    assert_eq!(
+        later[0],
+        SendDecision::RateLimited { retry_after_seconds: 3000, scope: LimitScope::CountryPaused, paused: None }
+    );
+    // Waited out, the pause is followed by a longer one at the next trip.
+    let after = at + secs(3600 + 3600 + 60);
+    let mut shared_later = SendRecords { country: shared.country.clone(), ..Default::default() };
+    if let Some(country) = shared_later.country.as_mut() {
+        // The counters of a new hour: the last hour's sends again, none approved.
+        (country.sent, country.sent_before) = (vec![10, 10, 10, 10], 0);
+    }
+    let again = sends_to_many(&p, &mut shared_later, "LV", 1, after);
+    assert!(
+        matches!(again[0], SendDecision::RateLimited { retry_after_seconds: 7200, paused: Some(_), .. }),
+        "the second pause is twice the first: {:?}",
+        again[0]
+    );
+    // A country whose users sign in is not paused.
+    let mut healthy = SendRecords::default();
+    for i in 0..60 {
+        if let Some(country) = healthy.country.as_mut() {
+            country.approvals = i / 2;
+        }
+        let d = sends_to_many(&p, &mut healthy, "DE", 1, at);
+        assert!(matches!(d[0], SendDecision::Allowed { .. }), "send {i}: {:?}", d[0]);
+    }
+}
+
+#[test]
+fn withdraw_needs_the_same_code_and_creation_time() {
+    let p = policy();
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("111111"), t0());
+    assert!(!n.withdraw(&hash("111111"), t0() + secs(1)), "a later code with the same digits stays");
+    assert!(n.pending.is_some());
+    assert!(n.withdraw(&hash("111111"), t0()));
+}

@@ -1,0 +1,280 @@
+//! The limits an attacker meets, tried as an attacker would, through the HTTP handler on
+//! the injected clock (memory store; the same rules run in the Firestore store, whose
+//! conformance suite and pumping simulation cover them there).
+
+mod common;
+mod helpers;
+
+use std::collections::VecDeque;
+
+use helpers::TestApp;
+use otp_core::Endpoint;
+use serde_json::json;
+
+const PHONE: &str = "+14155550123";
+
+/// A fresh address for each request: the attacker rotates them, so only the per-number
+/// limits stand in the way.
+fn ip(i: u32) -> String {
+    format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
+}
+
+/// NIST SP 800-63B-4 §3.2.2: a new code must not reset the failed-attempt count. The
+/// attacker sends as often as the limits allow and guesses until refused, for a week;
+/// every guess that is compared with a code is counted, and no 24 h hold more than the
+/// cap (20 by default).
+#[tokio::test]
+async fn a_week_of_guessing_at_one_number_is_judged_at_most_20_times_in_any_day() {
+    let app = TestApp::with(&[("OTP_VERIFIES_PER_IP", "10000"), ("OTP_SENDS_PER_IP", "10000")]).await;
+    let mut judged: Vec<i64> = Vec::new();
+    let mut now = 0i64;
+    let mut n = 0u32;
+    let (mut sends_allowed, mut sends_locked) = (0, 0);
+    while now < 7 * 86_400 {
+        n += 1;
+        let sent = app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), &ip(n)).await;
+        match (sent.status, sent.error_code()) {
+            (202, _) => sends_allowed += 1,
+            (429, "rate_limited") => sends_locked += 1,
+            other => panic!("send: {other:?} {}", sent.body),
+        }
+        // Guess until the answers stop judging; a 429 right after a 401 was the judged
+        // last try, any later one was refused unjudged.
+        let mut previous = 0;
+        for _ in 0..6 {
+            n += 1;
+            let reply = app.post(Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": "000000" }), &ip(n)).await;
+            match reply.status {
+                401 => judged.push(now),
+                429 if previous == 401 => judged.push(now),
+                429 | 410 => {}
+                other => panic!("verify: {other} {}", reply.body),
+            }
+            previous = reply.status;
+        }
+        app.advance(1200);
+        now += 1200;
+    }
+    let mut window: VecDeque<i64> = VecDeque::new();
+    let mut most = 0;
+    for at in &judged {
+        window.push_back(*at);
+        while window.front().is_some_and(|first| *first <= at - 86_400) {
+            window.pop_front();
+        }
+        most = most.max(window.len());
+    }
+    assert_eq!(most, 20, "at most the cap, and the attack does reach it");
+    assert!(judged.len() <= 20 * 7 + 20, "{} guesses judged in a week", judged.len());
+    assert!(sends_locked > 0 && sends_allowed > 0, "sends to the locked number were refused: {sends_locked}");
+}
+
+#[tokio::test]
+async fn at_the_cap_the_pending_code_is_void_and_verify_answers_too_many_attempts() {
+    let app = TestApp::with(&[("OTP_MAX_FAILURES_PER_NUMBER", "3"), ("OTP_RESEND_COOLDOWN_SECONDS", "0")]).await;
+    assert_eq!(app.send(PHONE).await.status, 202);
+    assert_eq!(app.verify(PHONE, "000000").await.body["error"]["attemptsRemaining"], 2, "the number's cap is lower");
+    assert_eq!(app.verify(PHONE, "000000").await.body["error"]["attemptsRemaining"], 1);
+    let last = app.verify(PHONE, "000000").await;
+    assert_eq!((last.status, last.error_code()), (429, "too_many_attempts"));
+    let code = app.last_code(PHONE);
+    let after = app.verify(PHONE, &code).await;
+    assert_eq!((after.status, after.error_code()), (429, "too_many_attempts"), "the right code no longer works");
+    let send = app.send(PHONE).await;
+    assert_eq!((send.status, send.error_code()), (429, "rate_limited"), "no new code either");
+    assert_eq!(send.body["error"]["retryAfterSeconds"], 86_400);
+    assert_eq!(send.header("retry-after"), Some("86400"));
+    assert_eq!(app.outbox.list().len(), 1, "the refused send sent nothing");
+    app.advance(86_400);
+    assert_eq!(app.send(PHONE).await.status, 202, "the window frees");
+}
+
+#[tokio::test]
+async fn an_approval_resets_the_failed_attempts() {
+    let app = TestApp::with(&[("OTP_MAX_FAILURES_PER_NUMBER", "6"), ("OTP_RESEND_COOLDOWN_SECONDS", "0")]).await;
+    app.send(PHONE).await;
+    for _ in 0..4 {
+        assert_eq!(app.verify(PHONE, "000000").await.status, 401);
+    }
+    let code = app.last_code(PHONE);
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+    app.send(PHONE).await;
+    let reply = app.verify(PHONE, "000000").await;
+    assert_eq!(reply.body["error"]["attemptsRemaining"], 4, "the code's 5 tries, the number's 6 afresh");
+}
+
+#[tokio::test]
+async fn verifies_per_client_are_limited_and_a_refused_attempt_is_not_judged() {
+    let app = TestApp::with(&[("OTP_VERIFIES_PER_IP", "3")]).await;
+    assert_eq!(app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), "192.0.2.1").await.status, 202);
+    let code = app.last_code(PHONE);
+    for i in 0..3 {
+        let other = format!("+1415555{:04}", 1000 + i);
+        let reply = app.post(Endpoint::VerifyOtp, json!({ "phone": other, "code": "000000" }), "203.0.113.9").await;
+        assert_eq!(reply.status, 410);
+    }
+    let refused = app.post(Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": code }), "203.0.113.9").await;
+    assert_eq!((refused.status, refused.error_code()), (429, "rate_limited"), "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("900"));
+    assert_eq!(refused.body["error"]["retryAfterSeconds"], 900);
+    // Not judged: the code is still pending and approves from elsewhere.
+    let other = app.post(Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": code }), "203.0.113.10").await;
+    assert_eq!(other.status, 200, "{}", other.body);
+    app.advance(900);
+    let again = app.post(Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": "000000" }), "203.0.113.9").await;
+    assert_eq!(again.status, 410, "the window frees");
+}
+
+#[tokio::test]
+async fn the_daily_budget_stops_every_sms_beyond_it_until_utc_midnight() {
+    let app = TestApp::with(&[("OTP_SMS_PER_DAY", "3")]).await;
+    for i in 0..3 {
+        let reply = app.post(Endpoint::SendOtp, json!({ "phone": format!("+1415555{:04}", 2000 + i) }), &ip(i)).await;
+        assert_eq!(reply.status, 202);
+    }
+    let refused = app.post(Endpoint::SendOtp, json!({ "phone": "+14155552999" }), &ip(99)).await;
+    assert_eq!((refused.status, refused.error_code()), (429, "rate_limited"));
+    // The clock starts at 15:00 UTC: nine hours to midnight.
+    assert_eq!(refused.body["error"]["retryAfterSeconds"], 9 * 3600);
+    assert_eq!(app.outbox.list().len(), 3);
+    app.advance(9 * 3600);
+    assert_eq!(app.post(Endpoint::SendOtp, json!({ "phone": "+14155552999" }), &ip(100)).await.status, 202);
+}
+
+#[tokio::test]
+async fn the_country_cap_holds_per_country_with_its_overrides() {
+    let app = TestApp::with(&[
+        ("OTP_SMS_PER_COUNTRY_HOUR", "2"),
+        ("OTP_SMS_PER_COUNTRY_HOUR_OVERRIDES", "GB:3"),
+        ("OTP_GUARD_MIN_SENDS", "0"),
+    ])
+    .await;
+    let send = |phone: String, i: u32| {
+        let app = &app;
+        async move { app.post(Endpoint::SendOtp, json!({ "phone": phone }), &ip(i)).await }
+    };
+    assert_eq!(send("+14155553000".into(), 1).await.status, 202);
+    assert_eq!(send("+14155553001".into(), 2).await.status, 202);
+    let third = send("+14155553002".into(), 3).await;
+    assert_eq!((third.status, third.body["error"]["retryAfterSeconds"].as_u64()), (429, Some(3600)));
+    for i in 0..3 {
+        assert_eq!(send(format!("+44740012{:04}", 3000 + i), 10 + i).await.status, 202, "GB's own cap is 3");
+    }
+    assert_eq!(send("+447400129999".into(), 20).await.status, 429);
+    app.advance(3600);
+    assert_eq!(send("+14155553002".into(), 30).await.status, 202, "a new hour");
+}
+
+#[tokio::test]
+async fn the_guard_pauses_a_country_whose_codes_are_not_used_and_logs_it_once() {
+    let app = TestApp::with(&[("OTP_GUARD_MIN_SENDS", "5"), ("OTP_GUARD_MIN_CONVERSION_PERCENT", "20")]).await;
+    let (logs, _guard) = common::capture_logs("info");
+    for i in 0..5 {
+        let reply = app.post(Endpoint::SendOtp, json!({ "phone": format!("+37120{:06}", 1000 + i) }), &ip(i)).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+    for i in 5..9 {
+        let reply = app.post(Endpoint::SendOtp, json!({ "phone": format!("+37120{:06}", 1000 + i) }), &ip(i)).await;
+        assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"));
+        assert_eq!(reply.body["error"]["retryAfterSeconds"], 3600);
+    }
+    assert_eq!(app.outbox.list().len(), 5);
+    // A country whose users sign in goes on.
+    for i in 0..8 {
+        let phone = format!("+4915123{:06}", 1000 + i);
+        assert_eq!(app.post(Endpoint::SendOtp, json!({ "phone": phone }), &ip(100 + i)).await.status, 202);
+        let code = app.last_code(&phone);
+        assert_eq!(
+            app.post(Endpoint::VerifyOtp, json!({ "phone": phone, "code": code }), &ip(200 + i)).await.status,
+            200
+        );
+    }
+    let text = logs.text();
+    let paused: Vec<&str> = text.lines().filter(|l| l.contains("\"event\":\"country_paused\"")).collect();
+    assert_eq!(paused.len(), 1, "logged once:\n{text}");
+    assert!(paused[0].contains("\"country\":\"LV\"") && paused[0].contains("\"sends\":5"), "{}", paused[0]);
+    let scopes = text.lines().filter(|l| l.contains("\"scope\":\"country_paused\"")).count();
+    assert_eq!(scopes, 4, "every refusal logs its scope");
+}
+
+#[tokio::test]
+async fn numbers_without_a_country_are_refused_unless_the_allow_list_names_001() {
+    let phone = non_geographic_mobile();
+    let app = TestApp::with(&[("OTP_NUMBER_TYPES", "mobile,fixed_line_or_mobile,voip,personal,pager")]).await;
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": phone }), "192.0.2.1").await;
+    assert_eq!((reply.status, reply.error_code()), (403, "country_not_allowed"), "{phone}: {}", reply.body);
+    let app = TestApp::with(&[
+        ("OTP_ALLOWED_COUNTRIES", "US,001"),
+        ("OTP_NUMBER_TYPES", "mobile,fixed_line_or_mobile,voip,personal,pager"),
+    ])
+    .await;
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": phone }), "192.0.2.1").await;
+    assert_eq!(reply.status, 202, "{phone}: {}", reply.body);
+}
+
+/// A valid SMS-capable number of the non-geographic entity (`001`) in the metadata.
+fn non_geographic_mobile() -> String {
+    for candidate in
+        ["+882393456789", "+8823912345678", "+881612345678", "+8810123456789", "+883510012345", "+87012345678"]
+    {
+        if let Ok(phone) = otp_core::domain::E164Phone::parse(candidate, None)
+            && phone.country().is_none()
+        {
+            return phone.as_str().to_owned();
+        }
+    }
+    panic!("no non-geographic SMS-capable example parsed");
+}
+
+#[tokio::test]
+async fn number_types_beyond_mobile_are_served_only_by_choice() {
+    let voip = "+445612345678"; // a UK VoIP (056) number
+    let default = TestApp::new().await;
+    let reply = default.send(voip).await;
+    assert_eq!((reply.status, reply.error_code()), (400, "invalid_phone"), "{}", reply.body);
+    let chosen = TestApp::with(&[("OTP_NUMBER_TYPES", "mobile,voip")]).await;
+    assert_eq!(chosen.send(voip).await.status, 202);
+    assert_eq!(chosen.send("+447400123456").await.status, 202, "mobile still");
+}
+
+#[tokio::test]
+async fn a_test_number_takes_its_fixed_code_is_never_texted_and_obeys_every_limit() {
+    let app = TestApp::with(&[("OTP_TEST_NUMBERS", "+15555550100=424242"), ("OTP_RESEND_COOLDOWN_SECONDS", "0")]).await;
+    let (logs, _guard) = common::capture_logs("info");
+    assert_eq!(app.send("+15555550100").await.status, 202);
+    assert!(app.outbox.list().is_empty(), "never texted");
+    assert!(logs.text().contains("\"test_number\""), "{}", logs.text());
+    assert!(!logs.text().contains("424242"), "the fixed code is never logged");
+    assert_eq!(app.verify("+15555550100", "424242").await.status, 200);
+    for _ in 0..4 {
+        assert_eq!(app.send("+15555550100").await.status, 202);
+    }
+    assert_eq!(app.send("+15555550100").await.status, 429, "the per-number limit applies");
+}
+
+#[tokio::test]
+async fn unfit_secrets_are_one_clear_start_up_error_then_503() {
+    for (session, pepper) in [
+        ("short".to_owned(), "p".repeat(40)),
+        ("s".repeat(40), "short".to_owned()),
+        ("same".repeat(10), "same".repeat(10)),
+    ] {
+        let secrets = otp_core::secrets::env::EnvSecrets::from_lookup(|name| match name {
+            "OTP_SESSION_SECRET" => Some(session.clone()),
+            "OTP_CODE_PEPPER" => Some(pepper.clone()),
+            _ => None,
+        });
+        let (logs, guard) = common::capture_logs("info");
+        let app = TestApp::with_secrets(&[], secrets).await;
+        for endpoint in [Endpoint::SendOtp, Endpoint::VerifyOtp] {
+            let reply = app.post(endpoint, json!({ "phone": PHONE, "code": "123456" }), "192.0.2.1").await;
+            assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"));
+        }
+        drop(guard);
+        let text = logs.text();
+        let errors: Vec<&str> = text.lines().filter(|l| l.contains("\"secrets_unusable\"")).collect();
+        assert!(!errors.is_empty() && errors[0].contains("not fit"), "{text}");
+        assert!(!text.contains(&session) && !text.contains(&pepper), "values are never logged");
+        assert!(app.outbox.list().is_empty());
+    }
+}
