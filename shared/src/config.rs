@@ -285,10 +285,9 @@ fn service_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<S
     let test_numbers = test_numbers(&env.text("OTP_TEST_NUMBERS").unwrap_or_default(), code_length)
         .map_err(|reason| invalid("OTP_TEST_NUMBERS", reason))?;
     let webotp_domain = env.text("OTP_WEBOTP_DOMAIN");
-    if let Some(domain) = &webotp_domain
-        && !domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-    {
-        return Err(invalid("OTP_WEBOTP_DOMAIN", "must be a host name such as app.example.com"));
+    if let Some(domain) = &webotp_domain {
+        // The WebOTP line must keep every text within one SMS segment.
+        crate::domain::message::check_webotp_domain(domain).map_err(|reason| invalid("OTP_WEBOTP_DOMAIN", reason))?;
     }
     Ok(ServiceSettings {
         code_length,

@@ -57,7 +57,7 @@ async fn unknown_fields_are_ignored_and_locale_picks_the_template() {
         .post(Endpoint::SendOtp, json!({ "phone": PHONE, "locale": "es-MX", "extra": [1, 2] }), "198.51.100.7")
         .await;
     assert_eq!(reply.status, 202);
-    assert!(app.outbox.list()[0].body.starts_with("Tu código es "));
+    assert!(app.outbox.list()[0].body.starts_with("Tu clave es "));
 }
 
 #[tokio::test]
