@@ -133,7 +133,10 @@ async fn recaptcha_checks_the_action_and_the_score() {
         expect(Pass::token(HOST, "send_otp", 0.0), rejected(&["score-too-low"])),
         expect(Pass::token(HOST, "login", 0.9), rejected(&["action-mismatch"])),
         expect(Pass::token(HOST, "login", 0.1), rejected(&["score-too-low", "action-mismatch"])),
-        expect(Pass::token("evil.example", "login", 0.1), rejected(&["hostname-mismatch", "score-too-low", "action-mismatch"])),
+        expect(
+            Pass::token("evil.example", "login", 0.1),
+            rejected(&["hostname-mismatch", "score-too-low", "action-mismatch"]),
+        ),
     ] {
         assert_eq!(check.check(&token, CLIENT).await, outcome, "{token}");
     }

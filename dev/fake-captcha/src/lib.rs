@@ -155,7 +155,8 @@ pub struct Call {
 struct State {
     calls: Vec<Call>,
     faults: VecDeque<Fault>,
-    used: HashSet<String>,
+    /// Tokens verified, per provider (each provider has tokens of its own).
+    used: HashSet<(Flavor, String)>,
 }
 
 struct Shared {
@@ -432,7 +433,7 @@ fn judge(shared: &Shared, state: &mut State, flavor: Flavor, secret: Option<&str
         return Verdict::Fail(vec!["invalid-input-response"]);
     };
     // A token is good for one verification.
-    if !state.used.insert(token.to_owned()) {
+    if !state.used.insert((flavor, token.to_owned())) {
         return Verdict::Fail(vec![flavor.duplicate_code()]);
     }
     let defaults = &shared.defaults;

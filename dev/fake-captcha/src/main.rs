@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use fake_captcha::{Defaults, FakeCaptcha, Flavor};
 
-const USAGE: &str = "usage: fake-captcha [--port N (3003)] [--secret S (fake-captcha-secret)] [--hostname H (localhost)]";
+const USAGE: &str =
+    "usage: fake-captcha [--port N (3003)] [--secret S (fake-captcha-secret)] [--hostname H (localhost)]";
 
 struct Options {
     port: u16,
@@ -82,7 +83,11 @@ async fn main() {
                 Some(false) => format!("failure {:?}", call.error_codes),
                 None => format!("HTTP {} (fault {:?})", call.status, call.fault),
             };
-            println!("[fake-captcha] {:?} remoteip={:?}: {verdict}", call.flavor, call.remoteip.as_deref().unwrap_or("-"));
+            println!(
+                "[fake-captcha] {:?} remoteip={:?}: {verdict}",
+                call.flavor,
+                call.remoteip.as_deref().unwrap_or("-")
+            );
         }
         shown = calls.len();
     }

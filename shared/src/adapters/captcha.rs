@@ -67,7 +67,9 @@ impl FromStr for CaptchaProvider {
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let name = raw.trim();
         Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
-            CaptchaConfigError(format!("OTP_CAPTCHA must be turnstile, hcaptcha or recaptcha (or empty for none), not {name:?}"))
+            CaptchaConfigError(format!(
+                "OTP_CAPTCHA must be turnstile, hcaptcha or recaptcha (or empty for none), not {name:?}"
+            ))
         })
     }
 }
@@ -211,7 +213,10 @@ impl SiteVerify {
             ));
         }
         if !(0.0..=1.0).contains(&config.min_score) {
-            return Err(CaptchaConfigError(format!("the minimum score must be within 0 and 1, not {}", config.min_score)));
+            return Err(CaptchaConfigError(format!(
+                "the minimum score must be within 0 and 1, not {}",
+                config.min_score
+            )));
         }
         if config.timeout.is_zero() || config.connect_timeout.is_zero() {
             return Err(CaptchaConfigError("the bot challenge timeouts must be above zero".into()));
@@ -249,7 +254,9 @@ impl SiteVerify {
                 Err(_) => CallFailure::Other("no answer in time".into()),
             };
             match failure {
-                CallFailure::Connect(reason) if attempt == 1 && !deadline.saturating_duration_since(Instant::now()).is_zero() => {
+                CallFailure::Connect(reason)
+                    if attempt == 1 && !deadline.saturating_duration_since(Instant::now()).is_zero() =>
+                {
                     tracing::warn!(
                         event = "captcha_retry",
                         provider = self.config.provider.name(),
@@ -285,7 +292,10 @@ impl SiteVerify {
                     error_codes = ?codes,
                     "the challenge provider refused our request: check the bot challenge secret (captcha-secret / OTP_CAPTCHA_SECRET) and OTP_CAPTCHA"
                 );
-                return Err(ChallengeError::Unavailable(format!("the provider refused our request: {}", codes.join(", "))));
+                return Err(ChallengeError::Unavailable(format!(
+                    "the provider refused our request: {}",
+                    codes.join(", ")
+                )));
             }
             if codes.iter().any(|c| c == "internal-error") {
                 return Err(ChallengeError::Unavailable("the provider's internal error".into()));
@@ -298,11 +308,11 @@ impl SiteVerify {
         }
 
         let mut reasons = Vec::new();
-        if let Some(hostname) = answer.hostname.as_deref() {
-            if !self.config.expected_hostnames.iter().any(|h| h.eq_ignore_ascii_case(hostname)) {
-                tracing::info!(event = "captcha_hostname_mismatch", provider, hostname, "solved on another site");
-                reasons.push("hostname-mismatch".to_owned());
-            }
+        if let Some(hostname) = answer.hostname.as_deref()
+            && !self.config.expected_hostnames.iter().any(|h| h.eq_ignore_ascii_case(hostname))
+        {
+            tracing::info!(event = "captcha_hostname_mismatch", provider, hostname, "solved on another site");
+            reasons.push("hostname-mismatch".to_owned());
         }
         if self.config.provider == CaptchaProvider::Recaptcha {
             let Some(score) = answer.score else {
@@ -313,8 +323,8 @@ impl SiteVerify {
                 );
                 return Err(ChallengeError::Unavailable("reCAPTCHA answered without a score".into()));
             };
-            // NaN fails too.
-            if !(score >= self.config.min_score) {
+            // NaN is never enough.
+            if score.is_nan() || score < self.config.min_score {
                 reasons.push("score-too-low".to_owned());
             }
             if answer.action.as_deref() != Some(self.config.expected_action.as_str()) {
@@ -393,7 +403,9 @@ fn is_our_fault(code: &str) -> bool {
 /// A provider's error code as logged and returned: short, and only the characters
 /// codes are made of.
 fn clean_code(code: &str) -> String {
-    let fits = !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let fits = !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if fits { code.to_ascii_lowercase() } else { "unrecognised-code".into() }
 }
 
