@@ -59,7 +59,7 @@ async fn main() {
     }
     println!("  tokens: pass | pass:<hostname> | pass:<hostname>:<action>:<score> succeed once; anything else fails");
     println!("  records: GET {url}/_fake/calls; faults: POST {url}/_fake/faults; POST {url}/_fake/reset");
-    println!("  run the service against it, e.g.:");
+    println!("  the service's settings for it (API.md), e.g.:");
     println!(
         "  OTP_CAPTCHA=turnstile OTP_CAPTCHA_VERIFY_URL={} OTP_CAPTCHA_SECRET={} scripts/dev",
         fake.verify_url(Flavor::Turnstile),
