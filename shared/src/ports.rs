@@ -194,3 +194,26 @@ pub enum ChallengeError {
     #[error("challenge provider unavailable: {0}")]
     Unavailable(String),
 }
+
+/// Checks the token of a bot challenge (Turnstile, hCaptcha, reCAPTCHA) with its
+/// provider, server-side, before a send records or texts anything.
+#[async_trait]
+pub trait BotChallenge: Send + Sync {
+    /// `Ok` when the provider vouches for `token`, solved by the client at `client_ip`
+    /// on one of our hostnames (and, where the provider scores it, well enough).
+    async fn check(&self, token: &str, client_ip: std::net::IpAddr) -> Result<(), ChallengeError>;
+}
+
+/// Why a challenge token was not accepted. Neither variant ever holds the token or
+/// the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeError {
+    /// The provider said no, or its answer failed our checks (hostname, action,
+    /// score): the client's fault, `403 captcha_failed`.
+    #[error("bot challenge rejected: {}", reasons.join(", "))]
+    Rejected { reasons: Vec<String> },
+    /// No usable answer: unreachable, timed out, 5xx, unreadable, or our own
+    /// configuration refused (a wrong secret): not the client's fault, `503`.
+    #[error("bot challenge provider unavailable: {0}")]
+    Unavailable(String),
+}

@@ -1,6 +1,7 @@
 //! Implementations of the ports. `memory` and `outbox` serve the local run and tests
 //! only; a function running in Lambda refuses them (see `wiring`).
 
+pub mod captcha;
 pub mod clock;
 pub mod firestore;
 pub mod memory;

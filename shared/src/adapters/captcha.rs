@@ -1,0 +1,584 @@
+//! The bot challenge, checked server-side over the providers' siteverify protocol.
+//! Cloudflare Turnstile, hCaptcha and Google reCAPTCHA v3 share one request (a form of
+//! `secret`, `response`, `remoteip`) and nearly one answer; what each adds (the hostname,
+//! reCAPTCHA's action and score) is checked here (docs/PROVIDERS.md).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::ports::{BotChallenge, ChallengeError};
+
+/// The action the frontend names in `grecaptcha.execute(siteKey, {action})`.
+pub const DEFAULT_ACTION: &str = "send_otp";
+/// Google's suggested starting threshold for reCAPTCHA v3 (0.0 is a bot, 1.0 a human).
+pub const DEFAULT_MIN_SCORE: f64 = 0.5;
+/// Longest token sent on; longer ones are refused without a call. Turnstile's are at
+/// most 2048 characters, reCAPTCHA's and hCaptcha's a few kilobytes.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Longest answer read; the providers' are a few hundred bytes.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Which provider issues the challenge (`OTP_CAPTCHA`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaptchaProvider {
+    Turnstile,
+    Hcaptcha,
+    Recaptcha,
+}
+
+impl CaptchaProvider {
+    pub const ALL: [CaptchaProvider; 3] = [Self::Turnstile, Self::Hcaptcha, Self::Recaptcha];
+
+    /// The name `OTP_CAPTCHA` uses, and logs show.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Turnstile => "turnstile",
+            Self::Hcaptcha => "hcaptcha",
+            Self::Recaptcha => "recaptcha",
+        }
+    }
+
+    /// The provider's production siteverify endpoint.
+    pub const fn default_verify_url(self) -> &'static str {
+        match self {
+            Self::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+            Self::Hcaptcha => "https://api.hcaptcha.com/siteverify",
+            Self::Recaptcha => "https://www.google.com/recaptcha/api/siteverify",
+        }
+    }
+}
+
+impl fmt::Display for CaptchaProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CaptchaProvider {
+    type Err = CaptchaConfigError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let name = raw.trim();
+        Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
+            CaptchaConfigError(format!(
+                "OTP_CAPTCHA must be turnstile, hcaptcha or recaptcha (or empty for none), not {name:?}"
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid bot challenge setting: {0}")]
+pub struct CaptchaConfigError(String);
+
+/// A siteverify URL fit to receive the secret: `https://`, or `http://` to this
+/// machine (a fake). Parse, don't validate: a `VerifyUrl` is always one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyUrl(reqwest::Url);
+
+impl VerifyUrl {
+    /// Accepts `https://` anywhere, `http://` only to `localhost`, `127.0.0.0/8` or
+    /// `[::1]`: the secret travels in every call. No user info in the URL.
+    pub fn parse(raw: &str) -> Result<Self, CaptchaConfigError> {
+        let raw = raw.trim();
+        let refuse = |why: &str| {
+            CaptchaConfigError(format!(
+                "OTP_CAPTCHA_VERIFY_URL must be an https:// URL (or http:// to localhost / 127.0.0.1 / [::1]): {why}"
+            ))
+        };
+        let url = reqwest::Url::parse(raw).map_err(|error| refuse(&format!("{error} in {raw:?}")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refuse("it must not carry a user name or password"));
+        }
+        let host = url.host_str().unwrap_or_default();
+        match url.scheme() {
+            "https" if !host.is_empty() => Ok(Self(url)),
+            "http" if is_loopback(host) => Ok(Self(url)),
+            "http" => Err(refuse(&format!("{raw:?} is plain http to another machine"))),
+            _ => Err(refuse(&format!("{raw:?}"))),
+        }
+    }
+
+    /// The provider's production endpoint.
+    pub fn default_for(provider: CaptchaProvider) -> Self {
+        // A constant, checked by a unit test.
+        Self::parse(provider.default_verify_url()).expect("the providers' URLs are https")
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The hostnames of web origins (`https://app.example:8443` -> `app.example`), lowercase,
+/// without duplicates: where the challenge may have been solved. Unparsable origins are
+/// left out.
+pub fn hostnames_of_origins<S: AsRef<str>>(origins: &[S]) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for origin in origins {
+        let Ok(url) = reqwest::Url::parse(origin.as_ref().trim()) else { continue };
+        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else { continue };
+        let host = host.to_ascii_lowercase();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
+/// What the check asks of the provider and of its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChallengeConfig {
+    pub provider: CaptchaProvider,
+    pub verify_url: VerifyUrl,
+    /// Where the challenge may have been solved: the hostnames of the CORS origins.
+    /// Checked against the answer's `hostname` whenever the provider returns one.
+    pub expected_hostnames: Vec<String>,
+    /// reCAPTCHA only: the action the token must have been made for.
+    pub expected_action: String,
+    /// reCAPTCHA only: the lowest score accepted.
+    pub min_score: f64,
+    pub connect_timeout: Duration,
+    /// Longest a whole check takes, its one retry included.
+    pub timeout: Duration,
+}
+
+impl ChallengeConfig {
+    /// The provider's production endpoint, the default action and score, and timeouts
+    /// of 1 s to connect and 3 s in all: the send also waits for the store and for
+    /// Twilio within the function's timeout, and a user rather retries than waits.
+    pub fn new(provider: CaptchaProvider, expected_hostnames: Vec<String>) -> Self {
+        Self {
+            provider,
+            verify_url: VerifyUrl::default_for(provider),
+            expected_hostnames,
+            expected_action: DEFAULT_ACTION.into(),
+            min_score: DEFAULT_MIN_SCORE,
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// Reads `OTP_CAPTCHA` and `OTP_CAPTCHA_VERIFY_URL` through `lookup`; `None` when
+    /// `OTP_CAPTCHA` is unset or empty (no bot challenge). The hostnames are those of
+    /// `allowed_origins`.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        allowed_origins: &[String],
+    ) -> Result<Option<Self>, CaptchaConfigError> {
+        let Some(name) = lookup("OTP_CAPTCHA").filter(|v| !v.trim().is_empty()) else { return Ok(None) };
+        let mut config = Self::new(name.parse()?, hostnames_of_origins(allowed_origins));
+        if let Some(url) = lookup("OTP_CAPTCHA_VERIFY_URL").filter(|v| !v.trim().is_empty()) {
+            config.verify_url = VerifyUrl::parse(&url)?;
+        }
+        Ok(Some(config))
+    }
+}
+
+/// The bot challenge checked with the provider's siteverify endpoint.
+pub struct SiteVerify {
+    client: reqwest::Client,
+    config: ChallengeConfig,
+    secret: SecretString,
+}
+
+impl fmt::Debug for SiteVerify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SiteVerify").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl SiteVerify {
+    /// Builds the one HTTP client of this cold start. Refuses an empty secret, no
+    /// expected hostname, a score outside 0..=1 and a zero timeout.
+    pub fn new(config: ChallengeConfig, secret: SecretString) -> Result<Self, CaptchaConfigError> {
+        if secret.expose_secret().trim().is_empty() {
+            return Err(CaptchaConfigError("the bot challenge secret is empty".into()));
+        }
+        if config.expected_hostnames.iter().all(|h| h.trim().is_empty()) {
+            return Err(CaptchaConfigError(
+                "no hostname to expect: the challenge's hostname is checked against the CORS origins' hosts".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&config.min_score) {
+            return Err(CaptchaConfigError(format!(
+                "the minimum score must be within 0 and 1, not {}",
+                config.min_score
+            )));
+        }
+        if config.timeout.is_zero() || config.connect_timeout.is_zero() {
+            return Err(CaptchaConfigError("the bot challenge timeouts must be above zero".into()));
+        }
+        let config = ChallengeConfig {
+            expected_hostnames: config.expected_hostnames.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
+            ..config
+        };
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| CaptchaConfigError(format!("HTTP client: {error}")))?;
+        Ok(Self { client, config, secret })
+    }
+
+    pub fn config(&self) -> &ChallengeConfig {
+        &self.config
+    }
+
+    /// Calls siteverify, with at most one retry, and only when the connection failed:
+    /// then the provider never saw the token, and a token is good for one call only.
+    /// Everything within `timeout`.
+    async fn call(&self, form: &[(&str, &str)]) -> Result<(reqwest::StatusCode, Vec<u8>), ChallengeError> {
+        let deadline = Instant::now() + self.config.timeout;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let request = self.client.post(self.config.verify_url.as_str()).form(form).timeout(remaining);
+            let failure = match tokio::time::timeout(remaining, send(request)).await {
+                Ok(Ok(answer)) => return Ok(answer),
+                Ok(Err(failure)) => failure,
+                Err(_) => CallFailure::Other("no answer in time".into()),
+            };
+            match failure {
+                CallFailure::Connect(reason)
+                    if attempt == 1 && !deadline.saturating_duration_since(Instant::now()).is_zero() =>
+                {
+                    tracing::warn!(
+                        event = "captcha_retry",
+                        provider = self.config.provider.name(),
+                        %reason,
+                        "cannot connect to the challenge provider; retrying once"
+                    );
+                }
+                CallFailure::Connect(reason) | CallFailure::Other(reason) => {
+                    return Err(ChallengeError::Unavailable(reason));
+                }
+            }
+        }
+    }
+
+    /// Judges the provider's answer.
+    fn judge(&self, status: reqwest::StatusCode, body: &[u8]) -> Result<(), ChallengeError> {
+        let provider = self.config.provider.name();
+        if status.is_server_error()
+            || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        {
+            return Err(ChallengeError::Unavailable(format!("HTTP {}", status.as_u16())));
+        }
+        let Ok(answer) = serde_json::from_slice::<Answer>(body) else {
+            return Err(ChallengeError::Unavailable(format!("unreadable answer (HTTP {})", status.as_u16())));
+        };
+        let codes: Vec<String> = answer.error_codes.unwrap_or_default().iter().take(8).map(|c| clean_code(c)).collect();
+        if !answer.success {
+            if codes.iter().any(|c| is_our_fault(c)) {
+                tracing::error!(
+                    event = "captcha_misconfigured",
+                    provider,
+                    error_codes = ?codes,
+                    "the challenge provider refused our request: check the bot challenge secret (captcha-secret / OTP_CAPTCHA_SECRET) and OTP_CAPTCHA"
+                );
+                return Err(ChallengeError::Unavailable(format!(
+                    "the provider refused our request: {}",
+                    codes.join(", ")
+                )));
+            }
+            if codes.iter().any(|c| c == "internal-error") {
+                return Err(ChallengeError::Unavailable("the provider's internal error".into()));
+            }
+            let reasons = if codes.is_empty() { vec!["no-error-code".to_owned()] } else { codes };
+            return Err(ChallengeError::Rejected { reasons });
+        }
+        if !status.is_success() {
+            return Err(ChallengeError::Unavailable(format!("success with HTTP {}", status.as_u16())));
+        }
+
+        let mut reasons = Vec::new();
+        if let Some(hostname) = answer.hostname.as_deref()
+            && !self.config.expected_hostnames.iter().any(|h| h.eq_ignore_ascii_case(hostname))
+        {
+            tracing::info!(event = "captcha_hostname_mismatch", provider, hostname, "solved on another site");
+            reasons.push("hostname-mismatch".to_owned());
+        }
+        if self.config.provider == CaptchaProvider::Recaptcha {
+            let Some(score) = answer.score else {
+                tracing::error!(
+                    event = "captcha_misconfigured",
+                    provider,
+                    "reCAPTCHA answered without a score: the secret is not a reCAPTCHA v3 key"
+                );
+                return Err(ChallengeError::Unavailable("reCAPTCHA answered without a score".into()));
+            };
+            // NaN is never enough.
+            if score.is_nan() || score < self.config.min_score {
+                reasons.push("score-too-low".to_owned());
+            }
+            if answer.action.as_deref() != Some(self.config.expected_action.as_str()) {
+                reasons.push("action-mismatch".to_owned());
+            }
+        }
+        if reasons.is_empty() { Ok(()) } else { Err(ChallengeError::Rejected { reasons }) }
+    }
+}
+
+#[async_trait]
+impl BotChallenge for SiteVerify {
+    async fn check(&self, token: &str, client_ip: IpAddr) -> Result<(), ChallengeError> {
+        let provider = self.config.provider.name();
+        let started = Instant::now();
+        let outcome = if token.is_empty() {
+            Err(ChallengeError::Rejected { reasons: vec!["missing-input-response".into()] })
+        } else if token.len() > MAX_TOKEN_BYTES {
+            Err(ChallengeError::Rejected { reasons: vec!["token-too-long".into()] })
+        } else {
+            // `::ffff:a.b.c.d` is the IPv4 client it stands for.
+            let remoteip = client_ip.to_canonical().to_string();
+            let form = [("secret", self.secret.expose_secret()), ("response", token), ("remoteip", remoteip.as_str())];
+            match self.call(&form).await {
+                Ok((status, body)) => self.judge(status, &body),
+                Err(error) => Err(error),
+            }
+        };
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // Never the token, the secret or the client's address.
+        match &outcome {
+            Ok(()) => tracing::info!(event = "captcha_passed", provider, elapsed_ms, "bot challenge passed"),
+            Err(ChallengeError::Rejected { reasons }) => {
+                tracing::info!(event = "captcha_rejected", provider, elapsed_ms, ?reasons, "bot challenge rejected")
+            }
+            Err(ChallengeError::Unavailable(reason)) => tracing::warn!(
+                event = "captcha_unavailable",
+                provider,
+                elapsed_ms,
+                %reason,
+                "bot challenge provider unavailable"
+            ),
+        }
+        outcome
+    }
+}
+
+/// The fields of the three providers' answers that are checked.
+#[derive(Debug, Deserialize)]
+struct Answer {
+    success: bool,
+    #[serde(rename = "error-codes")]
+    error_codes: Option<Vec<String>>,
+    hostname: Option<String>,
+    /// reCAPTCHA v3 (Turnstile returns one too, not checked).
+    action: Option<String>,
+    /// reCAPTCHA v3.
+    score: Option<f64>,
+}
+
+/// Error codes that say our request was wrong (the secret, the key pair, the form):
+/// no token could pass, and the client is not at fault.
+fn is_our_fault(code: &str) -> bool {
+    matches!(
+        code,
+        "missing-input-secret"
+            | "invalid-input-secret"
+            | "sitekey-secret-mismatch"
+            | "invalid-sitekey"
+            | "bad-request"
+            | "missing-remoteip"
+            | "invalid-remoteip"
+    )
+}
+
+/// A provider's error code as logged and returned: short, and only the characters
+/// codes are made of.
+fn clean_code(code: &str) -> String {
+    let fits = !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if fits { code.to_ascii_lowercase() } else { "unrecognised-code".into() }
+}
+
+enum CallFailure {
+    /// The connection was never made: the provider did not see the token.
+    Connect(String),
+    Other(String),
+}
+
+/// One POST, its status and at most `MAX_ANSWER_BYTES` of its body.
+async fn send(request: reqwest::RequestBuilder) -> Result<(reqwest::StatusCode, Vec<u8>), CallFailure> {
+    let mut response = request.send().await.map_err(|error| {
+        let reason = describe(&error);
+        if error.is_connect() { CallFailure::Connect(reason) } else { CallFailure::Other(reason) }
+    })?;
+    let status = response.status();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| CallFailure::Other(describe(&error)))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(CallFailure::Other(format!("answer longer than {MAX_ANSWER_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body))
+}
+
+/// The error and its causes, without the URL (only the form carries the token and
+/// the secret, and no error quotes it).
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_parse_from_their_names_only() {
+        assert_eq!("turnstile".parse::<CaptchaProvider>(), Ok(CaptchaProvider::Turnstile));
+        assert_eq!(" hCaptcha ".parse::<CaptchaProvider>(), Ok(CaptchaProvider::Hcaptcha));
+        assert_eq!("RECAPTCHA".parse::<CaptchaProvider>(), Ok(CaptchaProvider::Recaptcha));
+        for wrong in ["", "recaptcha-v2", "cloudflare", "h captcha"] {
+            let error = wrong.parse::<CaptchaProvider>().unwrap_err();
+            assert!(error.to_string().contains("turnstile, hcaptcha or recaptcha"), "{wrong:?}: {error}");
+        }
+        for provider in CaptchaProvider::ALL {
+            assert_eq!(provider.name().parse::<CaptchaProvider>(), Ok(provider));
+            assert_eq!(provider.to_string(), provider.name());
+        }
+    }
+
+    #[test]
+    fn every_default_verify_url_is_https_and_valid() {
+        for provider in CaptchaProvider::ALL {
+            let url = VerifyUrl::default_for(provider);
+            assert!(url.as_str().starts_with("https://"), "{url:?}");
+            assert!(url.as_str().ends_with("/siteverify"), "{url:?}");
+        }
+        assert_eq!(
+            VerifyUrl::default_for(CaptchaProvider::Turnstile).as_str(),
+            "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+        );
+    }
+
+    #[test]
+    fn verify_urls_must_be_https_or_loopback_http() {
+        for good in [
+            "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+            "https://siteverify.internal.example:8443/x",
+            "http://127.0.0.1:3003/siteverify",
+            "http://127.1.2.3/siteverify",
+            "http://localhost:3003/recaptcha/api/siteverify",
+            "http://LOCALHOST/siteverify",
+            "http://[::1]:3003/siteverify",
+            " http://127.0.0.1:3003/siteverify ",
+        ] {
+            assert!(VerifyUrl::parse(good).is_ok(), "{good} should be accepted");
+        }
+        for bad in [
+            "",
+            "challenges.cloudflare.com/turnstile/v0/siteverify",
+            "http://challenges.cloudflare.com/turnstile/v0/siteverify",
+            "http://127.0.0.1.evil.example/siteverify",
+            "http://localhost.evil.example/siteverify",
+            "http://10.0.0.1/siteverify",
+            "http://[::2]/siteverify",
+            "http://0.0.0.0:3003/siteverify",
+            "ftp://127.0.0.1/siteverify",
+            "file:///etc/passwd",
+            "https://user:pass@challenges.cloudflare.com/turnstile/v0/siteverify",
+            "http://user@127.0.0.1:3003/siteverify",
+        ] {
+            let error = VerifyUrl::parse(bad).unwrap_err();
+            assert!(error.to_string().contains("OTP_CAPTCHA_VERIFY_URL"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn hostnames_come_from_the_origins() {
+        let origins = ["https://App.Example:8443", "http://localhost:5173", "https://app.example/", "not a url"];
+        assert_eq!(hostnames_of_origins(&origins), ["app.example", "localhost"]);
+        assert!(hostnames_of_origins::<&str>(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_config_reads_the_environment() {
+        let origins = vec!["https://app.example".to_owned()];
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+        };
+        assert_eq!(ChallengeConfig::from_lookup(env(&[]), &origins), Ok(None));
+        assert_eq!(ChallengeConfig::from_lookup(env(&[("OTP_CAPTCHA", " ")]), &origins), Ok(None));
+        let config = ChallengeConfig::from_lookup(env(&[("OTP_CAPTCHA", "recaptcha")]), &origins).unwrap().unwrap();
+        assert_eq!(config.provider, CaptchaProvider::Recaptcha);
+        assert_eq!(config.verify_url.as_str(), CaptchaProvider::Recaptcha.default_verify_url());
+        assert_eq!(config.expected_hostnames, ["app.example"]);
+        assert_eq!((config.expected_action.as_str(), config.min_score), ("send_otp", 0.5));
+        assert!(config.timeout <= Duration::from_secs(3) && config.connect_timeout <= config.timeout);
+        let config = ChallengeConfig::from_lookup(
+            env(&[("OTP_CAPTCHA", "hcaptcha"), ("OTP_CAPTCHA_VERIFY_URL", "http://127.0.0.1:3003/siteverify")]),
+            &origins,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.verify_url.as_str(), "http://127.0.0.1:3003/siteverify");
+        assert!(ChallengeConfig::from_lookup(env(&[("OTP_CAPTCHA", "friendly")]), &origins).is_err());
+        assert!(
+            ChallengeConfig::from_lookup(
+                env(&[("OTP_CAPTCHA", "turnstile"), ("OTP_CAPTCHA_VERIFY_URL", "http://siteverify.example/")]),
+                &origins
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_adapter_refuses_an_unfit_config() {
+        let config = ChallengeConfig::new(CaptchaProvider::Turnstile, vec!["app.example".into()]);
+        let secret = || SecretString::from("0x4AAAAAAA-secret");
+        assert!(SiteVerify::new(config.clone(), secret()).is_ok());
+        assert!(SiteVerify::new(config.clone(), SecretString::from(" ")).is_err());
+        assert!(SiteVerify::new(ChallengeConfig { expected_hostnames: vec![], ..config.clone() }, secret()).is_err());
+        assert!(SiteVerify::new(ChallengeConfig { min_score: 1.5, ..config.clone() }, secret()).is_err());
+        assert!(SiteVerify::new(ChallengeConfig { timeout: Duration::ZERO, ..config.clone() }, secret()).is_err());
+        let debug = format!("{:?}", SiteVerify::new(config, secret()).unwrap());
+        assert!(!debug.contains("0x4AAAAAAA-secret"), "{debug}");
+    }
+
+    #[test]
+    fn error_codes_are_classified_and_cleaned() {
+        for ours in ["invalid-input-secret", "missing-input-secret", "sitekey-secret-mismatch", "bad-request"] {
+            assert!(is_our_fault(ours), "{ours}");
+        }
+        for theirs in ["invalid-input-response", "timeout-or-duplicate", "already-seen-response", "internal-error"] {
+            assert!(!is_our_fault(theirs), "{theirs}");
+        }
+        assert_eq!(clean_code("Timeout-Or-Duplicate"), "timeout-or-duplicate");
+        assert_eq!(clean_code("a b\nc"), "unrecognised-code");
+        assert_eq!(clean_code(&"x".repeat(65)), "unrecognised-code");
+        assert_eq!(clean_code(""), "unrecognised-code");
+    }
+}
