@@ -177,24 +177,6 @@ pub enum SecretError {
     Unfit(String),
 }
 
-/// A bot challenge (Turnstile, hCaptcha, reCAPTCHA): checks the token a caller's widget
-/// produced, with the provider, before a send records or sends anything.
-#[async_trait]
-pub trait BotChallenge: Send + Sync {
-    async fn check(&self, token: &str, client_ip: std::net::IpAddr) -> Result<(), ChallengeError>;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChallengeError {
-    /// The provider said no, or the answer failed our checks (hostname, action, score).
-    #[error("challenge rejected: {reasons:?}")]
-    Rejected { reasons: Vec<String> },
-    /// The provider could not be asked: unreachable, too slow, an unreadable answer, or
-    /// our own secret refused.
-    #[error("challenge provider unavailable: {0}")]
-    Unavailable(String),
-}
-
 /// Checks the token of a bot challenge (Turnstile, hCaptcha, reCAPTCHA) with its
 /// provider, server-side, before a send records or texts anything.
 #[async_trait]

@@ -6,6 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::adapters::captcha::{
+    CachedSecretSiteVerify, CaptchaConfigError, CaptchaProvider, ChallengeConfig, VerifyUrl, hostnames_of_origins,
+};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
 use crate::adapters::memory::MemoryStore;
@@ -142,13 +145,19 @@ pub async fn build(settings: Settings, overrides: Overrides) -> App {
     App { api: Api::new(cors, Ok(service)), outbox, problems }
 }
 
-/// The bot challenge the settings name, reading its secret through `secrets`.
+/// The bot challenge the settings name, reading its secret through `secrets`, and
+/// expecting the hostnames of the CORS origins.
 fn challenge_from_settings(
     captcha: &CaptchaSettings,
-    _settings: &Settings,
-    _secrets: Arc<SecretCache>,
+    settings: &Settings,
+    secrets: Arc<SecretCache>,
 ) -> Result<Arc<dyn BotChallenge>, String> {
-    Err(format!("OTP_CAPTCHA={}: no challenge adapter is built into this version", captcha.provider))
+    let provider: CaptchaProvider = captcha.provider.parse().map_err(|e: CaptchaConfigError| e.to_string())?;
+    let mut config = ChallengeConfig::new(provider, hostnames_of_origins(&settings.allowed_origins));
+    if let Some(url) = &captcha.verify_url {
+        config.verify_url = VerifyUrl::parse(url).map_err(|e| e.to_string())?;
+    }
+    Ok(Arc::new(CachedSecretSiteVerify::new(config, secrets)))
 }
 
 /// Loads the phone-number metadata now, during the cold start, not in the first request.

@@ -278,3 +278,67 @@ async fn unfit_secrets_are_one_clear_start_up_error_then_503() {
         assert!(app.outbox.list().is_empty());
     }
 }
+
+/// The bot challenge, through the service with the fake siteverify: the token is checked
+/// (with the client's address) before anything is recorded or sent.
+#[tokio::test]
+async fn the_bot_challenge_is_checked_before_anything_is_recorded_or_sent() {
+    use fake_captcha::{FakeCaptcha, Fault, Flavor, Pass};
+    let fake = FakeCaptcha::start("captcha-secret-for-tests").await.expect("fake siteverify starts");
+    let url = fake.verify_url(Flavor::Turnstile);
+    let secrets = otp_core::secrets::env::EnvSecrets::from_lookup(|name| match name {
+        "OTP_SESSION_SECRET" => Some(helpers::SESSION_SECRET.into()),
+        "OTP_CODE_PEPPER" => Some(helpers::PEPPER.into()),
+        "OTP_CAPTCHA_SECRET" => Some("captcha-secret-for-tests".into()),
+        _ => None,
+    });
+    let app = TestApp::with_secrets(&[("OTP_CAPTCHA", "turnstile"), ("OTP_CAPTCHA_VERIFY_URL", &url)], secrets).await;
+    let host = "app.example.com"; // the host of the test origin
+    // The fake's passing tokens are scripts; a distinct score makes each one unique.
+    let fresh = |i: u32| Pass::token(host, "send_otp", 0.6 + f64::from(i) / 1000.0);
+
+    let missing = app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), "192.0.2.1").await;
+    assert_eq!((missing.status, missing.error_code()), (400, "captcha_required"));
+    let blank = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": " " }), "192.0.2.1").await;
+    assert_eq!((blank.status, blank.error_code()), (400, "captcha_required"));
+    assert!(fake.calls().is_empty(), "no provider call without a token");
+
+    let rejected = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": "bogus" }), "192.0.2.1").await;
+    assert_eq!((rejected.status, rejected.error_code()), (403, "captcha_failed"));
+    let elsewhere = Pass::token("evil.example", "send_otp", 0.9);
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": elsewhere }), "192.0.2.1").await;
+    assert_eq!((reply.status, reply.error_code()), (403, "captcha_failed"), "solved on another site");
+
+    fake.push_faults([Fault::Status { status: 500 }]);
+    let token = fresh(0);
+    let down = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": token }), "192.0.2.1").await;
+    assert_eq!((down.status, down.error_code()), (503, "service_unavailable"));
+    assert!(app.outbox.list().is_empty(), "no refusal sent anything");
+
+    // Nothing above was recorded: the per-client limit (5) still has every send.
+    for i in 0..5 {
+        let token = fresh(1 + i);
+        let phone = format!("+1415555{:04}", 4000 + i);
+        let reply = app.post(Endpoint::SendOtp, json!({ "phone": phone, "captchaToken": token }), "192.0.2.1").await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+    let calls = fake.calls();
+    assert!(calls.iter().all(|c| c.remoteip.as_deref() == Some("192.0.2.1")), "the client's address is sent");
+    assert!(calls.iter().all(|c| c.secret_ok), "with the secret from the secrets");
+    // A used token does not pass twice.
+    let token = fresh(100);
+    let first = app
+        .post(Endpoint::SendOtp, json!({ "phone": "+14155554100", "captchaToken": token.clone() }), "192.0.2.9")
+        .await;
+    assert_eq!(first.status, 202);
+    let again =
+        app.post(Endpoint::SendOtp, json!({ "phone": "+14155554101", "captchaToken": token }), "192.0.2.9").await;
+    assert_eq!((again.status, again.error_code()), (403, "captcha_failed"));
+}
+
+#[tokio::test]
+async fn a_configured_challenge_without_its_secret_is_a_start_up_error() {
+    let app = TestApp::with(&[("OTP_CAPTCHA", "hcaptcha")]).await;
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": "x" }), "192.0.2.1").await;
+    assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"));
+}
