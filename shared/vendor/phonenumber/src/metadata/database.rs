@@ -28,8 +28,12 @@ use std::sync::{Arc, Mutex};
 const DATABASE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/database.bin"));
 
 /// The Google provided metadata database, used as default.
+///
+/// Its patterns are not syntax-checked when it loads: they are libphonenumber's, fixed
+/// for each release of this crate, and checking all of them costs over 100 ms at every
+/// program start. A pattern is still compiled, and checked, on its first use.
 pub static DEFAULT: Lazy<Database> =
-    Lazy::new(|| Database::from(postcard::from_bytes(DATABASE).unwrap()).unwrap());
+    Lazy::new(|| Database::from_metadata(postcard::from_bytes(DATABASE).unwrap(), false).unwrap());
 
 /// Representation of a database of metadata for phone number.
 #[derive(Clone, Debug)]
@@ -53,6 +57,15 @@ impl Database {
 
     /// Create a database from a loaded database.
     pub fn from(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
+        Database::from_metadata(meta, true)
+    }
+
+    /// Create a database from a loaded database, checking the syntax of every pattern
+    /// first when `check_patterns` is true.
+    fn from_metadata(
+        meta: Vec<loader::Metadata>,
+        check_patterns: bool,
+    ) -> Result<Self, error::LoadMetadata> {
         fn tranpose<T, E>(value: Option<Result<T, E>>) -> Result<Option<T>, E> {
             match value {
                 None => Ok(None),
@@ -65,9 +78,13 @@ impl Database {
 
         let cache = Arc::new(Mutex::new(RegexCache::new(100)));
         let regex = |value: String| -> Result<CachedRegex, error::LoadMetadata> {
-            Ok(CachedRegexBuilder::new(cache.clone(), &value)
-                .ignore_whitespace(true)
-                .build()?)
+            let mut builder = CachedRegexBuilder::new(cache.clone(), &value);
+            builder.ignore_whitespace(true);
+            if check_patterns {
+                Ok(builder.build()?)
+            } else {
+                Ok(builder.build_unchecked())
+            }
         };
 
         let descriptor =
