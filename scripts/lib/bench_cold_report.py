@@ -41,31 +41,27 @@ def main():
     warm = data.get("events", 1) > 1
     for share in shares:
         label = "full CPU" if share == "full" else f"{share} MB share ({round(int(share) / 1769 * 100, 1)} % of a core)"
-        print(f"\n{label}, median of {data['runs']} runs (init from {data['share_from']} at the share):\n")
+        print(f"\n{label}, median of {data['runs']} runs:\n")
         floor_init = med(args.floor, share, "init_ms")
         peer_answer = med(args.peer, share, "answer_ms")
-        head = "| function | init | first answer | init / floor | answer / Node peer | peak RSS |"
-        rule = "|---|---|---|---|---|---|"
-        if warm:
-            head = "| function | init | first answer | first request | warm request | peak RSS |"
-            rule = "|---|---|---|---|---|---|"
-        print(head)
-        print(rule)
+        print("| function | init | first answer | init / floor | answer / Node peer | first request | warm request | peak RSS |")
+        print("|---|---|---|---|---|---|---|---|")
         for variant in variants:
             if not runs(variant, share):
                 continue
             init = med(variant, share, "init_ms")
             answer = med(variant, share, "answer_ms")
             rss = med(variant, share, "peak_rss_mib")
-            if warm:
-                first = med(variant, share, "first_ms")
-                warm_ms = med(variant, share, "warm_ms")
-                print(f"| {variant} | {init:.1f} ms | {answer:.1f} ms | {first:.2f} ms | {warm_ms:.2f} ms | {rss:.1f} MiB |")
-            else:
-                ratio_floor = f"{init / floor_init:.1f}x" if floor_init else "n/a"
-                ratio_peer = f"1/{peer_answer / answer:.0f}" if peer_answer else "n/a"
-                print(f"| {variant} | {init:.1f} ms | {answer:.1f} ms | {ratio_floor} | {ratio_peer} | {rss:.1f} MiB |")
-        if not warm and floor_init and peer_answer and runs(args.target, share):
+            first = med(variant, share, "first_ms")
+            warm_ms = med(variant, share, "warm_ms") if warm else None
+            ratio_floor = f"{init / floor_init:.1f}x" if floor_init else "n/a"
+            ratio_peer = f"1/{peer_answer / answer:.0f}" if peer_answer else "n/a"
+            warm_text = f"{warm_ms:.2f} ms" if warm_ms is not None else "n/a"
+            print(
+                f"| {variant} | {init:.1f} ms | {answer:.1f} ms | {ratio_floor} | {ratio_peer} "
+                f"| {first:.2f} ms | {warm_text} | {rss:.1f} MiB |"
+            )
+        if floor_init and peer_answer and runs(args.target, share):
             init = med(args.target, share, "init_ms")
             answer = med(args.target, share, "answer_ms")
             print(
