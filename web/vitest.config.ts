@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'client', include: ['client/test/**/*.test.ts'], environment: 'node' } },
-      { test: { name: 'react', include: ['react/test/**/*.test.tsx'], environment: 'jsdom', setupFiles: ['react/test/setup.ts'] } },
+      { test: { name: 'react', include: ['react/test/**/*.test.tsx'], environment: 'jsdom', testTimeout: 30_000, setupFiles: ['react/test/setup.ts'] } },
     ],
   },
 });

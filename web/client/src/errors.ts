@@ -7,7 +7,7 @@ export abstract class OtpError extends Error {
   abstract readonly code: ErrorCode | 'network_error' | 'unexpected_response';
   readonly status: number;
 
-  protected constructor(message: string, status: number, options?: ErrorOptions) {
+  constructor(message: string, status: number, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
     this.status = status;
@@ -25,9 +25,6 @@ export class NetworkError extends OtpError {
 /** An answer that is not the contract's (a proxy's HTML page, a body of the wrong shape). */
 export class UnexpectedResponseError extends OtpError {
   readonly code = 'unexpected_response' as const;
-  constructor(message: string, status: number) {
-    super(message, status);
-  }
 }
 
 /** What the client read from an error answer. */

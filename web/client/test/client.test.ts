@@ -6,7 +6,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   CodeExpiredError,
   IncorrectCodeError,
-  InvalidPhoneError,
   NetworkError,
   OtpApiError,
   RateLimitedError,
