@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/', '**/dist-production/', 'artifacts/', 'test-results/', 'client/src/openapi.ts', '**/*.js', '**/*.mjs'] },
+  { ignores: ['**/dist/', '**/dist-production/', 'artifacts/', 'test-results/', 'client/src/openapi.ts'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -29,5 +29,10 @@ export default tseslint.config(
   {
     files: ['e2e/**/*.ts', 'client/test/**/*.ts', 'react/test/**/*.tsx', 'react/test/**/*.ts', '**/vite.config.ts', 'vitest.config.ts'],
     languageOptions: { globals: { ...globals.node } },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { ...globals.node } },
   },
 );
