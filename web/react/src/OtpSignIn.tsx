@@ -140,7 +140,10 @@ function SignInDialog(props: OtpSignInProps) {
   // Opened as a modal (top layer, the rest of the page inert); on close, focus goes back.
   useEffect(() => {
     const dialog = dialogRef.current;
-    const calls = callsRef.current;
+    // A fresh controller per mount: React's StrictMode mounts twice, and calls made after
+    // the second mount must not be born aborted.
+    const calls = new AbortController();
+    callsRef.current = calls;
     const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     if (dialog && !dialog.open) {
       if (typeof dialog.showModal === 'function') dialog.showModal();

@@ -4,8 +4,10 @@ import {
   CaptchaRequiredError,
   IncorrectCodeError,
   InvalidPhoneError,
+  NetworkError,
   RateLimitedError,
   errorCodes,
+  type CallOptions,
   type OtpClient,
   type SendOtpAccepted,
   type SendOtpRequest,
@@ -14,6 +16,7 @@ import {
 } from '@otp-service/client';
 import { act, render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
+import { StrictMode } from 'react';
 import { describe, expect, it, vi } from 'vitest';
 
 import { OtpSignIn, catalogs, countryOfLocale, languageOf, type SignedIn } from '../src/index.js';
@@ -26,17 +29,19 @@ class ScriptedClient implements OtpClient {
   sendAnswers: Answer<SendOtpAccepted>[] = [];
   verifyAnswers: Answer<VerifyOtpApproved>[] = [];
 
-  sendOtp(request: SendOtpRequest): Promise<SendOtpAccepted> {
+  sendOtp(request: SendOtpRequest, options?: CallOptions): Promise<SendOtpAccepted> {
     this.sends.push(request);
-    return settle(this.sendAnswers.shift());
+    return settle(options, this.sendAnswers.shift());
   }
-  verifyOtp(request: VerifyOtpRequest): Promise<VerifyOtpApproved> {
+  verifyOtp(request: VerifyOtpRequest, options?: CallOptions): Promise<VerifyOtpApproved> {
     this.verifies.push(request);
-    return settle(this.verifyAnswers.shift());
+    return settle(options, this.verifyAnswers.shift());
   }
 }
 
-function settle<T>(answer: Answer<T> | undefined): Promise<T> {
+/** As the real client does, an aborted call fails with a NetworkError. */
+function settle<T>(options: CallOptions | undefined, answer: Answer<T> | undefined): Promise<T> {
+  if (options?.signal?.aborted) return Promise.reject(new NetworkError('aborted'));
   if (answer === undefined) return Promise.reject(new Error('no answer scripted'));
   return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
 }
@@ -137,6 +142,19 @@ describe('<OtpSignIn>', () => {
       tokenExpiresAt: '2026-11-24T16:00:00Z',
       name: 'Ada',
     });
+  });
+
+  it('works under StrictMode, whose double mount must not abort the calls', async () => {
+    const user = userEvent.setup({ delay: null });
+    const client = new ScriptedClient();
+    client.sendAnswers.push(accepted('+14155550123'));
+    render(
+      <StrictMode>
+        <OtpSignIn client={client} open onClose={() => undefined} onSignedIn={() => undefined} locale="en" />
+      </StrictMode>,
+    );
+    await user.type(screen.getByLabelText('Phone number'), '+14155550123{Enter}');
+    expect(await screen.findByText(/We sent a code to \+14155550123\./)).toBeTruthy();
   });
 
   it('shows the invalid-number message on the phone field', async () => {
