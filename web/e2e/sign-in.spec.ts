@@ -112,7 +112,7 @@ test('the rate-limited message, with the send button waiting', async ({ page }) 
   await modal.getByRole('button', { name: 'Use another number' }).click();
   await modal.getByLabel('Phone number').fill(testNumber(5).e164);
   await modal.getByRole('button', { name: 'Send code' }).click();
-  await expect(modal.getByRole('alert')).toHaveText(/^Too many attempts\. Try again in \d+ s\.$/);
+  await expect(modal.getByRole('alert')).toHaveText(/^Too many requests\. Try again in \d+ s\.$/);
   const wait = modal.getByRole('button', { name: /^Send code \(wait \d+ s\)$/ });
   await expect(wait).toBeDisabled();
   await screenshot(page, '06-rate-limited');

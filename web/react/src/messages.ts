@@ -79,8 +79,8 @@ const en: Messages = {
     phone_unreachable: () => 'This number cannot receive SMS. Try another number.',
     rate_limited: ({ retryAfterSeconds }) =>
       retryAfterSeconds === undefined
-        ? 'Too many attempts. Please wait and try again.'
-        : `Too many attempts. Try again in ${retryAfterSeconds} s.`,
+        ? 'Too many requests. Please wait and try again.'
+        : `Too many requests. Try again in ${retryAfterSeconds} s.`,
     too_many_attempts: () => 'Too many wrong codes. This code no longer works: request a new one.',
     sms_failed: () => 'The SMS could not be sent. Please try again in a moment.',
     service_unavailable: () => 'The sign-in service is busy. Please try again in a moment.',

@@ -175,7 +175,7 @@ describe('<OtpSignIn>', () => {
       client.sendAnswers.push(new RateLimitedError(answer(429, 'rate_limited', { retryAfterSeconds: 5 })));
       open(client);
       await user.type(screen.getByLabelText('Phone number'), '+14155550123{Enter}');
-      await expectAlert('Too many attempts. Try again in 5 s.');
+      await expectAlert('Too many requests. Try again in 5 s.');
       const button = screen.getByRole<HTMLButtonElement>('button', { name: /Send code \(wait [45] s\)/ });
       expect(button.disabled).toBe(true);
       await elapse(2_000);
