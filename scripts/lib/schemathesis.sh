@@ -39,7 +39,11 @@ schemathesis_run() {
     echo "schemathesis: WARNING: the service does not send API.md's security headers yet;" >&2
     echo "schemathesis: WARNING: response_headers_conformance is NOT checked in this run" >&2
   fi
-  "$SCHEMATHESIS_VENV/bin/st" run docs/openapi.yaml \
+  # Run from a scratch folder: schemathesis keeps its example database in the working one.
+  local spec="$PWD/docs/openapi.yaml" venv scratch rc=0
+  venv="$(cd "$SCHEMATHESIS_VENV" && pwd)"
+  scratch="$(mktemp -d -t otp-schemathesis.XXXXXX)"
+  (cd "$scratch" && "$venv/bin/st" run "$spec" \
     --url "$url" \
     --checks "$checks" \
     --phases examples,coverage,fuzzing \
@@ -47,5 +51,7 @@ schemathesis_run() {
     --seed "${SCHEMATHESIS_SEED:-20261201}" \
     --workers 2 \
     --request-timeout 10 \
-    --no-color
+    --no-color) || rc=$?
+  rm -rf "$scratch"
+  return "$rc"
 }
