@@ -18,6 +18,8 @@ use otp_core::wiring::{self, Overrides};
 use otp_core::{Api, ApiError, Endpoint, Settings};
 use tokio::net::TcpListener;
 
+mod demo;
+
 struct Local {
     api: Api,
     /// The SMS sent, with `OTP_SMS=outbox`; with Twilio (or its fake) they are there.
@@ -87,6 +89,9 @@ async fn run() -> Result<(), String> {
 
 impl Local {
     async fn route(&self, request: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
+        if let Some(page) = demo::serve(&request) {
+            return page; // the demo sign-in page at `/` (demo.rs)
+        }
         let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_owned();
         let response = match (Endpoint::from_path(&path), path.as_str()) {

@@ -1,0 +1,13 @@
+// The API's shapes, taken from the generated `openapi.ts` (never restated by hand).
+import type { components } from './openapi.js';
+
+type Schemas = components['schemas'];
+
+export type SendOtpRequest = Schemas['SendOtpRequest'];
+export type SendOtpAccepted = Schemas['SendOtpAccepted'];
+export type VerifyOtpRequest = Schemas['VerifyOtpRequest'];
+export type VerifyOtpApproved = Schemas['VerifyOtpApproved'];
+/** Every `error.code` of the contract. */
+export type ErrorCode = Schemas['ErrorCode'];
+/** The body of every error answer. */
+export type ErrorBody = Schemas['Error'];

@@ -1,0 +1,530 @@
+// <OtpSignIn>: the sign-in modal. Phone number (with a country picker), then the SMS code,
+// then the session token handed to the host page. Every contract error gets its own text.
+import {
+  useEffect,
+  useEffectEvent,
+  useId,
+  useMemo,
+  useRef,
+  useState,
+  type CSSProperties,
+  type KeyboardEvent,
+  type ReactNode,
+} from 'react';
+import {
+  IncorrectCodeError,
+  RateLimitedError,
+  ServiceUnavailableError,
+  isOtpError,
+  type OtpClient,
+  type SendOtpAccepted,
+  type SendOtpRequest,
+} from '@otp-service/client';
+
+import { countryOfLocale, countryOptions, isCountry } from './countries.js';
+import { subjectOf } from './jwt.js';
+import { catalogs, languageOf, type ErrorDetail, type FailureCode, type Language, type Messages } from './messages.js';
+import { styles } from './styles.js';
+
+/** What the host page gets once the code is approved. */
+export interface SignedIn {
+  /** The session token (a JWT) for the host's backend. */
+  token: string;
+  /** The token's subject (`sub`): the E.164 number it was issued for. */
+  subject: string;
+  /** The number the code was sent to, in E.164. */
+  to: string;
+  tokenExpiresAt: string;
+  /** The name typed in the optional name field, where there is one. */
+  name?: string;
+}
+
+/** What the bot challenge slot is given. */
+export interface ChallengeProps {
+  /** Hand the widget's token over (`null` when it expired or was reset). */
+  onToken: (token: string | null) => void;
+  /** The modal's language, for the widget's own texts. */
+  language: Language;
+}
+
+/** Colours and sizes; each sets one `--otp-*` custom property. */
+export interface OtpSignInTheme {
+  accent?: string;
+  accentText?: string;
+  background?: string;
+  foreground?: string;
+  muted?: string;
+  border?: string;
+  error?: string;
+  success?: string;
+  radius?: string;
+  font?: string;
+}
+
+export type MessageOverrides = Partial<Omit<Messages, 'errors'>> & { errors?: Partial<Messages['errors']> };
+
+export interface OtpSignInProps {
+  /** From `createOtpClient({ baseUrl, apiKey })`. */
+  client: OtpClient;
+  open: boolean;
+  /** Called on Escape, the close button, or the browser's own close gesture. */
+  onClose: () => void;
+  onSignedIn: (result: SignedIn) => void;
+  /** BCP 47 tag for the texts and the SMS (`en`, `es`, `pt`, `fr`; others fall back to English). Default: the browser's. */
+  locale?: string;
+  /** The picker's initial country (ISO 3166-1 alpha-2). Default: the country of the browser's locale, else US. */
+  defaultCountry?: string;
+  /** Ask for the person's name with the number (optional to fill in); it comes back in `SignedIn.name`. */
+  askName?: boolean;
+  /** The bot challenge widget (Turnstile, hCaptcha, reCAPTCHA), when the API requires one. */
+  challenge?: (props: ChallengeProps) => ReactNode;
+  /** Listen for the SMS with WebOTP where the browser has it (default true). */
+  webOtp?: boolean;
+  messages?: MessageOverrides;
+  theme?: OtpSignInTheme;
+  className?: string;
+}
+
+/** The modal: nothing is rendered while `open` is false, and each opening starts afresh. */
+export function OtpSignIn(props: OtpSignInProps) {
+  return props.open ? <SignInDialog {...props} /> : null;
+}
+
+type Busy = 'sending' | 'verifying' | null;
+type Field = 'phone' | 'code' | 'challenge';
+
+interface Failure {
+  code: FailureCode;
+  detail: ErrorDetail;
+  field: Field | undefined;
+}
+
+const FOCUSABLE =
+  'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), iframe, [tabindex]:not([tabindex="-1"])';
+
+function browserLocale(): string | undefined {
+  return typeof navigator === 'undefined' ? undefined : navigator.language;
+}
+
+function SignInDialog(props: OtpSignInProps) {
+  const { client, onClose, onSignedIn, askName = false, challenge, webOtp = true } = props;
+  const locale = props.locale ?? browserLocale();
+  const language = languageOf(locale);
+  const m = useMemo(() => mergeMessages(catalogs[language], props.messages), [language, props.messages]);
+  const countries = useMemo(() => countryOptions(locale ?? language), [locale, language]);
+
+  const [step, setStep] = useState<'phone' | 'code' | 'done'>('phone');
+  const [name, setName] = useState('');
+  const [country, setCountry] = useState<string>(() => {
+    const wanted = props.defaultCountry?.toUpperCase();
+    return isCountry(wanted) ? wanted : (countryOfLocale(locale) ?? 'US');
+  });
+  const [phone, setPhone] = useState('');
+  const [sent, setSent] = useState<SendOtpAccepted | null>(null);
+  const [code, setCode] = useState('');
+  const [busy, setBusy] = useState<Busy>(null);
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const [notice, setNotice] = useState('');
+  const [challengeToken, setChallengeToken] = useState<string | null>(null);
+  const [challengeRound, setChallengeRound] = useState(0);
+  const [resendAt, setResendAt] = useState(0);
+  const [sendBlockedUntil, setSendBlockedUntil] = useState(0);
+  const [now, refreshNow] = useNow(Math.max(resendAt, sendBlockedUntil));
+
+  const ids = useIds();
+  const dialogRef = useRef<HTMLDialogElement>(null);
+  const firstFieldRef = useRef<HTMLInputElement>(null);
+  const codeRef = useRef<HTMLInputElement>(null);
+  const callsRef = useRef<AbortController>(new AbortController());
+
+  // Opened as a modal (top layer, the rest of the page inert); on close, focus goes back.
+  useEffect(() => {
+    const dialog = dialogRef.current;
+    // A fresh controller per mount: React's StrictMode mounts twice, and calls made after
+    // the second mount must not be born aborted.
+    const calls = new AbortController();
+    callsRef.current = calls;
+    const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    if (dialog && !dialog.open) {
+      if (typeof dialog.showModal === 'function') dialog.showModal();
+      else dialog.setAttribute('open', '');
+    }
+    firstFieldRef.current?.focus();
+    return () => {
+      calls.abort();
+      if (dialog?.open && typeof dialog.close === 'function') dialog.close();
+      previous?.focus();
+    };
+  }, []);
+
+  useEffect(() => {
+    if (step === 'code') codeRef.current?.focus();
+  }, [step, sent]);
+
+  const sendSecondsLeft = secondsUntil(sendBlockedUntil, now);
+  const resendSecondsLeft = secondsUntil(resendAt, now);
+
+  async function send(target: string, resend: boolean) {
+    setBusy('sending');
+    setFailure(null);
+    setNotice('');
+    const request: SendOtpRequest = { phone: target, locale: language };
+    if (!resend) request.defaultCountry = country;
+    if (challengeToken) request.captchaToken = challengeToken;
+    try {
+      const accepted = await client.sendOtp(request, { signal: callsRef.current.signal });
+      setSent(accepted);
+      setCode('');
+      setStep('code');
+      setResendAt(Date.now() + accepted.resendAfterSeconds * 1000);
+      setNotice(resend ? m.resent(accepted.to) : '');
+    } catch (error) {
+      const found = failureOf(error, resend ? undefined : fieldOfSendError);
+      const wait = found.detail.retryAfterSeconds;
+      if (wait !== undefined && found.code === 'rate_limited') {
+        if (resend) setResendAt(Date.now() + wait * 1000);
+        else setSendBlockedUntil(Date.now() + wait * 1000);
+      }
+      if (found.code === 'captcha_failed' || found.code === 'captcha_required') {
+        setChallengeToken(null);
+        setChallengeRound((round) => round + 1);
+      }
+      setFailure(found);
+    } finally {
+      refreshNow();
+      setBusy(null);
+    }
+  }
+
+  async function verify(value: string) {
+    if (!sent) return;
+    setBusy('verifying');
+    setFailure(null);
+    setNotice('');
+    try {
+      const approved = await client.verifyOtp({ phone: sent.to, code: value }, { signal: callsRef.current.signal });
+      const trimmedName = name.trim();
+      setStep('done');
+      setNotice(m.signedIn(approved.to));
+      onSignedIn({
+        token: approved.token,
+        subject: subjectOf(approved.token) ?? approved.to,
+        to: approved.to,
+        tokenExpiresAt: approved.tokenExpiresAt,
+        ...(trimmedName ? { name: trimmedName } : {}),
+      });
+    } catch (error) {
+      setFailure(failureOf(error, () => 'code'));
+      codeRef.current?.select();
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  // WebOTP: the browser offers the code of an SMS that ends with `@<this host> #<code>`.
+  const onWebOtpCode = useEffectEvent((received: string) => {
+    if (busy !== null) return;
+    setCode(received);
+    void verify(received);
+  });
+  useEffect(() => {
+    if (step !== 'code' || !webOtp || typeof window === 'undefined' || !('OTPCredential' in window)) return;
+    const controller = new AbortController();
+    const options = { otp: { transport: ['sms'] }, signal: controller.signal } as CredentialRequestOptions;
+    navigator.credentials
+      .get(options)
+      .then((credential) => {
+        const received = (credential as { code?: unknown } | null)?.code;
+        if (typeof received === 'string' && received) onWebOtpCode(received);
+      })
+      .catch(() => {
+        // aborted, refused or unsupported: the person types the code
+      });
+    return () => controller.abort();
+  }, [step, sent, webOtp]);
+
+  function onKeyDown(event: KeyboardEvent<HTMLDialogElement>) {
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      onClose();
+      return;
+    }
+    if (event.key !== 'Tab' || !dialogRef.current) return;
+    // The focus trap: Tab and Shift+Tab cycle through the modal's own controls.
+    const focusable = Array.from(dialogRef.current.querySelectorAll<HTMLElement>(FOCUSABLE));
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (!first || !last) return;
+    const active = document.activeElement;
+    if (event.shiftKey && (active === first || !dialogRef.current.contains(active))) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (active === last || !dialogRef.current.contains(active))) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+
+  const failureText = failure ? m.errors[failure.code](failure.detail) : '';
+  const invalid = (field: Field) => failure?.field === field;
+  const describedBy = (field: Field, hint: string) => (invalid(field) ? `${ids.error} ${hint}` : hint);
+
+  const style = themeStyle(props.theme);
+  return (
+    <dialog
+      ref={dialogRef}
+      className={props.className ? `otp-signin ${props.className}` : 'otp-signin'}
+      style={style}
+      aria-labelledby={ids.title}
+      aria-describedby={ids.intro}
+      aria-modal="true"
+      lang={language}
+      onKeyDown={onKeyDown}
+      onCancel={(event) => {
+        event.preventDefault();
+        onClose();
+      }}
+    >
+      <style>{styles}</style>
+      <div className="otp-header">
+        <h2 id={ids.title}>{step === 'phone' ? m.title : m.codeTitle}</h2>
+        <button type="button" className="otp-close" aria-label={m.close} onClick={onClose}>
+          <span aria-hidden="true">×</span>
+        </button>
+      </div>
+
+      {step === 'phone' && (
+        <form
+          noValidate
+          aria-busy={busy === 'sending'}
+          onSubmit={(event) => {
+            event.preventDefault();
+            if (busy === null && sendSecondsLeft === 0) void send(phone, false);
+          }}
+        >
+          <p id={ids.intro} className="otp-muted">
+            {m.intro}
+          </p>
+          {askName && (
+            <div className="otp-field">
+              <label htmlFor={ids.name}>
+                {m.nameLabel} <span className="otp-muted">{m.optional}</span>
+              </label>
+              <input
+                id={ids.name}
+                ref={firstFieldRef}
+                name="name"
+                autoComplete="name"
+                value={name}
+                onChange={(event) => setName(event.target.value)}
+              />
+            </div>
+          )}
+          <div className="otp-row">
+            <div className="otp-field">
+              <label htmlFor={ids.country}>{m.countryLabel}</label>
+              <select
+                id={ids.country}
+                name="country"
+                autoComplete="tel-country-code"
+                value={country}
+                onChange={(event) => setCountry(event.target.value)}
+              >
+                {countries.map((option) => (
+                  <option key={option.code} value={option.code}>
+                    {`${option.name} (+${option.callingCode})`}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div className="otp-field">
+              <label htmlFor={ids.phone}>{m.phoneLabel}</label>
+              <input
+                id={ids.phone}
+                ref={askName ? undefined : firstFieldRef}
+                name="phone"
+                type="tel"
+                inputMode="tel"
+                autoComplete="tel"
+                value={phone}
+                aria-invalid={invalid('phone')}
+                aria-describedby={describedBy('phone', ids.phoneHint)}
+                onChange={(event) => setPhone(event.target.value)}
+              />
+            </div>
+          </div>
+          <p id={ids.phoneHint} className="otp-muted">
+            {m.phoneHint}
+          </p>
+          {challenge && (
+            <div className="otp-challenge" role="group" aria-label={m.challengeLabel} key={challengeRound}>
+              {challenge({ onToken: setChallengeToken, language })}
+            </div>
+          )}
+          <div id={ids.error} role="alert" className="otp-error">
+            {failureText}
+          </div>
+          <div className="otp-actions">
+            <button type="submit" className="otp-primary" disabled={busy !== null || sendSecondsLeft > 0}>
+              {busy === 'sending' ? m.sending : sendSecondsLeft > 0 ? m.sendIn(sendSecondsLeft) : m.send}
+            </button>
+          </div>
+        </form>
+      )}
+
+      {step === 'code' && sent && (
+        <form
+          noValidate
+          aria-busy={busy !== null}
+          onSubmit={(event) => {
+            event.preventDefault();
+            if (busy === null) void verify(code);
+          }}
+        >
+          <p id={ids.intro}>
+            {m.codeSentTo(sent.to)}{' '}
+            <button
+              type="button"
+              className="otp-link"
+              onClick={() => {
+                setStep('phone');
+                setFailure(null);
+                setNotice('');
+              }}
+            >
+              {m.changeNumber}
+            </button>
+          </p>
+          <div className="otp-field">
+            <label htmlFor={ids.code}>{m.codeLabel}</label>
+            <input
+              id={ids.code}
+              ref={codeRef}
+              className="otp-code"
+              name="code"
+              autoComplete="one-time-code"
+              inputMode="numeric"
+              pattern="[0-9]*"
+              maxLength={10}
+              value={code}
+              aria-invalid={invalid('code')}
+              aria-describedby={describedBy('code', ids.codeHint)}
+              onChange={(event) => setCode(event.target.value.replace(/\D/g, ''))}
+            />
+            <p id={ids.codeHint} className="otp-muted">
+              {m.codeHint}
+            </p>
+          </div>
+          <div id={ids.error} role="alert" className="otp-error">
+            {failureText}
+          </div>
+          <div role="status" className="otp-status">
+            {notice}
+          </div>
+          <div className="otp-actions">
+            <button type="submit" className="otp-primary" disabled={busy !== null}>
+              {busy === 'verifying' ? m.verifying : m.verify}
+            </button>
+            <button
+              type="button"
+              className="otp-secondary"
+              disabled={busy !== null || resendSecondsLeft > 0}
+              onClick={() => void send(sent.to, true)}
+            >
+              {busy === 'sending' ? m.sending : resendSecondsLeft > 0 ? m.resendIn(resendSecondsLeft) : m.resend}
+            </button>
+          </div>
+        </form>
+      )}
+
+      {step === 'done' && (
+        <div role="status" className="otp-status" id={ids.intro}>
+          {notice}
+        </div>
+      )}
+    </dialog>
+  );
+}
+
+/** The current time, ticking while `deadline` is ahead, so countdowns redraw each second. */
+function useNow(deadline: number): [number, () => void] {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (deadline <= now) return;
+    const timer = setTimeout(() => setNow(Date.now()), Math.min(250, deadline - now));
+    return () => clearTimeout(timer);
+  }, [deadline, now]);
+  return [now, () => setNow(Date.now())];
+}
+
+function secondsUntil(deadline: number, now: number): number {
+  return deadline > now ? Math.ceil((deadline - now) / 1000) : 0;
+}
+
+function useIds() {
+  const base = useId();
+  return {
+    title: `${base}-title`,
+    intro: `${base}-intro`,
+    name: `${base}-name`,
+    country: `${base}-country`,
+    phone: `${base}-phone`,
+    phoneHint: `${base}-phone-hint`,
+    code: `${base}-code`,
+    codeHint: `${base}-code-hint`,
+    error: `${base}-error`,
+  };
+}
+
+function fieldOfSendError(code: FailureCode): Field | undefined {
+  switch (code) {
+    case 'invalid_phone':
+    case 'country_not_allowed':
+    case 'phone_unreachable':
+      return 'phone';
+    case 'captcha_required':
+    case 'captcha_failed':
+      return 'challenge';
+    default:
+      return undefined;
+  }
+}
+
+function failureOf(error: unknown, fieldOf?: (code: FailureCode) => Field | undefined): Failure {
+  const code: FailureCode = isOtpError(error) ? error.code : 'unexpected_response';
+  const detail: ErrorDetail = {};
+  if (error instanceof IncorrectCodeError) detail.attemptsRemaining = error.attemptsRemaining;
+  if (error instanceof RateLimitedError) detail.retryAfterSeconds = error.retryAfterSeconds;
+  if (error instanceof ServiceUnavailableError && error.retryAfterSeconds !== undefined) {
+    detail.retryAfterSeconds = error.retryAfterSeconds;
+  }
+  return { code, detail, field: fieldOf?.(code) };
+}
+
+function mergeMessages(base: Messages, overrides: MessageOverrides | undefined): Messages {
+  if (!overrides) return base;
+  const { errors, ...rest } = overrides;
+  return { ...base, ...(rest as Partial<Messages>), errors: { ...base.errors, ...errors } };
+}
+
+function themeStyle(theme: OtpSignInTheme | undefined): CSSProperties | undefined {
+  if (!theme) return undefined;
+  const style: Record<string, string> = {};
+  const names: Record<keyof OtpSignInTheme, string> = {
+    accent: '--otp-accent',
+    accentText: '--otp-accent-text',
+    background: '--otp-background',
+    foreground: '--otp-foreground',
+    muted: '--otp-muted',
+    border: '--otp-border',
+    error: '--otp-error',
+    success: '--otp-success',
+    radius: '--otp-radius',
+    font: '--otp-font',
+  };
+  for (const key of Object.keys(names) as (keyof OtpSignInTheme)[]) {
+    const value = theme[key];
+    if (value !== undefined) style[names[key]] = value;
+  }
+  return style;
+}

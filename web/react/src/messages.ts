@@ -1,0 +1,260 @@
+// The modal's texts in en, es, pt and fr, with a message for every error code of the contract.
+import type { ErrorCode } from '@otp-service/client';
+
+/** What an error message may mention. */
+export interface ErrorDetail {
+  attemptsRemaining?: number | undefined;
+  retryAfterSeconds?: number | undefined;
+}
+
+/** Every failure the modal can meet: the contract's codes, and the two without an API answer. */
+export type FailureCode = ErrorCode | 'network_error' | 'unexpected_response';
+
+export interface Messages {
+  title: string;
+  intro: string;
+  close: string;
+  nameLabel: string;
+  optional: string;
+  countryLabel: string;
+  phoneLabel: string;
+  phoneHint: string;
+  challengeLabel: string;
+  send: string;
+  sending: string;
+  sendIn: (seconds: number) => string;
+  codeTitle: string;
+  codeSentTo: (to: string) => string;
+  codeLabel: string;
+  codeHint: string;
+  verify: string;
+  verifying: string;
+  resend: string;
+  resendIn: (seconds: number) => string;
+  resent: (to: string) => string;
+  changeNumber: string;
+  signedIn: (to: string) => string;
+  errors: { readonly [C in FailureCode]: (detail: ErrorDetail) => string };
+}
+
+const en: Messages = {
+  title: 'Sign in with your phone',
+  intro: 'We will text you a one-time code.',
+  close: 'Close',
+  nameLabel: 'Your name',
+  optional: '(optional)',
+  countryLabel: 'Country',
+  phoneLabel: 'Phone number',
+  phoneHint: 'A mobile number that can receive SMS.',
+  challengeLabel: 'Security check',
+  send: 'Send code',
+  sending: 'Sending…',
+  sendIn: (s) => `Send code (wait ${s} s)`,
+  codeTitle: 'Enter the code',
+  codeSentTo: (to) => `We sent a code to ${to}.`,
+  codeLabel: 'Code from the SMS',
+  codeHint: 'The code expires in a few minutes.',
+  verify: 'Verify',
+  verifying: 'Checking…',
+  resend: 'Resend code',
+  resendIn: (s) => `Resend code in ${s} s`,
+  resent: (to) => `A new code was sent to ${to}.`,
+  changeNumber: 'Use another number',
+  signedIn: (to) => `Signed in as ${to}.`,
+  errors: {
+    invalid_request: () => 'Something in the request was not right. Please try again.',
+    invalid_phone: () => 'This is not a valid mobile number. Check the country and the number.',
+    invalid_code_format: () => 'Type the code exactly as in the SMS: digits only.',
+    captcha_required: () => 'Please complete the security check first.',
+    captcha_failed: () => 'The security check failed. Please try it again.',
+    forbidden: () => 'This site is not allowed to use the sign-in service.',
+    not_found: () => 'The sign-in service could not be found.',
+    incorrect_code: ({ attemptsRemaining = 0 }) =>
+      `That code is not right. ${attemptsRemaining === 1 ? '1 attempt left.' : `${attemptsRemaining} attempts left.`}`,
+    country_not_allowed: () => 'Numbers from this country are not supported.',
+    method_not_allowed: () => 'The sign-in service refused the request.',
+    code_expired: () => 'This code has expired or was already used. Request a new code.',
+    payload_too_large: () => 'The request was too large.',
+    unsupported_media_type: () => 'The sign-in service refused the request.',
+    phone_unreachable: () => 'This number cannot receive SMS. Try another number.',
+    rate_limited: ({ retryAfterSeconds }) =>
+      retryAfterSeconds === undefined
+        ? 'Too many requests. Please wait and try again.'
+        : `Too many requests. Try again in ${retryAfterSeconds} s.`,
+    too_many_attempts: () => 'Too many wrong codes. This code no longer works: request a new one.',
+    sms_failed: () => 'The SMS could not be sent. Please try again in a moment.',
+    service_unavailable: () => 'The sign-in service is busy. Please try again in a moment.',
+    internal_error: () => 'Something went wrong on our side. Please try again.',
+    network_error: () => 'No connection to the sign-in service. Check your connection and try again.',
+    unexpected_response: () => 'The sign-in service answered unexpectedly. Please try again.',
+  },
+};
+
+const es: Messages = {
+  title: 'Inicia sesión con tu teléfono',
+  intro: 'Te enviaremos un código de un solo uso por SMS.',
+  close: 'Cerrar',
+  nameLabel: 'Tu nombre',
+  optional: '(opcional)',
+  countryLabel: 'País',
+  phoneLabel: 'Número de teléfono',
+  phoneHint: 'Un número móvil que pueda recibir SMS.',
+  challengeLabel: 'Comprobación de seguridad',
+  send: 'Enviar código',
+  sending: 'Enviando…',
+  sendIn: (s) => `Enviar código (espera ${s} s)`,
+  codeTitle: 'Introduce el código',
+  codeSentTo: (to) => `Enviamos un código al ${to}.`,
+  codeLabel: 'Código del SMS',
+  codeHint: 'El código caduca en unos minutos.',
+  verify: 'Verificar',
+  verifying: 'Comprobando…',
+  resend: 'Reenviar código',
+  resendIn: (s) => `Reenviar código en ${s} s`,
+  resent: (to) => `Enviamos un código nuevo al ${to}.`,
+  changeNumber: 'Usar otro número',
+  signedIn: (to) => `Sesión iniciada como ${to}.`,
+  errors: {
+    invalid_request: () => 'Algo en la solicitud no era correcto. Inténtalo de nuevo.',
+    invalid_phone: () => 'No es un número móvil válido. Revisa el país y el número.',
+    invalid_code_format: () => 'Escribe el código tal como aparece en el SMS: solo cifras.',
+    captcha_required: () => 'Completa primero la comprobación de seguridad.',
+    captcha_failed: () => 'La comprobación de seguridad falló. Inténtalo de nuevo.',
+    forbidden: () => 'Este sitio no tiene permiso para usar el servicio de inicio de sesión.',
+    not_found: () => 'No se encontró el servicio de inicio de sesión.',
+    incorrect_code: ({ attemptsRemaining = 0 }) =>
+      `El código no es correcto. ${attemptsRemaining === 1 ? 'Queda 1 intento.' : `Quedan ${attemptsRemaining} intentos.`}`,
+    country_not_allowed: () => 'No se admiten números de este país.',
+    method_not_allowed: () => 'El servicio de inicio de sesión rechazó la solicitud.',
+    code_expired: () => 'Este código caducó o ya se usó. Pide un código nuevo.',
+    payload_too_large: () => 'La solicitud era demasiado grande.',
+    unsupported_media_type: () => 'El servicio de inicio de sesión rechazó la solicitud.',
+    phone_unreachable: () => 'Este número no puede recibir SMS. Prueba con otro número.',
+    rate_limited: ({ retryAfterSeconds }) =>
+      retryAfterSeconds === undefined
+        ? 'Demasiados intentos. Espera e inténtalo de nuevo.'
+        : `Demasiados intentos. Inténtalo de nuevo en ${retryAfterSeconds} s.`,
+    too_many_attempts: () => 'Demasiados códigos incorrectos. Este código ya no sirve: pide uno nuevo.',
+    sms_failed: () => 'No se pudo enviar el SMS. Inténtalo de nuevo en un momento.',
+    service_unavailable: () => 'El servicio está ocupado. Inténtalo de nuevo en un momento.',
+    internal_error: () => 'Algo falló por nuestra parte. Inténtalo de nuevo.',
+    network_error: () => 'Sin conexión con el servicio. Revisa tu conexión e inténtalo de nuevo.',
+    unexpected_response: () => 'El servicio respondió de forma inesperada. Inténtalo de nuevo.',
+  },
+};
+
+const pt: Messages = {
+  title: 'Entre com o seu telefone',
+  intro: 'Enviaremos um código de uso único por SMS.',
+  close: 'Fechar',
+  nameLabel: 'O seu nome',
+  optional: '(opcional)',
+  countryLabel: 'País',
+  phoneLabel: 'Número de telefone',
+  phoneHint: 'Um número de celular que receba SMS.',
+  challengeLabel: 'Verificação de segurança',
+  send: 'Enviar código',
+  sending: 'Enviando…',
+  sendIn: (s) => `Enviar código (aguarde ${s} s)`,
+  codeTitle: 'Digite o código',
+  codeSentTo: (to) => `Enviamos um código para ${to}.`,
+  codeLabel: 'Código do SMS',
+  codeHint: 'O código expira em poucos minutos.',
+  verify: 'Verificar',
+  verifying: 'Verificando…',
+  resend: 'Reenviar código',
+  resendIn: (s) => `Reenviar código em ${s} s`,
+  resent: (to) => `Enviamos um novo código para ${to}.`,
+  changeNumber: 'Usar outro número',
+  signedIn: (to) => `Sessão iniciada como ${to}.`,
+  errors: {
+    invalid_request: () => 'Algo no pedido não estava certo. Tente novamente.',
+    invalid_phone: () => 'Este não é um número de celular válido. Confira o país e o número.',
+    invalid_code_format: () => 'Digite o código exatamente como no SMS: apenas dígitos.',
+    captcha_required: () => 'Conclua primeiro a verificação de segurança.',
+    captcha_failed: () => 'A verificação de segurança falhou. Tente novamente.',
+    forbidden: () => 'Este site não tem permissão para usar o serviço de login.',
+    not_found: () => 'O serviço de login não foi encontrado.',
+    incorrect_code: ({ attemptsRemaining = 0 }) =>
+      `Código incorreto. ${attemptsRemaining === 1 ? 'Resta 1 tentativa.' : `Restam ${attemptsRemaining} tentativas.`}`,
+    country_not_allowed: () => 'Números deste país não são aceitos.',
+    method_not_allowed: () => 'O serviço de login recusou o pedido.',
+    code_expired: () => 'Este código expirou ou já foi usado. Peça um novo código.',
+    payload_too_large: () => 'O pedido era grande demais.',
+    unsupported_media_type: () => 'O serviço de login recusou o pedido.',
+    phone_unreachable: () => 'Este número não pode receber SMS. Tente outro número.',
+    rate_limited: ({ retryAfterSeconds }) =>
+      retryAfterSeconds === undefined
+        ? 'Tentativas demais. Aguarde e tente novamente.'
+        : `Tentativas demais. Tente novamente em ${retryAfterSeconds} s.`,
+    too_many_attempts: () => 'Códigos errados demais. Este código não vale mais: peça um novo.',
+    sms_failed: () => 'Não foi possível enviar o SMS. Tente novamente em instantes.',
+    service_unavailable: () => 'O serviço está ocupado. Tente novamente em instantes.',
+    internal_error: () => 'Algo deu errado do nosso lado. Tente novamente.',
+    network_error: () => 'Sem conexão com o serviço. Verifique a sua conexão e tente novamente.',
+    unexpected_response: () => 'O serviço respondeu de forma inesperada. Tente novamente.',
+  },
+};
+
+const fr: Messages = {
+  title: 'Connectez-vous avec votre téléphone',
+  intro: 'Nous vous enverrons un code à usage unique par SMS.',
+  close: 'Fermer',
+  nameLabel: 'Votre nom',
+  optional: '(facultatif)',
+  countryLabel: 'Pays',
+  phoneLabel: 'Numéro de téléphone',
+  phoneHint: 'Un numéro de mobile qui reçoit les SMS.',
+  challengeLabel: 'Vérification de sécurité',
+  send: 'Envoyer le code',
+  sending: 'Envoi…',
+  sendIn: (s) => `Envoyer le code (attendez ${s} s)`,
+  codeTitle: 'Saisissez le code',
+  codeSentTo: (to) => `Nous avons envoyé un code au ${to}.`,
+  codeLabel: 'Code reçu par SMS',
+  codeHint: 'Le code expire dans quelques minutes.',
+  verify: 'Valider',
+  verifying: 'Vérification…',
+  resend: 'Renvoyer le code',
+  resendIn: (s) => `Renvoyer le code dans ${s} s`,
+  resent: (to) => `Un nouveau code a été envoyé au ${to}.`,
+  changeNumber: 'Utiliser un autre numéro',
+  signedIn: (to) => `Connecté en tant que ${to}.`,
+  errors: {
+    invalid_request: () => 'La demande n’était pas correcte. Veuillez réessayer.',
+    invalid_phone: () => 'Ce n’est pas un numéro de mobile valide. Vérifiez le pays et le numéro.',
+    invalid_code_format: () => 'Saisissez le code tel qu’il figure dans le SMS : des chiffres uniquement.',
+    captcha_required: () => 'Veuillez d’abord passer la vérification de sécurité.',
+    captcha_failed: () => 'La vérification de sécurité a échoué. Veuillez réessayer.',
+    forbidden: () => 'Ce site n’est pas autorisé à utiliser le service de connexion.',
+    not_found: () => 'Le service de connexion est introuvable.',
+    incorrect_code: ({ attemptsRemaining = 0 }) =>
+      `Ce code est incorrect. ${attemptsRemaining === 1 ? 'Il reste 1 essai.' : `Il reste ${attemptsRemaining} essais.`}`,
+    country_not_allowed: () => 'Les numéros de ce pays ne sont pas acceptés.',
+    method_not_allowed: () => 'Le service de connexion a refusé la demande.',
+    code_expired: () => 'Ce code a expiré ou a déjà servi. Demandez un nouveau code.',
+    payload_too_large: () => 'La demande était trop volumineuse.',
+    unsupported_media_type: () => 'Le service de connexion a refusé la demande.',
+    phone_unreachable: () => 'Ce numéro ne peut pas recevoir de SMS. Essayez un autre numéro.',
+    rate_limited: ({ retryAfterSeconds }) =>
+      retryAfterSeconds === undefined
+        ? 'Trop de tentatives. Patientez puis réessayez.'
+        : `Trop de tentatives. Réessayez dans ${retryAfterSeconds} s.`,
+    too_many_attempts: () => 'Trop de codes erronés. Ce code n’est plus valable : demandez-en un nouveau.',
+    sms_failed: () => 'Le SMS n’a pas pu être envoyé. Réessayez dans un instant.',
+    service_unavailable: () => 'Le service est occupé. Réessayez dans un instant.',
+    internal_error: () => 'Une erreur est survenue de notre côté. Veuillez réessayer.',
+    network_error: () => 'Pas de connexion au service. Vérifiez votre connexion et réessayez.',
+    unexpected_response: () => 'Le service a répondu de façon inattendue. Veuillez réessayer.',
+  },
+};
+
+/** The texts of each language the modal speaks. */
+export const catalogs = { en, es, pt, fr } as const;
+export type Language = keyof typeof catalogs;
+
+/** The language for a BCP 47 tag (`pt-BR` speaks `pt`); English where the modal has none. */
+export function languageOf(tag: string | undefined): Language {
+  const base = (tag ?? '').toLowerCase().split(/[-_]/)[0] ?? '';
+  return Object.hasOwn(catalogs, base) ? (base as Language) : 'en';
+}
