@@ -1,5 +1,5 @@
 //! The service's ports: what it needs from the outside world, one small trait each.
-//! Adapters in `adapters/` implement them; the domain and the HTTP edge use only these.
+//! Adapters in `adapters/` and `secrets/` implement them; the service uses only these.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -47,7 +47,7 @@ impl OtpCode {
         Self::generate_with(length, &mut rand::rng())
     }
 
-    /// A new code from `rng`. Each digit is drawn uniformly (rejection sampling, no
+    /// A new code from `rng`. Each digit is drawn uniformly (`random_range` has no
     /// modulo bias), so every code of the length is equally likely.
     pub fn generate_with<R: Rng + CryptoRng + ?Sized>(length: CodeLength, rng: &mut R) -> Self {
         let digits = (0..length.get()).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect();
