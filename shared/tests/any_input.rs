@@ -11,6 +11,8 @@ const CONTRACT_ERRORS: &[(u16, &str)] = &[
     (400, "invalid_request"),
     (400, "invalid_phone"),
     (400, "invalid_code_format"),
+    (400, "captcha_required"),
+    (403, "captcha_failed"),
     (401, "incorrect_code"),
     (403, "country_not_allowed"),
     (405, "method_not_allowed"),
@@ -41,30 +43,75 @@ fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![json_body, proptest::collection::vec(any::<u8>(), 0..300), "\\PC{0,200}".prop_map(String::into_bytes)]
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
-    #[test]
-    fn every_input_gets_a_contract_answer(
-        send in any::<bool>(),
-        method in prop_oneof![Just("POST"), Just("GET"), Just("OPTIONS"), Just("PUT"), Just("DELETE")],
-        content_type in prop_oneof![Just(Some("application/json")), Just(None), Just(Some("text/plain")), Just(Some("application/json; charset=utf-8"))],
-        body in body_strategy(),
-    ) {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let reply = runtime.block_on(async {
-            let app = TestApp::new().await;
-            let endpoint = if send { Endpoint::SendOtp } else { Endpoint::VerifyOtp };
-            app.raw(endpoint, method, content_type, body, "198.51.100.7").await
-        });
-        match reply.status {
-            204 => prop_assert_eq!(method, "OPTIONS"),
-            202 => prop_assert_eq!(&reply.body["status"], "pending"),
+/// Cases per handler: 300 by default; `scripts/test` runs 10,000 (`OTP_PROPTEST_CASES`),
+/// and a longer run is `OTP_PROPTEST_CASES=200000 cargo test --test any_input`.
+fn cases() -> u32 {
+    std::env::var("OTP_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+}
+
+/// One request to `endpoint` on a fresh service, and a check of its answer: always one of
+/// the contract's, and the one the input alone decides where it decides one.
+fn check(endpoint: Endpoint, method: &str, content_type: Option<&str>, body: Vec<u8>) -> Result<(), TestCaseError> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let json_object = serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object());
+    let reply = runtime.block_on(async {
+        let app = TestApp::new().await;
+        app.raw(endpoint, method, content_type, body, "198.51.100.7").await
+    });
+    let code = reply.error_code().to_owned();
+    match (method, content_type) {
+        ("OPTIONS", _) => prop_assert_eq!(reply.status, 204),
+        (m, _) if m != "POST" => prop_assert_eq!((reply.status, code.as_str()), (405, "method_not_allowed")),
+        (_, None | Some("text/plain")) => {
+            prop_assert_eq!((reply.status, code.as_str()), (415, "unsupported_media_type"))
+        }
+        _ if !json_object => prop_assert_eq!((reply.status, code.as_str()), (400, "invalid_request")),
+        _ => match reply.status {
+            202 => {
+                prop_assert_eq!(endpoint, Endpoint::SendOtp);
+                prop_assert_eq!(&reply.body["status"], "pending");
+            }
             200 => prop_assert_eq!(&reply.body["status"], "approved"),
             status => {
-                let code = reply.error_code().to_owned();
                 prop_assert!(CONTRACT_ERRORS.contains(&(status, code.as_str())), "{} {}", status, code);
                 prop_assert!(reply.body["error"]["message"].is_string());
             }
-        }
+        },
+    }
+    prop_assert_eq!(reply.header("cache-control"), Some("no-store"), "every answer");
+    Ok(())
+}
+
+fn method_strategy() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just("POST"), Just("POST"), Just("GET"), Just("OPTIONS"), Just("PUT"), Just("DELETE")]
+}
+
+fn content_type_strategy() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
+        Just(Some("application/json")),
+        Just(None),
+        Just(Some("text/plain")),
+        Just(Some("application/json; charset=utf-8"))
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #[test]
+    fn every_input_to_send_gets_its_contract_answer(
+        method in method_strategy(),
+        content_type in content_type_strategy(),
+        body in body_strategy(),
+    ) {
+        check(Endpoint::SendOtp, method, content_type, body)?;
+    }
+
+    #[test]
+    fn every_input_to_verify_gets_its_contract_answer(
+        method in method_strategy(),
+        content_type in content_type_strategy(),
+        body in body_strategy(),
+    ) {
+        check(Endpoint::VerifyOtp, method, content_type, body)?;
     }
 }

@@ -1,6 +1,6 @@
 //! What only the Firestore store has: its round trips per operation, its bounded retry
 //! under contention, and the documents it leaves in Firestore. On the real emulator
-//! (`FIRESTORE_EMULATOR_HOST`); skipped loudly without it unless `OTP_REQUIRE_EMULATOR=1`.
+//! (`FIRESTORE_EMULATOR_HOST`); without it they fail, unless `OTP_SKIP_EMULATOR=1` skips them loudly.
 
 mod support;
 

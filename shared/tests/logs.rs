@@ -90,3 +90,71 @@ async fn logs_carry_the_request_id_and_no_code_secret_or_number() {
         assert!(!scrubbed.contains(value), "{what} ({value}) is in the logs:\n{text}");
     }
 }
+
+const API_KEY: &str = "EXAMPLE-not-a-real-api-key-000000000000";
+const SOURCE_IP: &str = "203.0.113.7";
+
+/// An API Gateway REST event (the `events/` fixture's shape) for `endpoint` with `body`,
+/// as the Lambda runtime hands it to the function.
+fn event(endpoint: otp_core::Endpoint, body: &serde_json::Value) -> lambda_http::Request {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/send-ok.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    event["path"] = endpoint.path().into();
+    event["resource"] = endpoint.path().into();
+    event["requestContext"]["resourcePath"] = endpoint.path().into();
+    event["body"] = body.to_string().into();
+    event["headers"]["Content-Length"] = body.to_string().len().to_string().into();
+    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway REST event")
+}
+
+/// At `RUST_LOG=trace`, through the Lambda path (event in, response out), nothing that
+/// identifies the caller or grants access reaches the log: not the code, the token, the
+/// secrets, the number, the client's address, the API key, or the raw event (which the
+/// Lambda runtime logs at trace: its target is capped at info).
+#[tokio::test]
+async fn at_trace_the_lambda_path_logs_no_code_secret_number_address_key_or_event() {
+    let (logs, _guard) = capture_logs("trace");
+    let h = harness(Setup::default()).await;
+    let invoke = |id: &str| tracing::info_span!("Lambda runtime invoke", requestId = id);
+    let send_body = serde_json::json!({ "phone": PHONE, "locale": "en" });
+    let raw_event = event(otp_core::Endpoint::SendOtp, &send_body);
+    // What lambda_runtime logs at trace and debug: the whole event, body and headers.
+    tracing::trace!(target: "lambda_runtime::layers::api_client", event = ?raw_event, "raw invocation event");
+    tracing::debug!(target: "lambda_http", headers = ?raw_event.headers(), "request");
+    let response = otp_core::http::lambda::handle(&h.api, otp_core::Endpoint::SendOtp, raw_event)
+        .instrument(invoke("req-trace-send"))
+        .await;
+    assert_eq!(response.status(), 202);
+    let code = code_in(&h.fake.messages()[0].body);
+    let verify_body = serde_json::json!({ "phone": PHONE, "code": code });
+    let response = otp_core::http::lambda::handle(
+        &h.api,
+        otp_core::Endpoint::VerifyOtp,
+        event(otp_core::Endpoint::VerifyOtp, &verify_body),
+    )
+    .instrument(invoke("req-trace-verify"))
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("JSON");
+    let token = body["token"].as_str().expect("a token").to_owned();
+
+    let text = logs.text();
+    assert!(text.contains("\"sms_sent\"") && text.contains("req-trace-verify"), "the story is logged:\n{text}");
+    let mut scrubbed = text.clone();
+    for message in h.fake.messages() {
+        scrubbed = scrubbed.replace(&message.sid, "SM<sid>");
+    }
+    for (what, value) in [
+        ("the code", code.as_str()),
+        ("the session token", token.as_str()),
+        ("the Twilio auth token", AUTH_TOKEN),
+        ("the code pepper", PEPPER),
+        ("the session secret", SESSION_SECRET),
+        ("the number", "6505550100"),
+        ("the client's address", SOURCE_IP),
+        ("the API key", API_KEY),
+        ("the raw event", "CloudFront-Viewer-Country"),
+    ] {
+        assert!(!scrubbed.contains(value), "{what} ({value}) is in the logs:\n{text}");
+    }
+}

@@ -1,7 +1,7 @@
 //! One set of store tests, run against every `OtpStore`: the memory store, and the
 //! Firestore store on the real emulator (`FIRESTORE_EMULATOR_HOST`, which `scripts/test`
-//! starts). Without the emulator the Firestore runs are skipped loudly, unless
-//! `OTP_REQUIRE_EMULATOR=1`, which makes them fail instead.
+//! starts). Without the emulator the Firestore runs fail, unless `OTP_SKIP_EMULATOR=1`
+//! skips them loudly.
 
 mod support;
 

@@ -16,10 +16,17 @@ pub struct SessionClaims {
     pub jti: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionToken {
     pub token: String,
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SessionToken {
+    // The token signs a person in: like the other secrets, it never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionToken").field("token", &"<redacted>").field("expires_at", &self.expires_at).finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +102,14 @@ impl std::fmt::Debug for SessionTokenIssuer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_debug_is_redacted() {
+        let token =
+            SessionToken { token: "eyJhbGciOiJIUzI1NiJ9.secret.sig".into(), expires_at: DateTime::<Utc>::UNIX_EPOCH };
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("eyJ") && shown.contains("redacted"), "{shown}");
+    }
 
     fn phone() -> E164Phone {
         E164Phone::parse("+14155550123", None).unwrap()

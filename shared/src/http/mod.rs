@@ -14,7 +14,7 @@ use futures_util::FutureExt;
 
 pub use cors::Cors;
 pub use request::MAX_BODY_BYTES;
-pub use response::{error_response, with_security_headers};
+pub use response::{SECURITY_HEADERS, error_response, with_security_headers};
 
 use crate::error::ApiError;
 use crate::service::OtpService;

@@ -14,15 +14,18 @@ use super::{ACCOUNT_SID, AUTH_TOKEN, FROM, PEPPER, SESSION_SECRET};
 pub fn moto() -> Option<String> {
     match std::env::var("OTP_TEST_SSM_ENDPOINT").ok().filter(|v| !v.is_empty()) {
         Some(endpoint) => Some(endpoint),
-        None if std::env::var("OTP_REQUIRE_MOTO").is_ok_and(|v| v == "1") => {
-            panic!("OTP_REQUIRE_MOTO=1 but OTP_TEST_SSM_ENDPOINT is not set: scripts/test starts moto and sets it")
+        None if std::env::var("OTP_SKIP_MOTO").as_deref() != Ok("1") => {
+            panic!(
+                "OTP_TEST_SSM_ENDPOINT is not set: run scripts/test (it starts moto and sets it), \
+                 or set OTP_SKIP_MOTO=1 to skip the SSM tests"
+            )
         }
         None => {
             // Straight to the process's stderr: libtest hides what `eprintln!` prints in passing tests.
             use std::io::Write;
             let _ = writeln!(
                 std::io::stderr(),
-                "\n!!!!!!!!!! SKIPPED: SSM test without moto. Run scripts/test (it starts moto), or set \
+                "\n!!!!!!!!!! SKIPPED (OTP_SKIP_MOTO=1): SSM test without moto. Run scripts/test (it starts moto), or set \
                  OTP_TEST_SSM_ENDPOINT=http://127.0.0.1:PORT to a running `moto_server`. !!!!!!!!!!\n"
             );
             None

@@ -155,21 +155,22 @@ pub fn memory_store() -> Arc<dyn OtpStore> {
     Arc::new(MemoryStore::new())
 }
 
-/// The emulator's address, or `None` after a loud skip notice. With
-/// `OTP_REQUIRE_EMULATOR=1` a missing emulator fails the test instead.
+/// The emulator's address. Without one the test fails, unless the run opts out with
+/// `OTP_SKIP_EMULATOR=1`: then it is skipped, loudly (`scripts/test` always starts it).
 pub fn emulator_host(test: &str) -> Option<String> {
     if let Some(host) = std::env::var("FIRESTORE_EMULATOR_HOST").ok().filter(|h| !h.trim().is_empty()) {
         return Some(host);
     }
     assert!(
-        std::env::var("OTP_REQUIRE_EMULATOR").as_deref() != Ok("1"),
-        "OTP_REQUIRE_EMULATOR=1 but FIRESTORE_EMULATOR_HOST is not set: start the emulator (scripts/test does)"
+        std::env::var("OTP_SKIP_EMULATOR").as_deref() == Ok("1"),
+        "FIRESTORE_EMULATOR_HOST is not set: run scripts/test (it starts the Firestore emulator), \
+         or set OTP_SKIP_EMULATOR=1 to skip the Firestore tests"
     );
     // Straight to stderr: the test harness captures `eprintln!` of passing tests.
     let _ = writeln!(
         std::io::stderr(),
         "\n################################################################\n\
-         ## SKIPPED Firestore test `{test}`: FIRESTORE_EMULATOR_HOST is not set.\n\
+         ## SKIPPED Firestore test `{test}` (OTP_SKIP_EMULATOR=1).\n\
          ## Run scripts/test, which starts the emulator, to run it.\n\
          ################################################################"
     );
