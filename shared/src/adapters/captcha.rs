@@ -452,6 +452,45 @@ fn describe(error: &reqwest::Error) -> String {
     text
 }
 
+/// A [`SiteVerify`] whose secret comes from the secret cache at each check, so a rotated
+/// `captcha-secret` is picked up without a redeploy (the checker is rebuilt when the secret
+/// it was built with changes).
+pub struct CachedSecretSiteVerify {
+    config: ChallengeConfig,
+    secrets: std::sync::Arc<dyn crate::ports::SecretSource>,
+    current: tokio::sync::Mutex<Option<(SecretString, std::sync::Arc<SiteVerify>)>>,
+}
+
+impl CachedSecretSiteVerify {
+    pub fn new(config: ChallengeConfig, secrets: std::sync::Arc<dyn crate::ports::SecretSource>) -> Self {
+        Self { config, secrets, current: tokio::sync::Mutex::new(None) }
+    }
+
+    async fn checker(&self) -> Result<std::sync::Arc<SiteVerify>, ChallengeError> {
+        let secrets = self.secrets.load().await.map_err(|e| ChallengeError::Unavailable(e.to_string()))?;
+        let secret = secrets.captcha_secret.ok_or_else(|| ChallengeError::Unavailable("no captcha secret".into()))?;
+        let mut current = self.current.lock().await;
+        if let Some((built_with, checker)) = current.as_ref()
+            && built_with.expose_secret() == secret.expose_secret()
+        {
+            return Ok(checker.clone());
+        }
+        let checker = std::sync::Arc::new(
+            SiteVerify::new(self.config.clone(), secret.clone())
+                .map_err(|e| ChallengeError::Unavailable(e.to_string()))?,
+        );
+        *current = Some((secret, checker.clone()));
+        Ok(checker)
+    }
+}
+
+#[async_trait]
+impl BotChallenge for CachedSecretSiteVerify {
+    async fn check(&self, token: &str, client_ip: IpAddr) -> Result<(), ChallengeError> {
+        self.checker().await?.check(token, client_ip).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,44 +619,5 @@ mod tests {
         assert_eq!(clean_code("a b\nc"), "unrecognised-code");
         assert_eq!(clean_code(&"x".repeat(65)), "unrecognised-code");
         assert_eq!(clean_code(""), "unrecognised-code");
-    }
-}
-
-/// A [`SiteVerify`] whose secret comes from the secret cache at each check, so a rotated
-/// `captcha-secret` is picked up without a redeploy (the checker is rebuilt when the secret
-/// it was built with changes).
-pub struct CachedSecretSiteVerify {
-    config: ChallengeConfig,
-    secrets: std::sync::Arc<dyn crate::ports::SecretSource>,
-    current: tokio::sync::Mutex<Option<(SecretString, std::sync::Arc<SiteVerify>)>>,
-}
-
-impl CachedSecretSiteVerify {
-    pub fn new(config: ChallengeConfig, secrets: std::sync::Arc<dyn crate::ports::SecretSource>) -> Self {
-        Self { config, secrets, current: tokio::sync::Mutex::new(None) }
-    }
-
-    async fn checker(&self) -> Result<std::sync::Arc<SiteVerify>, ChallengeError> {
-        let secrets = self.secrets.load().await.map_err(|e| ChallengeError::Unavailable(e.to_string()))?;
-        let secret = secrets.captcha_secret.ok_or_else(|| ChallengeError::Unavailable("no captcha secret".into()))?;
-        let mut current = self.current.lock().await;
-        if let Some((built_with, checker)) = current.as_ref()
-            && built_with.expose_secret() == secret.expose_secret()
-        {
-            return Ok(checker.clone());
-        }
-        let checker = std::sync::Arc::new(
-            SiteVerify::new(self.config.clone(), secret.clone())
-                .map_err(|e| ChallengeError::Unavailable(e.to_string()))?,
-        );
-        *current = Some((secret, checker.clone()));
-        Ok(checker)
-    }
-}
-
-#[async_trait]
-impl BotChallenge for CachedSecretSiteVerify {
-    async fn check(&self, token: &str, client_ip: IpAddr) -> Result<(), ChallengeError> {
-        self.checker().await?.check(token, client_ip).await
     }
 }
