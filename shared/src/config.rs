@@ -2,11 +2,11 @@
 //! checked once at start-up into typed values. This is the one place that reads the
 //! environment: every other part gets its settings from here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::TimeDelta;
 
-use crate::domain::phone::{NumberType, NumberTypes};
+use crate::domain::phone::NumberTypes;
 use crate::domain::{
     CodeLength, ConversionGuard, CountryAllowList, CountryCap, E164Phone, OtpCode, SendPolicy, VerifyPolicy,
     WindowLimit,
@@ -473,11 +473,6 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
         Ok((value > 0).then_some(value as u32))
     }
-}
-
-/// Number types by their names in `OTP_NUMBER_TYPES`.
-pub fn number_type_names() -> BTreeSet<&'static str> {
-    NumberType::ALL.iter().map(|t| t.name()).collect()
 }
 
 #[cfg(test)]

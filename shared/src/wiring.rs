@@ -105,40 +105,37 @@ pub async fn build(settings: Settings, overrides: Overrides) -> App {
             Err(reason) => return refuse(&settings.allowed_origins, reason),
         },
     };
-    let mut problems = Vec::new();
-    let store: Arc<dyn OtpStore> = match (overrides.store, settings.store) {
-        (Some(store), _) => {
-            problems.extend(secrets.prime().await.err().map(|e| format!("secrets: {e}")));
-            store
-        }
-        (None, StoreKind::Memory) => {
-            warm_phone_metadata();
-            problems.extend(secrets.prime().await.err().map(|e| format!("secrets: {e}")));
-            Arc::new(MemoryStore::new())
-        }
+    let firestore = match (&overrides.store, settings.store) {
         (None, StoreKind::Firestore) => {
-            let timeout = overrides.firestore_call_timeout;
-            let store = match firestore_store(&settings, secrets.clone(), timeout) {
-                Ok(store) => store,
+            match firestore_store(&settings, secrets.clone(), overrides.firestore_call_timeout) {
+                Ok(store) => Some(Arc::new(store)),
                 Err(reason) => return refuse(&settings.allowed_origins, reason),
-            };
-            // Secrets load (SSM: one call) while the rest of start-up proceeds: the phone
-            // metadata is decoded while the SSM request is in flight, and the Firestore
-            // connection waits for the credentials it needs from the same load.
-            let connect = async {
-                warm_phone_metadata();
-                // Connect during the init phase, so the first request does not pay for it.
-                // A failure is logged and the connection retried by each request meanwhile.
-                store.connect_now().await
-            };
-            let (primed, connected) = tokio::join!(secrets.prime(), connect);
-            problems.extend(primed.err().map(|e| format!("secrets: {e}")));
-            if let Err(error) = connected {
-                tracing::warn!(%error, "Firestore not reachable at start; requests answer 503 until it is");
-                problems.push(format!("Firestore: {error}"));
             }
-            Arc::new(store)
         }
+        _ => None,
+    };
+    // Secrets load (SSM: one call) while the rest of start-up proceeds: the phone metadata
+    // is decoded while the SSM request is in flight, and the Firestore connection waits for
+    // the credentials it needs from the same load.
+    let warm = async {
+        warm_phone_metadata();
+        // Connect during the init phase, so the first request does not pay for it. A
+        // failure is logged and the connection retried by each request meanwhile.
+        match &firestore {
+            Some(store) => store.connect_now().await,
+            None => Ok(()),
+        }
+    };
+    let (primed, connected) = tokio::join!(secrets.prime(), warm);
+    let mut problems: Vec<String> = primed.err().map(|e| format!("secrets: {e}")).into_iter().collect();
+    if let Err(error) = connected {
+        tracing::warn!(%error, "Firestore not reachable at start; requests answer 503 until it is");
+        problems.push(format!("Firestore: {error}"));
+    }
+    let store: Arc<dyn OtpStore> = match (overrides.store, firestore) {
+        (Some(store), _) => store,
+        (None, Some(firestore)) => firestore,
+        (None, None) => Arc::new(MemoryStore::new()),
     };
     let cors = Cors::new(&settings.allowed_origins);
     let service = OtpService::new(settings.service, store, sms, clock, secrets, challenge);
