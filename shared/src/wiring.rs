@@ -15,7 +15,7 @@ use crate::adapters::memory::MemoryStore;
 use crate::adapters::outbox::Outbox;
 use crate::adapters::twilio::{TwilioConfig, TwilioSender};
 use crate::config::{CaptchaSettings, Settings, SmsKind, StoreKind};
-use crate::http::{Api, Cors, StartupError};
+use crate::http::{Api, Cors, Endpoint, StartupError};
 use crate::ports::{BotChallenge, Clock, OtpStore, SecretSource, SmsSender};
 use crate::secrets::env::EnvSecrets;
 use crate::secrets::ssm::SsmSecrets;
@@ -49,15 +49,15 @@ pub struct App {
     pub problems: Vec<String>,
 }
 
-/// The `Api` of a Lambda function, from the environment.
-pub async fn lambda_api() -> Api {
-    build_from_env(Overrides::default()).await.api
+/// The `Api` of the Lambda function serving `endpoint`, from the environment.
+pub async fn lambda_api(endpoint: Endpoint) -> Api {
+    build_from_env(Overrides::default(), &[endpoint]).await.api
 }
 
-/// Reads the settings from the environment and builds the service.
-pub async fn build_from_env(overrides: Overrides) -> App {
+/// Reads the settings from the environment and builds the service for `endpoints`.
+pub async fn build_from_env(overrides: Overrides, endpoints: &[Endpoint]) -> App {
     match Settings::from_env() {
-        Ok(settings) => build(settings, overrides).await,
+        Ok(settings) => build_serving(settings, overrides, endpoints).await,
         Err(error) => {
             // The origins alone may still be readable: a browser then sees the 503.
             let origins = Settings::origins_from_env().unwrap_or_else(|_| Settings::default().allowed_origins);
@@ -67,8 +67,14 @@ pub async fn build_from_env(overrides: Overrides) -> App {
 }
 
 /// Builds the service that `settings` describe, with `overrides` in place of the parts
-/// they give.
+/// they give, serving both endpoints (the local run, tests).
 pub async fn build(settings: Settings, overrides: Overrides) -> App {
+    build_serving(settings, overrides, &[Endpoint::SendOtp, Endpoint::VerifyOtp]).await
+}
+
+/// [`build`] for a process that serves only `endpoints`: it warms only what they use (a
+/// Twilio connection only where codes are sent).
+pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: &[Endpoint]) -> App {
     if let Some(reason) = refused_in_lambda(&settings, &overrides) {
         return refuse(&settings.allowed_origins, reason);
     }
@@ -81,6 +87,7 @@ pub async fn build(settings: Settings, overrides: Overrides) -> App {
     let secrets = Arc::new(SecretCache::new(source, required, SECRET_TTL));
 
     let mut outbox = None;
+    let mut twilio = None;
     let sms: Arc<dyn SmsSender> = match (overrides.sms, settings.sms) {
         (Some(sms), _) => sms,
         (None, SmsKind::Outbox) => {
@@ -92,7 +99,11 @@ pub async fn build(settings: Settings, overrides: Overrides) -> App {
             let sender = TwilioConfig::new(settings.twilio_api_base.as_deref())
                 .and_then(|config| TwilioSender::new(config, secrets.clone()));
             match sender {
-                Ok(sender) => Arc::new(sender),
+                Ok(sender) => {
+                    let sender = Arc::new(sender);
+                    twilio = endpoints.contains(&Endpoint::SendOtp).then(|| sender.clone());
+                    sender
+                }
                 Err(error) => return refuse(&settings.allowed_origins, error.to_string()),
             }
         }
@@ -114,19 +125,37 @@ pub async fn build(settings: Settings, overrides: Overrides) -> App {
         }
         _ => None,
     };
-    // Secrets load (SSM: one call) while the rest of start-up proceeds: the phone metadata
-    // is decoded while the SSM request is in flight, and the Firestore connection waits for
-    // the credentials it needs from the same load.
-    let warm = async {
-        warm_phone_metadata();
-        // Connect during the init phase, so the first request does not pay for it. A
-        // failure is logged and the connection retried by each request meanwhile.
+    // What the first requests would otherwise pay for is done now, in the init phase, all
+    // at once: the secrets load (SSM: one call), then the Twilio connection opens with
+    // them; the Firestore connection opens (and fetches its token) with the credentials of
+    // the same load; meanwhile, on a thread of its own, the phone metadata is decoded and
+    // the patterns of the countries served are compiled. A failure is logged, and each
+    // request retries what it needs.
+    let regions = settings.service.allowed_countries.regions_to_warm();
+    let patterns = tokio::task::spawn_blocking(move || crate::domain::phone::warm_regions(&regions));
+    let secrets_then_twilio = async {
+        let primed = secrets.prime().await;
+        if let (Ok(()), Some(twilio)) = (&primed, &twilio) {
+            let _ = twilio.warm().await;
+        }
+        primed
+    };
+    let connect = async {
         match &firestore {
             Some(store) => store.connect_now().await,
             None => Ok(()),
         }
     };
-    let (primed, connected) = tokio::join!(secrets.prime(), warm);
+    let (primed, connected, patterns) = tokio::join!(secrets_then_twilio, connect, patterns);
+    if let Ok(warmed) = patterns {
+        tracing::debug!(
+            event = "phone_patterns_warmed",
+            regions = warmed.regions,
+            patterns = warmed.patterns,
+            capacity = warmed.capacity,
+            "compiled the phone-number patterns of the countries served"
+        );
+    }
     let mut problems: Vec<String> = primed.err().map(|e| format!("secrets: {e}")).into_iter().collect();
     if let Err(error) = connected {
         tracing::warn!(%error, "Firestore not reachable at start; requests answer 503 until it is");
@@ -155,11 +184,6 @@ fn challenge_from_settings(
         config.verify_url = VerifyUrl::parse(url).map_err(|e| e.to_string())?;
     }
     Ok(Arc::new(CachedSecretSiteVerify::new(config, secrets)))
-}
-
-/// Loads the phone-number metadata now, during the cold start, not in the first request.
-fn warm_phone_metadata() {
-    let _ = crate::domain::E164Phone::parse("+14155550123", None);
 }
 
 /// Where secrets come from: SSM under `OTP_SSM_PREFIX` when it is set (environment
@@ -295,6 +319,19 @@ mod tests {
             with(&[("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")])
                 .is_some_and(|r| r.contains("FIRESTORE_EMULATOR_HOST"))
         );
+    }
+
+    #[tokio::test]
+    async fn start_up_compiles_the_patterns_of_the_countries_served() {
+        let cached = || phonenumber::metadata::DATABASE.cache().lock().map(|c| c.len()).unwrap_or(0);
+        let app = build(settings(&[("OTP_ALLOWED_COUNTRIES", "JP,KE")]), Overrides::default()).await;
+        assert!(app.api.service().is_some(), "{:?}", app.problems);
+        let before = cached();
+        assert!(before > 0);
+        for raw in ["+81 90-1234-5678", "+254 712 345678"] {
+            crate::domain::E164Phone::parse(raw, None).unwrap_or_else(|e| panic!("{raw}: {e}"));
+        }
+        assert_eq!(cached(), before, "the first numbers of the countries served compile nothing");
     }
 
     #[tokio::test]

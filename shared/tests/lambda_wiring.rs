@@ -36,10 +36,17 @@ async fn lambda_api_reads_ssm_and_sends_through_twilio() {
         unsafe { std::env::remove_var(name) };
     }
 
-    let api = otp_core::wiring::lambda_api().await;
+    // verify-otp sends nothing, so it opens no connection to Twilio.
+    let api = otp_core::wiring::lambda_api(otp_core::Endpoint::VerifyOtp).await;
+    assert!(api.service().is_some(), "verify-otp starts");
+    assert_eq!((fake.account_fetches().len(), fake.connections()), (0, 0), "verify-otp left Twilio alone");
+    // send-otp opens it at start-up, with the credentials from SSM, and sends over it.
+    let api = otp_core::wiring::lambda_api(otp_core::Endpoint::SendOtp).await;
     assert!(api.service().is_some(), "the service starts");
+    assert_eq!(fake.account_fetches(), [200], "the Twilio connection was opened and the credentials accepted");
     let (status, body) = send(&api, "+16505550100").await;
     assert_eq!(status, 202, "{body}");
+    assert_eq!(fake.connections(), 1, "the first send used the connection opened at start-up");
     let messages = fake.messages();
     assert_eq!(messages.len(), 1, "sent through Twilio with the credentials from SSM");
     assert_eq!(messages[0].from.as_deref(), Some(env_from), "TWILIO_FROM overrides the SSM sender");

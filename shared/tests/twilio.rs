@@ -193,3 +193,33 @@ async fn a_messaging_service_replaces_the_from_number() {
     assert_eq!((sent[0].from.as_deref(), sent[0].messaging_service_sid.as_deref()), (None, Some(service_sid)));
     assert_eq!(sent[0].body, message.body, "the body arrives intact, accents and all");
 }
+
+#[tokio::test]
+async fn warming_opens_the_connection_the_first_send_then_reuses() {
+    let fake = fake_twilio::FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake starts");
+    let sender = sender_with(fake.url(), "TWILIO_FROM", FROM).await;
+    assert_eq!(sender.warm().await, Ok(()));
+    assert_eq!(fake.account_fetches(), [200], "one authenticated Account fetch");
+    assert_eq!((fake.connections(), fake.attempts().len()), (1, 0), "connected, nothing sent");
+    let message = SmsMessage { to: PHONE.into(), body: "Your code is 123456.".into() };
+    assert_eq!(sender.send(&message).await, Ok(()));
+    assert_eq!(fake.connections(), 1, "the first send went over the warmed connection");
+}
+
+#[tokio::test]
+async fn a_failed_warm_up_is_reported_and_leaves_sending_to_the_send() {
+    let fake = fake_twilio::FakeTwilio::start(ACCOUNT_SID, "another-auth-token").await.expect("fake starts");
+    let sender = sender_with(fake.url(), "TWILIO_FROM", FROM).await;
+    let (logs, guard) = capture_logs("warn");
+    let warmed = sender.warm().await;
+    drop(guard);
+    assert!(matches!(&warmed, Err(SmsError::Failed(reason)) if reason.contains("20003")), "{warmed:?}");
+    assert!(logs.text().contains("twilio_warm_failed"), "{}", logs.text());
+    assert!(!logs.text().contains(AUTH_TOKEN), "no secret in the log");
+    assert!(fake.messages().is_empty() && fake.attempts().is_empty(), "a warm-up never sends");
+
+    // Nothing listening: an error, quickly, and no panic.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("binds").local_addr().expect("address");
+    let sender = sender_with(format!("http://{closed}"), "TWILIO_FROM", FROM).await;
+    assert!(sender.warm().await.is_err());
+}

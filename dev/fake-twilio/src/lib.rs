@@ -8,6 +8,8 @@
 //!   more numbers can be scripted ([`FakeTwilio::fail_number`], `POST /_fake/numbers`).
 //! - Faults for the next calls: `500`, `503`, `429` or a slow answer
 //!   ([`FakeTwilio::push_faults`], `POST /_fake/faults`).
+//! - `GET /2010-04-01/Accounts/{AccountSid}.json`: the Account resource (the same auth), as
+//!   the service's start-up fetches it to open its connection and check its credentials.
 //! - Every call is recorded (`GET /_fake/attempts`), every accepted message too
 //!   (`GET /_fake/messages`); `POST /_fake/reset` forgets records, faults and scripted numbers.
 
@@ -86,6 +88,10 @@ struct State {
     attempts: Vec<Attempt>,
     faults: VecDeque<Fault>,
     numbers: HashMap<String, u32>,
+    /// Answers of `GET .../Accounts/{sid}.json`, by HTTP status.
+    account_fetches: Vec<u16>,
+    /// TCP connections accepted.
+    connections: usize,
 }
 
 struct Shared {
@@ -152,6 +158,16 @@ impl FakeTwilio {
         self.shared.state().attempts.clone()
     }
 
+    /// The HTTP status of each Account fetch, oldest first.
+    pub fn account_fetches(&self) -> Vec<u16> {
+        self.shared.state().account_fetches.clone()
+    }
+
+    /// TCP connections accepted so far: a client that reuses its connection opens one.
+    pub fn connections(&self) -> usize {
+        self.shared.state().connections
+    }
+
     /// Serves these faults to the next calls, one each, in order.
     pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.shared.state().faults.extend(faults);
@@ -175,6 +191,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
+        shared.state().connections += 1;
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
@@ -204,6 +221,16 @@ async fn route(shared: &Shared, request: http::Request<Incoming>) -> Answer {
             return twilio_error(405, 20004, "Method not allowed");
         }
         return create_message(shared, account, &parts.headers, &body).await;
+    }
+    if let Some(account) = path.strip_prefix("/2010-04-01/Accounts/").and_then(|rest| rest.strip_suffix(".json"))
+        && !account.contains('/')
+    {
+        if method != http::Method::GET {
+            return twilio_error(405, 20004, "Method not allowed");
+        }
+        let answer = fetch_account(shared, account, &parts.headers);
+        shared.state().account_fetches.push(answer.status().as_u16());
+        return answer;
     }
     match (method.as_str(), path) {
         ("GET", "/_fake/messages") => json_answer(200, &json!(shared.state().messages)),
@@ -280,6 +307,35 @@ async fn create_message(shared: &Shared, account: &str, headers: &http::HeaderMa
         Ok(message) => json_answer(201, &message_json(&message)),
         Err(error) => twilio_error(error.status, error.code, &error.message),
     }
+}
+
+/// The Account resource, as `GET /2010-04-01/Accounts/{sid}.json` answers it. (Twilio's
+/// also holds the auth token; this fake leaves it out.)
+fn fetch_account(shared: &Shared, account: &str, headers: &http::HeaderMap) -> Answer {
+    let authenticated =
+        basic_credentials(headers).is_some_and(|(sid, token)| sid == shared.account_sid && token == shared.auth_token);
+    if !authenticated {
+        return twilio_error(401, 20003, "Authenticate");
+    }
+    if account != shared.account_sid {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    }
+    let uri = format!("/2010-04-01/Accounts/{account}");
+    let created = Utc::now().to_rfc2822();
+    json_answer(
+        200,
+        &json!({
+            "sid": account,
+            "owner_account_sid": account,
+            "friendly_name": "fake account",
+            "status": "active",
+            "type": "Full",
+            "date_created": created,
+            "date_updated": created,
+            "uri": format!("{uri}.json"),
+            "subresource_uris": { "messages": format!("{uri}/Messages.json") },
+        }),
+    )
 }
 
 struct TwilioError {

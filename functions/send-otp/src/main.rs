@@ -8,7 +8,7 @@ use otp_core::http::lambda;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     otp_core::telemetry::init(true);
-    let api = otp_core::wiring::lambda_api().await;
+    let api = otp_core::wiring::lambda_api(Endpoint::SendOtp).await;
     let api = &api;
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, std::convert::Infallible>(lambda::handle(api, Endpoint::SendOtp, request).await)

@@ -13,7 +13,7 @@ use rand::Rng;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use crate::ports::{self, SecretSource, SmsError, SmsMessage, SmsSender};
+use crate::ports::{self, SecretSource, Secrets, SmsError, SmsMessage, SmsSender, TwilioSecrets};
 
 /// Twilio's production API.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
@@ -110,6 +110,62 @@ impl TwilioSender {
             .map_err(|error| TwilioConfigError(format!("HTTP client: {error}")))?;
         Ok(Self { client, config, secrets })
     }
+
+    /// Opens the connection to Twilio now (DNS, TCP, TLS) into the client's pool and
+    /// checks the credentials, with one cheap authenticated call that sends nothing
+    /// (`GET /2010-04-01/Accounts/{AccountSid}.json`): done at start-up, so that the first
+    /// send does not pay the handshake at an invocation's CPU share. Never retried and
+    /// never fatal: the outcome is logged, and a failure leaves the first send to connect.
+    pub async fn warm(&self) -> Result<(), SmsError> {
+        let secrets = self.secrets.load().await.map_err(|_| SmsError::Failed("secrets unavailable".into()))?;
+        let (twilio, account_sid) = credentials(&secrets)?;
+        let url = format!("{}/2010-04-01/Accounts/{account_sid}.json", self.config.api_base);
+        let request = self.client.get(&url).basic_auth(account_sid, Some(twilio.auth_token.expose_secret()));
+        let outcome = match request.send().await {
+            Err(error) => Err(SmsError::Failed(format!("no connection: {}", error.without_url()))),
+            Ok(response) if response.status().is_success() => {
+                // Read to the end, so the connection goes back to the pool.
+                let _ = response.bytes().await;
+                Ok(())
+            }
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body = response.bytes().await.unwrap_or_default();
+                let code = serde_json::from_slice::<TwilioErrorBody>(&body).ok().and_then(|e| e.code);
+                Err(SmsError::Failed(format!(
+                    "HTTP {status}, Twilio code {}",
+                    code.map_or_else(|| "none".to_owned(), |c| c.to_string())
+                )))
+            }
+        };
+        match &outcome {
+            Ok(()) => tracing::debug!(event = "twilio_warmed", "connected to Twilio; the credentials are accepted"),
+            Err(error) => tracing::warn!(
+                event = "twilio_warm_failed",
+                %error,
+                "could not reach Twilio or have the credentials accepted at start-up; sends will try"
+            ),
+        }
+        outcome
+    }
+}
+
+/// The Twilio credentials of `secrets` and the account SID, checked for use in a URL.
+fn credentials(secrets: &Secrets) -> Result<(&TwilioSecrets, &str), SmsError> {
+    let Some(twilio) = secrets.twilio.as_ref() else {
+        tracing::error!(
+            event = "twilio_credentials_missing",
+            "OTP_SMS=twilio but no Twilio credentials were loaded (account SID, auth token, sender)"
+        );
+        return Err(SmsError::Failed("no Twilio credentials".into()));
+    };
+    let account_sid = twilio.account_sid.expose_secret();
+    // The SID goes into the URL path: refuse anything that could change the path.
+    if account_sid.is_empty() || !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        tracing::error!(event = "twilio_credentials_invalid", "the Twilio account SID is not alphanumeric");
+        return Err(SmsError::Failed("malformed account SID".into()));
+    }
+    Ok((twilio, account_sid))
 }
 
 /// Twilio's error body: `{"code": 21211, "message": "...", "more_info": "...", "status": 400}`.
@@ -143,19 +199,7 @@ enum CallOutcome {
 impl SmsSender for TwilioSender {
     async fn send(&self, message: &SmsMessage) -> Result<(), SmsError> {
         let secrets = self.secrets.load().await.map_err(|_| SmsError::Failed("secrets unavailable".into()))?;
-        let Some(twilio) = secrets.twilio.as_ref() else {
-            tracing::error!(
-                event = "twilio_credentials_missing",
-                "OTP_SMS=twilio but no Twilio credentials were loaded (account SID, auth token, sender)"
-            );
-            return Err(SmsError::Failed("no Twilio credentials".into()));
-        };
-        let account_sid = twilio.account_sid.expose_secret();
-        // The SID goes into the URL path: refuse anything that could change the path.
-        if account_sid.is_empty() || !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            tracing::error!(event = "twilio_credentials_invalid", "the Twilio account SID is not alphanumeric");
-            return Err(SmsError::Failed("malformed account SID".into()));
-        }
+        let (twilio, account_sid) = credentials(&secrets)?;
         let url = format!("{}/2010-04-01/Accounts/{account_sid}/Messages.json", self.config.api_base);
         let sender = match &twilio.sender {
             ports::TwilioSenderId::From(from) => ("From", from.as_str()),
