@@ -12,6 +12,7 @@ use otp_core::domain::E164Phone;
 use otp_core::secrets::env::EnvSecrets;
 use otp_core::wiring::Overrides;
 use otp_core::{Endpoint, Settings};
+use otp_testkit::{code_in, wrong_code};
 
 const N: usize = 20_000;
 
@@ -86,17 +87,10 @@ fn main() {
         }
         report("send-otp (202)", send);
 
-        let codes: Vec<(String, String)> = outbox
-            .list()
-            .into_iter()
-            .map(|m| {
-                let code = m.body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("code").to_owned();
-                (m.to, code)
-            })
-            .collect();
+        let codes: Vec<(String, String)> = outbox.list().into_iter().map(|m| (m.to, code_in(&m.body))).collect();
         let mut wrong = Vec::with_capacity(N);
         for (phone, code) in &codes {
-            let bad: String = code.chars().map(|c| if c == '0' { '1' } else { '0' }).collect();
+            let bad = wrong_code(code);
             let req = request(format!(r#"{{"phone":"{phone}","code":"{bad}"}}"#));
             let t = Instant::now();
             let response = api.handle(Endpoint::VerifyOtp, &req, None).await;

@@ -2,7 +2,7 @@
 //! the contract and a JSON body of the success or error shape. Never a panic.
 
 use otp_core::Endpoint;
-use otp_testkit::TestApp;
+use otp_testkit::{TestApp, request};
 use proptest::prelude::*;
 
 const CONTRACT_ERRORS: &[(u16, &str)] = &[
@@ -54,7 +54,7 @@ fn check(endpoint: Endpoint, method: &str, content_type: Option<&str>, body: Vec
     let json_object = serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object());
     let reply = runtime.block_on(async {
         let app = TestApp::new().await;
-        app.raw(endpoint, method, content_type, body, otp_testkit::CLIENT_IP).await
+        request(&app.api, endpoint, method, content_type, body, otp_testkit::CLIENT_IP).await
     });
     let code = reply.error_code().to_owned();
     match (method, content_type) {

@@ -2,7 +2,7 @@
 //! shapes, CORS, and the edge checks, through `Api::handle` as Lambda and the local run call it.
 
 use otp_core::Endpoint;
-use otp_testkit::{ORIGIN, SESSION_SECRET, TestApp, t0, wrong_code};
+use otp_testkit::{ORIGIN, SESSION_SECRET, TestApp, request, t0, wrong_code};
 use serde_json::json;
 
 const PHONE: &str = "+14155550123";
@@ -76,7 +76,7 @@ async fn malformed_requests_are_invalid_request() {
         b"{\"phone\": \"4155550123\", \"defaultCountry\": \"Narnia\"}",
     ];
     for body in bodies {
-        let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json"), body, "198.51.100.7").await;
+        let reply = request(&app.api, Endpoint::SendOtp, "POST", Some("application/json"), body, "198.51.100.7").await;
         assert_eq!((reply.status, reply.error_code()), (400, "invalid_request"), "{}", String::from_utf8_lossy(body));
         assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
@@ -119,7 +119,7 @@ async fn only_post_and_options_are_allowed() {
     let app = TestApp::new().await;
     for endpoint in [Endpoint::SendOtp, Endpoint::VerifyOtp] {
         for method in ["GET", "PUT", "DELETE", "PATCH", "HEAD"] {
-            let reply = app.raw(endpoint, method, Some("application/json"), "{}", "198.51.100.7").await;
+            let reply = request(&app.api, endpoint, method, Some("application/json"), "{}", "198.51.100.7").await;
             assert_eq!((reply.status, reply.error_code()), (405, "method_not_allowed"), "{method}");
             assert_eq!(reply.header("allow"), Some("POST, OPTIONS"));
         }
@@ -131,13 +131,13 @@ async fn bodies_over_4_kib_are_refused() {
     let app = TestApp::new().await;
     let padding = "x".repeat(4096);
     let big = json!({ "phone": PHONE, "pad": padding }).to_string();
-    let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json"), big, "198.51.100.7").await;
+    let reply = request(&app.api, Endpoint::SendOtp, "POST", Some("application/json"), big, "198.51.100.7").await;
     assert_eq!((reply.status, reply.error_code()), (413, "payload_too_large"));
     // Exactly 4096 bytes is still fine.
     let base = json!({ "phone": PHONE, "pad": "" }).to_string();
     let fits = json!({ "phone": PHONE, "pad": "x".repeat(4096 - base.len()) }).to_string();
     assert_eq!(fits.len(), 4096);
-    let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json"), fits, "198.51.100.7").await;
+    let reply = request(&app.api, Endpoint::SendOtp, "POST", Some("application/json"), fits, "198.51.100.7").await;
     assert_eq!(reply.status, 202);
 }
 
@@ -146,10 +146,12 @@ async fn only_json_is_accepted() {
     let app = TestApp::new().await;
     let body = json!({ "phone": PHONE }).to_string();
     for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data")] {
-        let reply = app.raw(Endpoint::SendOtp, "POST", ct, body.clone(), "198.51.100.7").await;
+        let reply = request(&app.api, Endpoint::SendOtp, "POST", ct, body.clone(), "198.51.100.7").await;
         assert_eq!((reply.status, reply.error_code()), (415, "unsupported_media_type"), "{ct:?}");
     }
-    let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json; charset=utf-8"), body, "198.51.100.7").await;
+    let reply =
+        request(&app.api, Endpoint::SendOtp, "POST", Some("application/json; charset=utf-8"), body, "198.51.100.7")
+            .await;
     assert_eq!(reply.status, 202);
 }
 
@@ -373,7 +375,7 @@ async fn cors_allows_only_configured_origins() {
     assert_ne!(response.headers()["access-control-allow-origin"], "*");
 
     // Errors carry CORS too, so the frontend can read them.
-    let reply = app.raw(Endpoint::SendOtp, "POST", Some("text/plain"), "x", "198.51.100.7").await;
+    let reply = request(&app.api, Endpoint::SendOtp, "POST", Some("text/plain"), "x", "198.51.100.7").await;
     assert_eq!(reply.status, 415);
     assert_eq!(reply.header("vary"), Some("Origin"));
     assert!(reply.header("access-control-allow-origin").is_some_and(|o| o != "*"));
@@ -452,9 +454,9 @@ async fn verify_reads_default_country_as_send_does() {
 async fn every_answer_carries_the_security_headers_preflights_and_errors_included() {
     let app = TestApp::new().await;
     let replies = [
-        app.raw(Endpoint::SendOtp, "OPTIONS", None, "", "198.51.100.7").await,
-        app.raw(Endpoint::SendOtp, "GET", None, "", "198.51.100.7").await,
-        app.raw(Endpoint::VerifyOtp, "POST", Some("application/json"), "{", "198.51.100.7").await,
+        request(&app.api, Endpoint::SendOtp, "OPTIONS", None, "", "198.51.100.7").await,
+        request(&app.api, Endpoint::SendOtp, "GET", None, "", "198.51.100.7").await,
+        request(&app.api, Endpoint::VerifyOtp, "POST", Some("application/json"), "{", "198.51.100.7").await,
         app.send(PHONE).await,
     ];
     for reply in replies {

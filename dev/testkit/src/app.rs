@@ -65,19 +65,7 @@ impl TestApp {
         self.clock.advance(TimeDelta::seconds(seconds));
     }
 
-    /// A raw request: any method, content type and body, from `ip`.
-    pub async fn raw(
-        &self,
-        endpoint: Endpoint,
-        method: &str,
-        content_type: Option<&str>,
-        body: impl Into<Vec<u8>>,
-        ip: &str,
-    ) -> Reply {
-        request(&self.api, endpoint, method, content_type, body, ip).await
-    }
-
-    /// A JSON POST from `ip`.
+    /// A JSON POST from `ip` (any other request: [`request`]).
     pub async fn post(&self, endpoint: Endpoint, body: Value, ip: &str) -> Reply {
         post(&self.api, endpoint, body, ip).await
     }

@@ -7,9 +7,9 @@
 //!   outbox and a [`ManualClock`]; [`Builder::store`] takes the Firestore emulator's store
 //!   ([`emulator`]), [`Builder::twilio`] the real Twilio sender against the fake Twilio
 //!   ([`twilio`]), [`Builder::secrets`] secrets from SSM on moto ([`moto`]).
-//! - [`post`] and [`request`] (and the same on [`TestApp`]): one request through the HTTP
-//!   handler, answered as one [`Reply`]; [`TestApp::last_code`] and [`code_in`] read the
-//!   code out of the SMS sent.
+//! - [`post`] and [`request`] (and [`TestApp::post`], `send`, `verify`): one request
+//!   through the HTTP handler, answered as one [`Reply`]; [`TestApp::last_code`] and
+//!   [`code_in`] read the code out of the SMS sent.
 //! - [`store`]: the store tests' subjects, policies, stores under test and concurrent runs.
 //! - [`emulator`] and [`moto`]: the Firestore emulator and moto, each with its guard: a test
 //!   that needs one fails without it, unless `OTP_SKIP_EMULATOR=1` / `OTP_SKIP_MOTO=1` skips
