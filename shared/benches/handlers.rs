@@ -24,6 +24,11 @@ fn request(body: String) -> http::Request<Vec<u8>> {
         .expect("valid request")
 }
 
+/// The client address of request `i`: each its own, as real traffic is.
+fn client(i: usize) -> std::net::IpAddr {
+    std::net::Ipv4Addr::from(0x0a00_0000 + i as u32).into()
+}
+
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
@@ -79,9 +84,8 @@ fn main() {
         let mut send = Vec::with_capacity(N);
         for (i, phone) in phones.iter().enumerate() {
             let req = request(format!(r#"{{"phone":"{phone}","locale":"de"}}"#));
-            let client = std::net::Ipv4Addr::from(0x0a00_0000 + i as u32).into();
             let t = Instant::now();
-            let response = api.handle(Endpoint::SendOtp, &req, Some(client)).await;
+            let response = api.handle(Endpoint::SendOtp, &req, Some(client(i))).await;
             send.push(t.elapsed());
             assert_eq!(response.status(), 202);
         }
@@ -89,20 +93,20 @@ fn main() {
 
         let codes: Vec<(String, String)> = outbox.list().into_iter().map(|m| (m.to, code_in(&m.body))).collect();
         let mut wrong = Vec::with_capacity(N);
-        for (phone, code) in &codes {
+        for (i, (phone, code)) in codes.iter().enumerate() {
             let bad = wrong_code(code);
             let req = request(format!(r#"{{"phone":"{phone}","code":"{bad}"}}"#));
             let t = Instant::now();
-            let response = api.handle(Endpoint::VerifyOtp, &req, None).await;
+            let response = api.handle(Endpoint::VerifyOtp, &req, Some(client(i))).await;
             wrong.push(t.elapsed());
             assert_eq!(response.status(), 401);
         }
         report("verify-otp wrong (401)", wrong);
         let mut right = Vec::with_capacity(N);
-        for (phone, code) in &codes {
+        for (i, (phone, code)) in codes.iter().enumerate() {
             let req = request(format!(r#"{{"phone":"{phone}","code":"{code}"}}"#));
             let t = Instant::now();
-            let response = api.handle(Endpoint::VerifyOtp, &req, None).await;
+            let response = api.handle(Endpoint::VerifyOtp, &req, Some(client(i))).await;
             right.push(t.elapsed());
             assert_eq!(response.status(), 200);
         }
