@@ -9,6 +9,8 @@ use aws_sdk_ssm::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_ssm::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region};
 use aws_sdk_ssm::types::ParameterType;
 
+use otp_core::secrets as names;
+
 use crate::secrets::{ACCOUNT_SID, AUTH_TOKEN, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET};
 
 /// moto's address. Without one the test fails, unless the run opts out with
@@ -97,13 +99,13 @@ pub async fn put(admin: &aws_sdk_ssm::Client, prefix: &str, name: &str, value: &
 /// Stores every test secret under `prefix`, by the names the service reads.
 pub async fn put_all(admin: &aws_sdk_ssm::Client, prefix: &str) {
     for (name, value) in [
-        ("session-secret", SESSION_SECRET),
-        ("code-pepper", PEPPER),
-        ("twilio-account-sid", ACCOUNT_SID),
-        ("twilio-auth-token", AUTH_TOKEN),
-        ("twilio-from", FROM),
-        ("gcp-credentials", GCP_CREDENTIALS),
+        (names::SESSION_SECRET, SESSION_SECRET),
+        (names::CODE_PEPPER, PEPPER),
+        (names::TWILIO_ACCOUNT_SID, ACCOUNT_SID),
+        (names::TWILIO_AUTH_TOKEN, AUTH_TOKEN),
+        (names::TWILIO_FROM, FROM),
+        (names::GCP_CREDENTIALS, GCP_CREDENTIALS),
     ] {
-        put(admin, prefix, name, value).await;
+        put(admin, prefix, name.ssm, value).await;
     }
 }

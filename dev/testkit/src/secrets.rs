@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use otp_core::secrets as names;
 use otp_core::secrets::env::EnvSecrets;
 
 /// The code pepper (`OTP_CODE_PEPPER`): fit for use, 32 bytes or more.
@@ -29,7 +30,7 @@ pub fn secrets() -> EnvSecrets {
 /// empty value leaves the variable out.
 pub fn secrets_with(extra: &[(&str, &str)]) -> EnvSecrets {
     let mut values: HashMap<&str, &str> =
-        HashMap::from([("OTP_CODE_PEPPER", PEPPER), ("OTP_SESSION_SECRET", SESSION_SECRET)]);
+        HashMap::from([(names::CODE_PEPPER.env, PEPPER), (names::SESSION_SECRET.env, SESSION_SECRET)]);
     values.extend(extra.iter().copied());
     EnvSecrets::from_lookup(|name| values.get(name).filter(|v| !v.is_empty()).map(|v| (*v).to_owned()))
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use otp_core::adapters::twilio::RetryPolicy;
 use otp_core::secrets::env::EnvSecrets;
+use otp_core::secrets::{TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN};
 
 use crate::secrets::{ACCOUNT_SID, secrets_with};
 
@@ -41,5 +42,9 @@ pub const SETTINGS: &[(&str, &str)] =
 /// The test secrets with Twilio credentials: [`ACCOUNT_SID`], `auth_token`, and the sender
 /// given as `sender_variable` (`TWILIO_FROM` or `TWILIO_MESSAGING_SERVICE_SID`) = `sender`.
 pub fn secrets(auth_token: &str, sender_variable: &str, sender: &str) -> EnvSecrets {
-    secrets_with(&[("TWILIO_ACCOUNT_SID", ACCOUNT_SID), ("TWILIO_AUTH_TOKEN", auth_token), (sender_variable, sender)])
+    secrets_with(&[
+        (TWILIO_ACCOUNT_SID.env, ACCOUNT_SID),
+        (TWILIO_AUTH_TOKEN.env, auth_token),
+        (sender_variable, sender),
+    ])
 }
