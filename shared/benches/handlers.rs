@@ -12,6 +12,7 @@ use otp_core::domain::E164Phone;
 use otp_core::secrets::env::EnvSecrets;
 use otp_core::wiring::Overrides;
 use otp_core::{Endpoint, Settings};
+use otp_testkit::{code_in, wrong_code};
 
 const N: usize = 20_000;
 
@@ -21,6 +22,11 @@ fn request(body: String) -> http::Request<Vec<u8>> {
         .header("content-type", "application/json")
         .body(body.into_bytes())
         .expect("valid request")
+}
+
+/// The client address of request `i`: each its own, as real traffic is.
+fn client(i: usize) -> std::net::IpAddr {
+    std::net::Ipv4Addr::from(0x0a00_0000 + i as u32).into()
 }
 
 fn report(name: &str, mut samples: Vec<Duration>) {
@@ -78,37 +84,29 @@ fn main() {
         let mut send = Vec::with_capacity(N);
         for (i, phone) in phones.iter().enumerate() {
             let req = request(format!(r#"{{"phone":"{phone}","locale":"de"}}"#));
-            let client = std::net::Ipv4Addr::from(0x0a00_0000 + i as u32).into();
             let t = Instant::now();
-            let response = api.handle(Endpoint::SendOtp, &req, Some(client)).await;
+            let response = api.handle(Endpoint::SendOtp, &req, Some(client(i))).await;
             send.push(t.elapsed());
             assert_eq!(response.status(), 202);
         }
         report("send-otp (202)", send);
 
-        let codes: Vec<(String, String)> = outbox
-            .list()
-            .into_iter()
-            .map(|m| {
-                let code = m.body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("code").to_owned();
-                (m.to, code)
-            })
-            .collect();
+        let codes: Vec<(String, String)> = outbox.list().into_iter().map(|m| (m.to, code_in(&m.body))).collect();
         let mut wrong = Vec::with_capacity(N);
-        for (phone, code) in &codes {
-            let bad: String = code.chars().map(|c| if c == '0' { '1' } else { '0' }).collect();
+        for (i, (phone, code)) in codes.iter().enumerate() {
+            let bad = wrong_code(code);
             let req = request(format!(r#"{{"phone":"{phone}","code":"{bad}"}}"#));
             let t = Instant::now();
-            let response = api.handle(Endpoint::VerifyOtp, &req, None).await;
+            let response = api.handle(Endpoint::VerifyOtp, &req, Some(client(i))).await;
             wrong.push(t.elapsed());
             assert_eq!(response.status(), 401);
         }
         report("verify-otp wrong (401)", wrong);
         let mut right = Vec::with_capacity(N);
-        for (phone, code) in &codes {
+        for (i, (phone, code)) in codes.iter().enumerate() {
             let req = request(format!(r#"{{"phone":"{phone}","code":"{code}"}}"#));
             let t = Instant::now();
-            let response = api.handle(Endpoint::VerifyOtp, &req, None).await;
+            let response = api.handle(Endpoint::VerifyOtp, &req, Some(client(i))).await;
             right.push(t.elapsed());
             assert_eq!(response.status(), 200);
         }

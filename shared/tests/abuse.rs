@@ -2,13 +2,11 @@
 //! the injected clock (memory store; the same rules run in the Firestore store, whose
 //! conformance suite and pumping simulation cover them there).
 
-mod common;
-mod helpers;
-
 use std::collections::VecDeque;
 
-use helpers::TestApp;
 use otp_core::Endpoint;
+use otp_testkit::secrets::secrets_with;
+use otp_testkit::{CAPTCHA_SECRET, TestApp, capture_logs};
 use serde_json::json;
 
 const PHONE: &str = "+14155550123";
@@ -84,7 +82,7 @@ async fn at_the_cap_the_pending_code_is_void_and_verify_answers_too_many_attempt
     assert_eq!((send.status, send.error_code()), (429, "rate_limited"), "no new code either");
     assert_eq!(send.body["error"]["retryAfterSeconds"], 86_400);
     assert_eq!(send.header("retry-after"), Some("86400"));
-    assert_eq!(app.outbox.list().len(), 1, "the refused send sent nothing");
+    assert_eq!(app.outbox().list().len(), 1, "the refused send sent nothing");
     app.advance(86_400);
     assert_eq!(app.send(PHONE).await.status, 202, "the window frees");
 }
@@ -136,7 +134,7 @@ async fn the_daily_budget_stops_every_sms_beyond_it_until_utc_midnight() {
     assert_eq!((refused.status, refused.error_code()), (429, "rate_limited"));
     // The clock starts at 15:00 UTC: nine hours to midnight.
     assert_eq!(refused.body["error"]["retryAfterSeconds"], 9 * 3600);
-    assert_eq!(app.outbox.list().len(), 3);
+    assert_eq!(app.outbox().list().len(), 3);
     app.advance(9 * 3600);
     assert_eq!(app.post(Endpoint::SendOtp, json!({ "phone": "+14155552999" }), &ip(100)).await.status, 202);
 }
@@ -168,7 +166,7 @@ async fn the_country_cap_holds_per_country_with_its_overrides() {
 #[tokio::test]
 async fn the_guard_pauses_a_country_whose_codes_are_not_used_and_logs_it_once() {
     let app = TestApp::with(&[("OTP_GUARD_MIN_SENDS", "5"), ("OTP_GUARD_MIN_CONVERSION_PERCENT", "20")]).await;
-    let (logs, _guard) = common::capture_logs("info");
+    let (logs, _guard) = capture_logs("info");
     for i in 0..5 {
         let reply = app.post(Endpoint::SendOtp, json!({ "phone": format!("+37120{:06}", 1000 + i) }), &ip(i)).await;
         assert_eq!(reply.status, 202, "{}", reply.body);
@@ -178,7 +176,7 @@ async fn the_guard_pauses_a_country_whose_codes_are_not_used_and_logs_it_once() 
         assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"));
         assert_eq!(reply.body["error"]["retryAfterSeconds"], 3600);
     }
-    assert_eq!(app.outbox.list().len(), 5);
+    assert_eq!(app.outbox().list().len(), 5);
     // A country whose users sign in goes on.
     for i in 0..8 {
         let phone = format!("+4915123{:06}", 1000 + i);
@@ -240,9 +238,9 @@ async fn number_types_beyond_mobile_are_served_only_by_choice() {
 #[tokio::test]
 async fn a_test_number_takes_its_fixed_code_is_never_texted_and_obeys_every_limit() {
     let app = TestApp::with(&[("OTP_TEST_NUMBERS", "+15555550100=424242"), ("OTP_RESEND_COOLDOWN_SECONDS", "0")]).await;
-    let (logs, _guard) = common::capture_logs("info");
+    let (logs, _guard) = capture_logs("info");
     assert_eq!(app.send("+15555550100").await.status, 202);
-    assert!(app.outbox.list().is_empty(), "never texted");
+    assert!(app.outbox().list().is_empty(), "never texted");
     assert!(logs.text().contains("\"test_number\""), "{}", logs.text());
     assert!(!logs.text().contains("424242"), "the fixed code is never logged");
     assert_eq!(app.verify("+15555550100", "424242").await.status, 200);
@@ -259,13 +257,9 @@ async fn unfit_secrets_are_one_clear_start_up_error_then_503() {
         ("s".repeat(40), "short".to_owned()),
         ("same".repeat(10), "same".repeat(10)),
     ] {
-        let secrets = otp_core::secrets::env::EnvSecrets::from_lookup(|name| match name {
-            "OTP_SESSION_SECRET" => Some(session.clone()),
-            "OTP_CODE_PEPPER" => Some(pepper.clone()),
-            _ => None,
-        });
-        let (logs, guard) = common::capture_logs("info");
-        let app = TestApp::with_secrets(&[], secrets).await;
+        let secrets = secrets_with(&[("OTP_SESSION_SECRET", &session), ("OTP_CODE_PEPPER", &pepper)]);
+        let (logs, guard) = capture_logs("info");
+        let app = TestApp::builder().secrets(secrets).start_unchecked().await;
         for endpoint in [Endpoint::SendOtp, Endpoint::VerifyOtp] {
             let reply = app.post(endpoint, json!({ "phone": PHONE, "code": "123456" }), "192.0.2.1").await;
             assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"));
@@ -275,7 +269,7 @@ async fn unfit_secrets_are_one_clear_start_up_error_then_503() {
         let errors: Vec<&str> = text.lines().filter(|l| l.contains("\"secrets_unusable\"")).collect();
         assert!(!errors.is_empty() && errors[0].contains("not fit"), "{text}");
         assert!(!text.contains(&session) && !text.contains(&pepper), "values are never logged");
-        assert!(app.outbox.list().is_empty());
+        assert!(app.outbox().list().is_empty());
     }
 }
 
@@ -284,15 +278,13 @@ async fn unfit_secrets_are_one_clear_start_up_error_then_503() {
 #[tokio::test]
 async fn the_bot_challenge_is_checked_before_anything_is_recorded_or_sent() {
     use fake_captcha::{FakeCaptcha, Fault, Flavor, Pass};
-    let fake = FakeCaptcha::start("captcha-secret-for-tests").await.expect("fake siteverify starts");
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.expect("fake siteverify starts");
     let url = fake.verify_url(Flavor::Turnstile);
-    let secrets = otp_core::secrets::env::EnvSecrets::from_lookup(|name| match name {
-        "OTP_SESSION_SECRET" => Some(helpers::SESSION_SECRET.into()),
-        "OTP_CODE_PEPPER" => Some(helpers::PEPPER.into()),
-        "OTP_CAPTCHA_SECRET" => Some("captcha-secret-for-tests".into()),
-        _ => None,
-    });
-    let app = TestApp::with_secrets(&[("OTP_CAPTCHA", "turnstile"), ("OTP_CAPTCHA_VERIFY_URL", &url)], secrets).await;
+    let app = TestApp::builder()
+        .settings(&[("OTP_CAPTCHA", "turnstile"), ("OTP_CAPTCHA_VERIFY_URL", &url)])
+        .secrets(secrets_with(&[("OTP_CAPTCHA_SECRET", CAPTCHA_SECRET)]))
+        .start()
+        .await;
     let host = "app.example.com"; // the host of the test origin
     // The fake's passing tokens are scripts; a distinct score makes each one unique.
     let fresh = |i: u32| Pass::token(host, "send_otp", 0.6 + f64::from(i) / 1000.0);
@@ -313,7 +305,7 @@ async fn the_bot_challenge_is_checked_before_anything_is_recorded_or_sent() {
     let token = fresh(0);
     let down = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": token }), "192.0.2.1").await;
     assert_eq!((down.status, down.error_code()), (503, "service_unavailable"));
-    assert!(app.outbox.list().is_empty(), "no refusal sent anything");
+    assert!(app.outbox().list().is_empty(), "no refusal sent anything");
 
     // Nothing above was recorded: the per-client limit (5) still has every send.
     for i in 0..5 {
@@ -338,7 +330,7 @@ async fn the_bot_challenge_is_checked_before_anything_is_recorded_or_sent() {
 
 #[tokio::test]
 async fn a_configured_challenge_without_its_secret_is_a_start_up_error() {
-    let app = TestApp::with(&[("OTP_CAPTCHA", "hcaptcha")]).await;
+    let app = TestApp::builder().settings(&[("OTP_CAPTCHA", "hcaptcha")]).start_unchecked().await;
     let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": "x" }), "192.0.2.1").await;
     assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"));
 }

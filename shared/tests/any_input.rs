@@ -1,10 +1,8 @@
 //! Whatever arrives, each handler answers with one of API.md's responses: a status from
 //! the contract and a JSON body of the success or error shape. Never a panic.
 
-mod helpers;
-
-use helpers::TestApp;
 use otp_core::Endpoint;
+use otp_testkit::{TestApp, request};
 use proptest::prelude::*;
 
 const CONTRACT_ERRORS: &[(u16, &str)] = &[
@@ -56,7 +54,7 @@ fn check(endpoint: Endpoint, method: &str, content_type: Option<&str>, body: Vec
     let json_object = serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object());
     let reply = runtime.block_on(async {
         let app = TestApp::new().await;
-        app.raw(endpoint, method, content_type, body, "198.51.100.7").await
+        request(&app.api, endpoint, method, content_type, body, otp_testkit::CLIENT_IP).await
     });
     let code = reply.error_code().to_owned();
     match (method, content_type) {

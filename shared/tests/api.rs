@@ -1,10 +1,8 @@
 //! Black-box tests of both handlers: every row of API.md's error table, both success
 //! shapes, CORS, and the edge checks, through `Api::handle` as Lambda and the local run call it.
 
-mod helpers;
-
-use helpers::{ORIGIN, SESSION_SECRET, TestApp};
 use otp_core::Endpoint;
+use otp_testkit::{ORIGIN, SESSION_SECRET, TestApp, request, t0, wrong_code};
 use serde_json::json;
 
 const PHONE: &str = "+14155550123";
@@ -27,7 +25,7 @@ async fn send_answers_202_with_the_contract_shape() {
     );
     assert_eq!(reply.header("content-type"), Some("application/json; charset=utf-8"));
     assert_eq!(reply.header("cache-control"), Some("no-store"));
-    let sms = app.outbox.list();
+    let sms = app.outbox().list();
     assert_eq!(sms.len(), 1);
     assert_eq!(sms[0].to, PHONE);
     assert_eq!(app.last_code(PHONE).len(), 6);
@@ -57,7 +55,7 @@ async fn unknown_fields_are_ignored_and_locale_picks_the_template() {
         .post(Endpoint::SendOtp, json!({ "phone": PHONE, "locale": "es-MX", "extra": [1, 2] }), "198.51.100.7")
         .await;
     assert_eq!(reply.status, 202);
-    assert!(app.outbox.list()[0].body.starts_with("Tu clave es "));
+    assert!(app.outbox().list()[0].body.starts_with("Tu clave es "));
 }
 
 #[tokio::test]
@@ -78,7 +76,7 @@ async fn malformed_requests_are_invalid_request() {
         b"{\"phone\": \"4155550123\", \"defaultCountry\": \"Narnia\"}",
     ];
     for body in bodies {
-        let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json"), body, "198.51.100.7").await;
+        let reply = request(&app.api, Endpoint::SendOtp, "POST", Some("application/json"), body, "198.51.100.7").await;
         assert_eq!((reply.status, reply.error_code()), (400, "invalid_request"), "{}", String::from_utf8_lossy(body));
         assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
@@ -92,7 +90,7 @@ async fn malformed_requests_are_invalid_request() {
         let reply = app.post(Endpoint::VerifyOtp, body.clone(), "198.51.100.7").await;
         assert_eq!((reply.status, reply.error_code()), (400, "invalid_request"), "{body}");
     }
-    assert!(app.outbox.list().is_empty(), "nothing was sent");
+    assert!(app.outbox().list().is_empty(), "nothing was sent");
 }
 
 #[tokio::test]
@@ -104,7 +102,7 @@ async fn bad_numbers_are_invalid_phone() {
         let reply = app.verify(phone, "123456").await;
         assert_eq!((reply.status, reply.error_code()), (400, "invalid_phone"), "{phone}");
     }
-    assert!(app.outbox.list().is_empty());
+    assert!(app.outbox().list().is_empty());
 }
 
 #[tokio::test]
@@ -112,7 +110,7 @@ async fn countries_outside_the_allow_list_are_refused() {
     let app = TestApp::with(&[("OTP_ALLOWED_COUNTRIES", "GB,DE")]).await;
     let reply = app.send(PHONE).await;
     assert_eq!((reply.status, reply.error_code()), (403, "country_not_allowed"));
-    assert!(app.outbox.list().is_empty());
+    assert!(app.outbox().list().is_empty());
     assert_eq!(app.send("+447400123456").await.status, 202);
 }
 
@@ -121,7 +119,7 @@ async fn only_post_and_options_are_allowed() {
     let app = TestApp::new().await;
     for endpoint in [Endpoint::SendOtp, Endpoint::VerifyOtp] {
         for method in ["GET", "PUT", "DELETE", "PATCH", "HEAD"] {
-            let reply = app.raw(endpoint, method, Some("application/json"), "{}", "198.51.100.7").await;
+            let reply = request(&app.api, endpoint, method, Some("application/json"), "{}", "198.51.100.7").await;
             assert_eq!((reply.status, reply.error_code()), (405, "method_not_allowed"), "{method}");
             assert_eq!(reply.header("allow"), Some("POST, OPTIONS"));
         }
@@ -133,13 +131,13 @@ async fn bodies_over_4_kib_are_refused() {
     let app = TestApp::new().await;
     let padding = "x".repeat(4096);
     let big = json!({ "phone": PHONE, "pad": padding }).to_string();
-    let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json"), big, "198.51.100.7").await;
+    let reply = request(&app.api, Endpoint::SendOtp, "POST", Some("application/json"), big, "198.51.100.7").await;
     assert_eq!((reply.status, reply.error_code()), (413, "payload_too_large"));
     // Exactly 4096 bytes is still fine.
     let base = json!({ "phone": PHONE, "pad": "" }).to_string();
     let fits = json!({ "phone": PHONE, "pad": "x".repeat(4096 - base.len()) }).to_string();
     assert_eq!(fits.len(), 4096);
-    let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json"), fits, "198.51.100.7").await;
+    let reply = request(&app.api, Endpoint::SendOtp, "POST", Some("application/json"), fits, "198.51.100.7").await;
     assert_eq!(reply.status, 202);
 }
 
@@ -148,10 +146,12 @@ async fn only_json_is_accepted() {
     let app = TestApp::new().await;
     let body = json!({ "phone": PHONE }).to_string();
     for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data")] {
-        let reply = app.raw(Endpoint::SendOtp, "POST", ct, body.clone(), "198.51.100.7").await;
+        let reply = request(&app.api, Endpoint::SendOtp, "POST", ct, body.clone(), "198.51.100.7").await;
         assert_eq!((reply.status, reply.error_code()), (415, "unsupported_media_type"), "{ct:?}");
     }
-    let reply = app.raw(Endpoint::SendOtp, "POST", Some("application/json; charset=utf-8"), body, "198.51.100.7").await;
+    let reply =
+        request(&app.api, Endpoint::SendOtp, "POST", Some("application/json; charset=utf-8"), body, "198.51.100.7")
+            .await;
     assert_eq!(reply.status, 202);
 }
 
@@ -179,8 +179,8 @@ async fn the_right_code_approves_once_with_a_valid_token() {
     .expect("token verifies")
     .claims;
     assert_eq!(claims["sub"], PHONE);
-    assert_eq!(claims["iat"], helpers::start_time().timestamp() + 30);
-    assert_eq!(claims["exp"], helpers::start_time().timestamp() + 30 + 3600);
+    assert_eq!(claims["iat"], t0().timestamp() + 30);
+    assert_eq!(claims["exp"], t0().timestamp() + 30 + 3600);
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
 
     let again = app.verify(PHONE, &code).await;
@@ -192,7 +192,7 @@ async fn wrong_codes_count_down_then_lock() {
     let app = TestApp::new().await;
     app.send(PHONE).await;
     let code = app.last_code(PHONE);
-    let wrong = TestApp::wrong_code(&code);
+    let wrong = wrong_code(&code);
     for left in (1..=4).rev() {
         let reply = app.verify(PHONE, &wrong).await;
         assert_eq!((reply.status, reply.error_code()), (401, "incorrect_code"));
@@ -234,7 +234,7 @@ async fn a_resend_replaces_the_code_and_resets_attempts() {
     let app = TestApp::new().await;
     app.send(PHONE).await;
     let first = app.last_code(PHONE);
-    let wrong = TestApp::wrong_code(&first);
+    let wrong = wrong_code(&first);
     app.verify(PHONE, &wrong).await;
     app.verify(PHONE, &wrong).await;
     app.advance(60);
@@ -260,7 +260,7 @@ async fn resend_cooldown_answers_429_with_retry_after() {
     assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"));
     assert_eq!(reply.body["error"]["retryAfterSeconds"], 40);
     assert_eq!(reply.header("retry-after"), Some("40"));
-    assert_eq!(app.outbox.list().len(), 1, "no second SMS");
+    assert_eq!(app.outbox().list().len(), 1, "no second SMS");
     app.advance(40);
     assert_eq!(app.send(PHONE).await.status, 202);
 }
@@ -288,7 +288,7 @@ async fn per_range_limit_holds_across_numbers_and_client_ips() {
     let reply = app.post(Endpoint::SendOtp, json!({ "phone": "+14155550103" }), "203.0.113.3").await;
     assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"));
     assert_eq!(reply.body["error"]["retryAfterSeconds"], 3600);
-    assert_eq!(app.outbox.list().len(), 3, "no fourth SMS");
+    assert_eq!(app.outbox().list().len(), 3, "no fourth SMS");
     let reply = app.post(Endpoint::SendOtp, json!({ "phone": "+14155551103" }), "203.0.113.4").await;
     assert_eq!(reply.status, 202, "a number of another block of 1000");
 }
@@ -326,13 +326,13 @@ async fn per_ip_limit_holds_across_numbers_and_ignores_forwarded_for() {
 #[tokio::test]
 async fn missing_secrets_answer_503_on_every_request() {
     let empty = otp_core::secrets::env::EnvSecrets::from_lookup(|_| None);
-    let app = TestApp::with_secrets(&[], empty).await;
+    let app = TestApp::builder().secrets(empty).start_unchecked().await;
     for endpoint in [Endpoint::SendOtp, Endpoint::VerifyOtp] {
         let reply = app.post(endpoint, json!({ "phone": PHONE, "code": "123456" }), "198.51.100.7").await;
         assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"), "{endpoint:?}");
         assert_eq!(reply.header("retry-after"), Some("5"));
     }
-    assert!(app.outbox.list().is_empty());
+    assert!(app.outbox().list().is_empty());
 }
 
 #[tokio::test]
@@ -375,7 +375,7 @@ async fn cors_allows_only_configured_origins() {
     assert_ne!(response.headers()["access-control-allow-origin"], "*");
 
     // Errors carry CORS too, so the frontend can read them.
-    let reply = app.raw(Endpoint::SendOtp, "POST", Some("text/plain"), "x", "198.51.100.7").await;
+    let reply = request(&app.api, Endpoint::SendOtp, "POST", Some("text/plain"), "x", "198.51.100.7").await;
     assert_eq!(reply.status, 415);
     assert_eq!(reply.header("vary"), Some("Origin"));
     assert!(reply.header("access-control-allow-origin").is_some_and(|o| o != "*"));
@@ -408,12 +408,7 @@ impl otp_core::ports::SmsSender for Panicking {
 
 #[tokio::test]
 async fn a_panic_in_a_handler_answers_500_with_every_header() {
-    let overrides = otp_core::wiring::Overrides {
-        secrets: Some(std::sync::Arc::new(helpers::secrets())),
-        sms: Some(std::sync::Arc::new(Panicking)),
-        ..Default::default()
-    };
-    let app = otp_core::wiring::build(helpers::settings(&[]), overrides).await;
+    let app = TestApp::builder().sms(std::sync::Arc::new(Panicking)).start().await;
     let request = http::Request::builder()
         .method("POST")
         .uri("/api/send-otp")
@@ -459,9 +454,9 @@ async fn verify_reads_default_country_as_send_does() {
 async fn every_answer_carries_the_security_headers_preflights_and_errors_included() {
     let app = TestApp::new().await;
     let replies = [
-        app.raw(Endpoint::SendOtp, "OPTIONS", None, "", "198.51.100.7").await,
-        app.raw(Endpoint::SendOtp, "GET", None, "", "198.51.100.7").await,
-        app.raw(Endpoint::VerifyOtp, "POST", Some("application/json"), "{", "198.51.100.7").await,
+        request(&app.api, Endpoint::SendOtp, "OPTIONS", None, "", "198.51.100.7").await,
+        request(&app.api, Endpoint::SendOtp, "GET", None, "", "198.51.100.7").await,
+        request(&app.api, Endpoint::VerifyOtp, "POST", Some("application/json"), "{", "198.51.100.7").await,
         app.send(PHONE).await,
     ];
     for reply in replies {

@@ -2,19 +2,16 @@
 //! provider: what passes, what is rejected (the client's fault), what is unavailable
 //! (the provider's or our configuration's), what is sent, and what is logged.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use common::capture_logs;
 use fake_captcha::{FakeCaptcha, Fault, Flavor, Pass};
 use otp_core::adapters::captcha::{CaptchaProvider, ChallengeConfig, SiteVerify, VerifyUrl};
 use otp_core::ports::{BotChallenge, ChallengeError};
+use otp_testkit::{CAPTCHA_SECRET, capture_logs};
 use secrecy::SecretString;
 use serde_json::Value;
 
-const SECRET: &str = "captcha-secret-7d1f0a9b2c";
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 77));
 const HOST: &str = "app.example";
 
@@ -48,9 +45,9 @@ fn is_unavailable(outcome: &Result<(), ChallengeError>) -> bool {
 
 #[tokio::test]
 async fn each_provider_passes_a_good_token_and_gets_the_form_it_expects() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     for provider in CaptchaProvider::ALL {
-        let check = challenge(config(&fake, provider), SECRET);
+        let check = challenge(config(&fake, provider), CAPTCHA_SECRET);
         let token = format!("pass:{HOST}");
         assert_eq!(check.check(&token, CLIENT).await, Ok(()), "{provider}");
         // Where the answer leaves the hostname to the fake's default (localhost).
@@ -70,8 +67,8 @@ async fn each_provider_passes_a_good_token_and_gets_the_form_it_expects() {
 
 #[tokio::test]
 async fn the_remoteip_sent_is_the_client_ip() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
-    let check = challenge(config(&fake, CaptchaProvider::Turnstile), SECRET);
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
+    let check = challenge(config(&fake, CaptchaProvider::Turnstile), CAPTCHA_SECRET);
     let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x42));
     let mapped = IpAddr::V6(Ipv4Addr::new(198, 51, 100, 9).to_ipv6_mapped());
     for (i, ip) in [CLIENT, v6, mapped].into_iter().enumerate() {
@@ -84,9 +81,9 @@ async fn the_remoteip_sent_is_the_client_ip() {
 
 #[tokio::test]
 async fn a_token_the_provider_refuses_is_rejected() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     for provider in CaptchaProvider::ALL {
-        let check = challenge(config(&fake, provider), SECRET);
+        let check = challenge(config(&fake, provider), CAPTCHA_SECRET);
         assert_eq!(check.check("not-a-real-token", CLIENT).await, rejected(&["invalid-input-response"]), "{provider}");
     }
     assert_eq!(fake.calls().len(), 3);
@@ -94,13 +91,13 @@ async fn a_token_the_provider_refuses_is_rejected() {
 
 #[tokio::test]
 async fn a_token_used_twice_is_rejected_the_second_time() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     for (provider, code) in [
         (CaptchaProvider::Turnstile, "timeout-or-duplicate"),
         (CaptchaProvider::Hcaptcha, "already-seen-response"),
         (CaptchaProvider::Recaptcha, "timeout-or-duplicate"),
     ] {
-        let check = challenge(config(&fake, provider), SECRET);
+        let check = challenge(config(&fake, provider), CAPTCHA_SECRET);
         let token = Pass::token(HOST, "send_otp", 0.8);
         fake.reset();
         assert_eq!(check.check(&token, CLIENT).await, Ok(()), "{provider}");
@@ -110,9 +107,9 @@ async fn a_token_used_twice_is_rejected_the_second_time() {
 
 #[tokio::test]
 async fn a_token_solved_on_another_site_is_rejected() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     for provider in CaptchaProvider::ALL {
-        let check = challenge(config(&fake, provider), SECRET);
+        let check = challenge(config(&fake, provider), CAPTCHA_SECRET);
         let token = Pass::token("evil.example", "send_otp", 0.9);
         assert_eq!(check.check(&token, CLIENT).await, rejected(&["hostname-mismatch"]), "{provider}");
         fake.reset();
@@ -124,8 +121,8 @@ async fn a_token_solved_on_another_site_is_rejected() {
 
 #[tokio::test]
 async fn recaptcha_checks_the_action_and_the_score() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
-    let check = challenge(config(&fake, CaptchaProvider::Recaptcha), SECRET);
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
+    let check = challenge(config(&fake, CaptchaProvider::Recaptcha), CAPTCHA_SECRET);
     let expect = |token: String, outcome: Result<(), ChallengeError>| (token, outcome);
     for (token, outcome) in [
         expect(Pass::token(HOST, "send_otp", 0.5), Ok(())),
@@ -142,16 +139,17 @@ async fn recaptcha_checks_the_action_and_the_score() {
     }
 
     // A stricter threshold, set by configuration.
-    let strict = challenge(ChallengeConfig { min_score: 0.8, ..config(&fake, CaptchaProvider::Recaptcha) }, SECRET);
+    let strict =
+        challenge(ChallengeConfig { min_score: 0.8, ..config(&fake, CaptchaProvider::Recaptcha) }, CAPTCHA_SECRET);
     assert_eq!(strict.check(&Pass::token(HOST, "send_otp", 0.7), CLIENT).await, rejected(&["score-too-low"]));
     assert_eq!(strict.check(&Pass::token(HOST, "send_otp", 0.8), CLIENT).await, Ok(()));
 }
 
 #[tokio::test]
 async fn turnstile_and_hcaptcha_are_not_judged_on_action_or_score() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     for provider in [CaptchaProvider::Turnstile, CaptchaProvider::Hcaptcha] {
-        let check = challenge(config(&fake, provider), SECRET);
+        let check = challenge(config(&fake, provider), CAPTCHA_SECRET);
         assert_eq!(check.check(&Pass::token(HOST, "login", 0.1), CLIENT).await, Ok(()), "{provider}");
         fake.reset();
     }
@@ -160,7 +158,7 @@ async fn turnstile_and_hcaptcha_are_not_judged_on_action_or_score() {
 #[tokio::test]
 async fn a_wrong_secret_is_our_fault_unavailable_and_logged_as_an_error() {
     let (logs, _guard) = capture_logs("info");
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     for provider in CaptchaProvider::ALL {
         let check = challenge(config(&fake, provider), "a-wrong-secret");
         let outcome = check.check(&format!("pass:{HOST}"), CLIENT).await;
@@ -176,9 +174,9 @@ async fn a_wrong_secret_is_our_fault_unavailable_and_logged_as_an_error() {
 
 #[tokio::test]
 async fn a_slow_provider_is_unavailable_within_the_timeout() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     let quick = ChallengeConfig { timeout: Duration::from_millis(500), ..config(&fake, CaptchaProvider::Hcaptcha) };
-    let check = challenge(quick, SECRET);
+    let check = challenge(quick, CAPTCHA_SECRET);
     fake.push_faults([Fault::Slow { delay_ms: 30_000 }]);
     let started = Instant::now();
     let outcome = check.check(&format!("pass:{HOST}"), CLIENT).await;
@@ -190,8 +188,8 @@ async fn a_slow_provider_is_unavailable_within_the_timeout() {
 
 #[tokio::test]
 async fn the_default_timeout_bounds_a_slow_provider_too() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
-    let check = challenge(config(&fake, CaptchaProvider::Turnstile), SECRET);
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
+    let check = challenge(config(&fake, CaptchaProvider::Turnstile), CAPTCHA_SECRET);
     fake.push_faults([Fault::Slow { delay_ms: 60_000 }]);
     let started = Instant::now();
     assert!(is_unavailable(&check.check("pass", CLIENT).await));
@@ -200,9 +198,9 @@ async fn the_default_timeout_bounds_a_slow_provider_too() {
 
 #[tokio::test]
 async fn server_errors_and_unreadable_answers_are_unavailable_and_not_retried() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     for provider in CaptchaProvider::ALL {
-        let check = challenge(config(&fake, provider), SECRET);
+        let check = challenge(config(&fake, provider), CAPTCHA_SECRET);
         for fault in [Fault::Status { status: 500 }, Fault::Status { status: 503 }, Fault::NotJson] {
             fake.reset();
             fake.push_faults([fault]);
@@ -222,7 +220,7 @@ async fn an_unreachable_provider_is_unavailable_after_one_retry() {
     drop(listener);
     let mut config = ChallengeConfig::new(CaptchaProvider::Recaptcha, vec![HOST.into()]);
     config.verify_url = VerifyUrl::parse(&format!("http://127.0.0.1:{port}/recaptcha/api/siteverify")).unwrap();
-    let check = challenge(config, SECRET);
+    let check = challenge(config, CAPTCHA_SECRET);
     let started = Instant::now();
     let outcome = check.check("pass", CLIENT).await;
     assert!(is_unavailable(&outcome), "{outcome:?}");
@@ -235,8 +233,8 @@ async fn an_unreachable_provider_is_unavailable_after_one_retry() {
 
 #[tokio::test]
 async fn an_empty_or_oversized_token_is_rejected_without_a_call() {
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
-    let check = challenge(config(&fake, CaptchaProvider::Turnstile), SECRET);
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
+    let check = challenge(config(&fake, CaptchaProvider::Turnstile), CAPTCHA_SECRET);
     assert_eq!(check.check("", CLIENT).await, rejected(&["missing-input-response"]));
     assert_eq!(check.check(&"x".repeat(9000), CLIENT).await, rejected(&["token-too-long"]));
     assert!(fake.calls().is_empty());
@@ -246,13 +244,13 @@ async fn an_empty_or_oversized_token_is_rejected_without_a_call() {
 async fn logs_name_the_provider_and_outcome_but_never_the_token_secret_or_ip() {
     // Debug: stricter than production's info, so a leak at a lower level is caught too.
     let (logs, _guard) = capture_logs("debug");
-    let fake = FakeCaptcha::start(SECRET).await.unwrap();
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     let passing = Pass::token(HOST, "send_otp", 0.93);
     let low = Pass::token(HOST, "send_otp", 0.17);
     let refused = "tok-d41d8cd98f00b204e9800998ecf8427e";
     for provider in CaptchaProvider::ALL {
         fake.reset();
-        let check = challenge(config(&fake, provider), SECRET);
+        let check = challenge(config(&fake, provider), CAPTCHA_SECRET);
         assert_eq!(check.check(&passing, CLIENT).await, Ok(()));
         assert!(check.check(&passing, CLIENT).await.is_err(), "used twice");
         assert!(check.check(refused, CLIENT).await.is_err());
@@ -279,7 +277,7 @@ async fn logs_name_the_provider_and_outcome_but_never_the_token_secret_or_ip() {
         ("the passing token", passing.as_str()),
         ("the low-score token", low.as_str()),
         ("the refused token", refused),
-        ("the secret", SECRET),
+        ("the secret", CAPTCHA_SECRET),
         ("the wrong secret", "wrong-secret-5b6c7d8e"),
         ("the client IP", "203.0.113.77"),
     ] {

@@ -1,13 +1,11 @@
 //! Concurrent requests against one number through the handler, on a multi-threaded
 //! runtime: the store's atomic steps must hold under every interleaving.
 
-mod helpers;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use helpers::TestApp;
 use otp_core::Endpoint;
+use otp_testkit::{TestApp, wrong_code};
 use serde_json::json;
 
 const PHONE: &str = "+14155550123";
@@ -54,7 +52,7 @@ async fn forty_wrong_guesses_are_judged_at_most_five_times() {
     let app = Arc::new(TestApp::new().await);
     assert_eq!(app.send(PHONE).await.status, 202);
     let code = app.last_code(PHONE);
-    let wrong = TestApp::wrong_code(&code);
+    let wrong = wrong_code(&code);
     let counts =
         burst(&app, 40, |_| (Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": wrong }), "198.51.100.7".into()))
             .await;
@@ -71,7 +69,7 @@ async fn thirty_sends_to_one_number_send_one_sms() {
     let counts = burst(&app, 30, |i| (Endpoint::SendOtp, json!({ "phone": PHONE }), format!("203.0.113.{i}"))).await;
     assert_eq!(counts.get(&(202, "<none>".into())), Some(&1), "{counts:?}");
     assert_eq!(counts.get(&(429, "rate_limited".into())), Some(&29), "{counts:?}");
-    assert_eq!(app.outbox.list().len(), 1);
+    assert_eq!(app.outbox().list().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
@@ -83,5 +81,5 @@ async fn sends_from_one_ip_never_exceed_its_limit() {
     .await;
     assert_eq!(counts.get(&(202, "<none>".into())), Some(&5), "{counts:?}");
     assert_eq!(counts.get(&(429, "rate_limited".into())), Some(&25), "{counts:?}");
-    assert_eq!(app.outbox.list().len(), 5);
+    assert_eq!(app.outbox().list().len(), 5);
 }

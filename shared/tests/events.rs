@@ -7,20 +7,14 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
 use lambda_http::{Body, RequestExt};
-use otp_core::adapters::clock::ManualClock;
 use otp_core::adapters::memory::MemoryStore;
-use otp_core::adapters::outbox::Outbox;
 use otp_core::domain::{OtpCode, Pepper, SendDecision};
 use otp_core::ports::{Clock, OtpStore, SendSubjects};
-use otp_core::secrets::env::EnvSecrets;
-use otp_core::wiring::Overrides;
 use otp_core::{Endpoint, Settings};
+use otp_testkit::{ORIGIN, PEPPER, TestApp};
 use serde_json::Value;
 
-const PEPPER: &str = "events-test-pepper-not-a-real-secret";
-const ORIGIN: &str = "https://app.example.com";
 /// The number every verify fixture uses.
 const PHONE: &str = "+14155550123";
 
@@ -105,35 +99,17 @@ fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
 }
 
-/// A fresh service per fixture, so no fixture depends on another's state.
+/// A fresh service per fixture, so no fixture depends on another's state, on a memory
+/// store the test seeds.
 struct Harness {
-    api: otp_core::Api,
+    app: TestApp,
     store: Arc<MemoryStore>,
-    outbox: Arc<Outbox>,
-    clock: Arc<ManualClock>,
 }
 
 async fn harness() -> Harness {
-    let settings = Settings::from_lookup(|name| (name == "OTP_ALLOWED_ORIGINS").then(|| ORIGIN.to_owned()))
-        .expect("test settings are valid");
     let store = Arc::new(MemoryStore::new());
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 15, 0, 0).unwrap()));
-    let outbox = Arc::new(Outbox::new(clock.clone(), false));
-    let secrets = EnvSecrets::from_lookup(|name| match name {
-        "OTP_SESSION_SECRET" => Some("events-test-session-secret-not-a-real-secret-0123".into()),
-        "OTP_CODE_PEPPER" => Some(PEPPER.into()),
-        _ => None,
-    });
-    let overrides = Overrides {
-        clock: Some(clock.clone()),
-        secrets: Some(Arc::new(secrets)),
-        store: Some(store.clone()),
-        sms: Some(outbox.clone()),
-        ..Default::default()
-    };
-    let app = otp_core::wiring::build(settings, overrides).await;
-    assert_eq!(app.problems, Vec::<String>::new());
-    Harness { api: app.api, store, outbox, clock }
+    let app = TestApp::builder().store(store.clone()).start().await;
+    Harness { app, store }
 }
 
 /// Records a send of `code` to `PHONE`, exactly as the service stores it.
@@ -145,7 +121,7 @@ async fn seed_pending_code(h: &Harness, code: &str) {
     let subjects = SendSubjects { number: &number, client: &client, range: None, country: "US" };
     let decision = h
         .store
-        .record_send(&subjects, pepper.hash_code(PHONE, &code), &settings.policy, h.clock.now())
+        .record_send(&subjects, pepper.hash_code(PHONE, &code), &settings.policy, h.app.clock.now())
         .await
         .expect("memory store never fails");
     assert!(matches!(decision, SendDecision::Allowed { .. }), "seeding was refused: {decision:?}");
@@ -174,7 +150,7 @@ async fn check(fixture: &Fixture) {
     if let Seed::PendingCode(code) = fixture.seed {
         seed_pending_code(&h, code).await;
     }
-    let response = otp_core::http::lambda::handle(&h.api, fixture.endpoint, request).await;
+    let response = otp_core::http::lambda::handle(&h.app.api, fixture.endpoint, request).await;
     let json = body_json(response.body());
     assert_eq!(response.status().as_u16(), fixture.status, "{}: body {json}", fixture.file);
     assert_eq!(json["error"]["code"].as_str(), fixture.error, "{}: body {json}", fixture.file);
@@ -189,7 +165,7 @@ async fn check(fixture: &Fixture) {
     match fixture.file {
         "send-ok.json" => {
             assert_eq!(json["to"], PHONE);
-            let sent = h.outbox.list();
+            let sent = h.app.outbox().list();
             assert_eq!(sent.len(), 1, "one SMS goes out");
             assert_eq!(sent[0].to, PHONE);
         }
@@ -199,7 +175,7 @@ async fn check(fixture: &Fixture) {
         }
         "verify-wrong-code.json" => assert_eq!(json["error"]["attemptsRemaining"], 4),
         // Nothing rejected at the edge may reach the SMS provider.
-        _ => assert!(h.outbox.list().is_empty(), "{}: no SMS expected", fixture.file),
+        _ => assert!(h.app.outbox().list().is_empty(), "{}: no SMS expected", fixture.file),
     }
 }
 

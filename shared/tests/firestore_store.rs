@@ -2,8 +2,6 @@
 //! under contention, and the documents it leaves in Firestore. On the real emulator
 //! (`FIRESTORE_EMULATOR_HOST`); without it they fail, unless `OTP_SKIP_EMULATOR=1` skips them loudly.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,13 +12,14 @@ use firestore::{FirestoreDb, FirestoreDbOptions};
 use otp_core::adapters::firestore::{EXPIRE_AT, FirestoreConfig, FirestoreStore};
 use otp_core::domain::{LimitScope, SendDecision, VerifyOutcome};
 use otp_core::ports::{OtpStore, StoreError};
-
-use support::{Subjects, firestore_config, firestore_store_with, policy, range_policy, secs, t0};
+use otp_testkit::emulator;
+use otp_testkit::store::{Subjects, concurrently, policy, range_policy, verify_policy};
+use otp_testkit::{secs, t0};
 
 fn store(test: &str) -> Option<(FirestoreStore, FirestoreConfig)> {
-    let host = support::emulator_host(test)?;
-    let config = firestore_config();
-    Some((firestore_store_with(host, config.clone()), config))
+    let host = emulator::host(test)?;
+    let config = emulator::config();
+    Some((emulator::store(host, config.clone()), config))
 }
 
 /// Runs `op` alone and returns how many round trips it took.
@@ -72,7 +71,7 @@ async fn concurrent_writers_really_conflict_and_are_retried() {
     let store = Arc::new(store);
     let s = Arc::new(Subjects::new());
     s.send(&*store, "123456", t0()).await;
-    let outcomes = support::concurrently(40, |i| {
+    let outcomes = concurrently(40, |i| {
         let (store, s) = (store.clone(), s.clone());
         async move { s.judge_for(&*store, &s.number, &s.other_client(i), &s.hash("000000"), t0() + secs(1)).await }
     })
@@ -84,9 +83,9 @@ async fn concurrent_writers_really_conflict_and_are_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn contention_retries_are_bounded() {
-    let Some(host) = support::emulator_host("contention_retries_are_bounded") else { return };
+    let Some(host) = emulator::host("contention_retries_are_bounded") else { return };
     // One try only: every lost race surfaces as `Contention` at once, instead of a retry.
-    let store = Arc::new(firestore_store_with(host, FirestoreConfig { max_attempts: 1, ..firestore_config() }));
+    let store = Arc::new(emulator::store(host, FirestoreConfig { max_attempts: 1, ..emulator::config() }));
     let s = Arc::new(Subjects::new());
     s.send(&*store, "123456", t0()).await;
     let started = Instant::now();
@@ -153,7 +152,7 @@ async fn stored_documents_hold_only_hashes_and_an_expiry() {
     );
     assert_eq!(
         expire_at(&client_doc.fields),
-        Some(t0() + secs(1) + support::verify_policy().per_client.window),
+        Some(t0() + secs(1) + verify_policy().per_client.window),
         "the verify attempt at t0 + 1 s outlasts the send's window"
     );
 

@@ -3,15 +3,15 @@
 //! environment, and `OTP_SMS=twilio` sending through the fake Twilio. Its own test
 //! binary with one test, because it sets process-wide environment variables.
 
-mod common;
-
-use common::moto::*;
-use common::*;
 use fake_twilio::FakeTwilio;
+use otp_core::Endpoint;
+use otp_testkit::moto::{self, client, prefix, put_all};
+use otp_testkit::{ACCOUNT_SID, AUTH_TOKEN, CLIENT_IP, code_in, post};
+use serde_json::json;
 
 #[tokio::test]
 async fn lambda_api_reads_ssm_and_sends_through_twilio() {
-    let Some(endpoint) = moto() else { return };
+    let Some(endpoint) = moto::endpoint() else { return };
     let prefix = prefix("lambda-wiring");
     put_all(&client(&endpoint, None), &prefix).await;
     let fake = FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake Twilio starts");
@@ -37,19 +37,20 @@ async fn lambda_api_reads_ssm_and_sends_through_twilio() {
     }
 
     // verify-otp sends nothing, so it opens no connection to Twilio.
-    let api = otp_core::wiring::lambda_api(otp_core::Endpoint::VerifyOtp).await;
+    let api = otp_core::wiring::lambda_api(Endpoint::VerifyOtp).await;
     assert!(api.service().is_some(), "verify-otp starts");
     assert_eq!((fake.account_fetches().len(), fake.connections()), (0, 0), "verify-otp left Twilio alone");
     // send-otp opens it at start-up, with the credentials from SSM, and sends over it.
-    let api = otp_core::wiring::lambda_api(otp_core::Endpoint::SendOtp).await;
+    let api = otp_core::wiring::lambda_api(Endpoint::SendOtp).await;
     assert!(api.service().is_some(), "the service starts");
     assert_eq!(fake.account_fetches(), [200], "the Twilio connection was opened and the credentials accepted");
-    let (status, body) = send(&api, "+16505550100").await;
-    assert_eq!(status, 202, "{body}");
+    let reply = post(&api, Endpoint::SendOtp, json!({ "phone": "+16505550100" }), CLIENT_IP).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(fake.connections(), 1, "the first send used the connection opened at start-up");
     let messages = fake.messages();
     assert_eq!(messages.len(), 1, "sent through Twilio with the credentials from SSM");
     assert_eq!(messages[0].from.as_deref(), Some(env_from), "TWILIO_FROM overrides the SSM sender");
-    let (status, body) = verify(&api, "+16505550100", &code_in(&messages[0].body)).await;
-    assert_eq!(status, 200, "{body}");
+    let code = code_in(&messages[0].body);
+    let reply = post(&api, Endpoint::VerifyOtp, json!({ "phone": "+16505550100", "code": code }), CLIENT_IP).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }

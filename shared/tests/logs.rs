@@ -3,10 +3,9 @@
 //! request id, and hold no code, no secret and no whole phone number.
 //! Its own test binary: the capturing subscriber sees only this test's logs.
 
-mod common;
-
-use common::*;
 use fake_twilio::Fault;
+use otp_testkit::twilio::TwilioSetup;
+use otp_testkit::{AUTH_TOKEN, CLIENT_IP, PEPPER, SESSION_SECRET, TestApp, capture_logs, code_in};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -17,37 +16,38 @@ const REFUSED: &str = "+16505550177";
 async fn logs_carry_the_request_id_and_no_code_secret_or_number() {
     // Debug: stricter than production's info, so a leak at a lower level is caught too.
     let (logs, _guard) = capture_logs("debug");
-    let h = harness(Setup::default()).await;
-    h.fake.fail_number(REFUSED, 21614);
-    h.fake.push_faults([Fault::Status { status: 503 }]);
+    let app = TestApp::builder().twilio(TwilioSetup::default()).start().await;
+    app.fake_twilio().fail_number(REFUSED, 21614);
+    app.fake_twilio().push_faults([Fault::Status { status: 503 }]);
 
     // The span lambda_runtime opens around each invocation (`Lambda runtime invoke`).
     let invoke = |id: &str| tracing::info_span!("Lambda runtime invoke", requestId = id);
 
-    let (status, body) = send(&h.api, "(650) 555-0100").instrument(invoke("req-send-1")).await;
+    let reply = app.send("(650) 555-0100").instrument(invoke("req-send-1")).await;
     // Without `defaultCountry` a national number is refused; with it, it is read as US.
-    assert_eq!(status, 400, "{body}");
-    let (status, body) = post(
-        &h.api,
-        otp_core::Endpoint::SendOtp,
-        serde_json::json!({ "phone": "(650) 555-0100", "defaultCountry": "US", "locale": "de" }),
-    )
-    .instrument(invoke("req-send-2"))
-    .await;
-    assert_eq!(status, 202, "{body}");
-    let (status, body) = send(&h.api, REFUSED).instrument(invoke("req-send-3")).await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let reply = app
+        .post(
+            otp_core::Endpoint::SendOtp,
+            serde_json::json!({ "phone": "(650) 555-0100", "defaultCountry": "US", "locale": "de" }),
+            CLIENT_IP,
+        )
+        .instrument(invoke("req-send-2"))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let reply = app.send(REFUSED).instrument(invoke("req-send-3")).await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
 
-    let messages = h.fake.messages();
+    let messages = app.fake_twilio().messages();
     assert_eq!(messages.len(), 1);
     let code = code_in(&messages[0].body);
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let (status, _) = verify(&h.api, PHONE, wrong).instrument(invoke("req-verify-1")).await;
-    assert_eq!(status, 401);
-    let (status, body) = verify(&h.api, PHONE, &code).instrument(invoke("req-verify-2")).await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["token"].as_str().expect("a session token").to_owned();
-    assert_eq!(h.fake.attempts().iter().map(|a| a.status).collect::<Vec<_>>(), [503, 201, 400]);
+    let reply = app.verify(PHONE, wrong).instrument(invoke("req-verify-1")).await;
+    assert_eq!(reply.status, 401);
+    let reply = app.verify(PHONE, &code).instrument(invoke("req-verify-2")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let token = reply.body["token"].as_str().expect("a session token").to_owned();
+    assert_eq!(app.fake_twilio().attempts().iter().map(|a| a.status).collect::<Vec<_>>(), [503, 201, 400]);
 
     let text = logs.text();
     let lines: Vec<Value> = text
@@ -114,21 +114,21 @@ fn event(endpoint: otp_core::Endpoint, body: &serde_json::Value) -> lambda_http:
 #[tokio::test]
 async fn at_trace_the_lambda_path_logs_no_code_secret_number_address_key_or_event() {
     let (logs, _guard) = capture_logs("trace");
-    let h = harness(Setup::default()).await;
+    let app = TestApp::builder().twilio(TwilioSetup::default()).start().await;
     let invoke = |id: &str| tracing::info_span!("Lambda runtime invoke", requestId = id);
     let send_body = serde_json::json!({ "phone": PHONE, "locale": "en" });
     let raw_event = event(otp_core::Endpoint::SendOtp, &send_body);
     // What lambda_runtime logs at trace and debug: the whole event, body and headers.
     tracing::trace!(target: "lambda_runtime::layers::api_client", event = ?raw_event, "raw invocation event");
     tracing::debug!(target: "lambda_http", headers = ?raw_event.headers(), "request");
-    let response = otp_core::http::lambda::handle(&h.api, otp_core::Endpoint::SendOtp, raw_event)
+    let response = otp_core::http::lambda::handle(&app.api, otp_core::Endpoint::SendOtp, raw_event)
         .instrument(invoke("req-trace-send"))
         .await;
     assert_eq!(response.status(), 202);
-    let code = code_in(&h.fake.messages()[0].body);
+    let code = code_in(&app.fake_twilio().messages()[0].body);
     let verify_body = serde_json::json!({ "phone": PHONE, "code": code });
     let response = otp_core::http::lambda::handle(
-        &h.api,
+        &app.api,
         otp_core::Endpoint::VerifyOtp,
         event(otp_core::Endpoint::VerifyOtp, &verify_body),
     )
@@ -141,7 +141,7 @@ async fn at_trace_the_lambda_path_logs_no_code_secret_number_address_key_or_even
     let text = logs.text();
     assert!(text.contains("\"sms_sent\"") && text.contains("req-trace-verify"), "the story is logged:\n{text}");
     let mut scrubbed = text.clone();
-    for message in h.fake.messages() {
+    for message in app.fake_twilio().messages() {
         scrubbed = scrubbed.replace(&message.sid, "SM<sid>");
     }
     for (what, value) in [

@@ -4,22 +4,16 @@
 //! the service's HTTP handler, on the injected clock. docs/SECURITY.md quotes the figures
 //! this prints (`cargo test -p otp-core --test pumping -- --nocapture`).
 
-mod support;
-
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use otp_core::adapters::clock::ManualClock;
 use otp_core::adapters::firestore::FirestoreStore;
 use otp_core::adapters::memory::MemoryStore;
-use otp_core::adapters::outbox::Outbox;
 use otp_core::ports::OtpStore;
-use otp_core::secrets::env::EnvSecrets;
-use otp_core::wiring::Overrides;
-use otp_core::{Api, Endpoint, Settings};
-use serde_json::{Value, json};
+use otp_core::{Endpoint, Settings};
+use otp_testkit::{ManualClock, TestApp, code_in, emulator};
+use serde_json::json;
 
 /// Countries the bots pump, with a number pattern (`{}` takes 6 digits) and a published
 /// price per SMS in US dollars (Twilio's list prices of 2026-11, rounded).
@@ -43,48 +37,18 @@ fn day_start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-24T00:00:00Z").map(Into::into).unwrap_or_default()
 }
 
-struct Instance {
-    api: Api,
-    outbox: Arc<Outbox>,
-}
-
-async fn instance(store: Arc<dyn OtpStore>, clock: Arc<ManualClock>, settings: Settings) -> Instance {
-    let outbox = Arc::new(Outbox::new(clock.clone(), false));
-    let secrets = EnvSecrets::from_lookup(|name| match name {
-        "OTP_SESSION_SECRET" => Some("pumping-simulation-session-secret-0123456789".into()),
-        "OTP_CODE_PEPPER" => Some("pumping-simulation-code-pepper-0123456789ab".into()),
-        _ => None,
-    });
-    let overrides = Overrides {
-        clock: Some(clock),
-        secrets: Some(Arc::new(secrets)),
-        store: Some(store),
-        sms: Some(outbox.clone()),
-        ..Default::default()
-    };
-    let app = otp_core::wiring::build(settings, overrides).await;
-    assert_eq!(app.problems, Vec::<String>::new());
-    Instance { api: app.api, outbox }
-}
-
-async fn post(api: &Api, endpoint: Endpoint, body: Value, ip: IpAddr) -> (u16, Value) {
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(endpoint.path())
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .unwrap_or_default();
-    let response = api.handle(endpoint, &request, Some(ip)).await;
-    (response.status().as_u16(), serde_json::from_str(response.body()).unwrap_or(Value::Null))
+/// One instance of the service on `store`, at `clock`, with `settings` over the defaults.
+async fn instance(store: Arc<dyn OtpStore>, clock: Arc<ManualClock>, settings: &[(&str, &str)]) -> TestApp {
+    TestApp::builder().store(store).clock(clock).settings(settings).start().await
 }
 
 /// One of 4096 addresses of the bots' pool (more than 1,000, so no address meets its limit).
-fn bot_ip(i: u32) -> IpAddr {
-    IpAddr::from([100, 64, ((i >> 8) & 15) as u8, (i & 255) as u8])
+fn bot_ip(i: u32) -> String {
+    format!("100.64.{}.{}", (i >> 8) & 15, i & 255)
 }
 
-fn user_ip(i: u32) -> IpAddr {
-    IpAddr::from([198, 18, ((i >> 8) & 255) as u8, (i & 255) as u8])
+fn user_ip(i: u32) -> String {
+    format!("198.18.{}.{}", (i >> 8) & 255, i & 255)
 }
 
 #[derive(Debug, Default)]
@@ -101,7 +65,7 @@ struct Figures {
 /// other country, who sends and verifies.
 async fn simulate_a_day(store: Arc<dyn OtpStore>) -> Figures {
     let clock = Arc::new(ManualClock::new(day_start()));
-    let app = instance(store, clock.clone(), Settings::default()).await;
+    let app = &instance(store, clock.clone(), &[]).await;
     let mut figures = Figures::default();
     let mut per_hour: BTreeMap<(String, i64), u32> = BTreeMap::new();
     let mut seen = 0;
@@ -110,31 +74,32 @@ async fn simulate_a_day(store: Arc<dyn OtpStore>) -> Figures {
         for (k, (_, pattern, _)) in ATTACKED.iter().enumerate() {
             let n = minute * 5 + k as u32;
             let body = json!({ "phone": number(pattern, minute), "locale": "en" });
-            calls.push(post(&app.api, Endpoint::SendOtp, body, bot_ip(n)));
+            let ip = bot_ip(n);
+            calls.push(async move { app.post(Endpoint::SendOtp, body, &ip).await });
         }
         figures.bot_attempts += ATTACKED.len() as u32;
         let bots = futures_util::future::join_all(calls).await;
-        for (status, body) in &bots {
-            assert!(matches!(status, 202 | 429), "a bot send answered {status}: {body}");
+        for reply in &bots {
+            assert!(matches!(reply.status, 202 | 429), "a bot send answered {}: {}", reply.status, reply.body);
         }
         if minute % 12 == 0 {
             for (k, (_, pattern)) in GENUINE.iter().enumerate() {
                 let user = minute / 12 * 5 + k as u32;
                 figures.genuine_users += 1;
                 let phone = number(pattern, 200_000 + user);
-                let (status, _) = post(&app.api, Endpoint::SendOtp, json!({ "phone": phone }), user_ip(user)).await;
-                if status != 202 {
+                let ip = user_ip(user);
+                if app.post(Endpoint::SendOtp, json!({ "phone": phone }), &ip).await.status != 202 {
                     continue;
                 }
-                let code = app.outbox.list().into_iter().find(|m| m.to == phone).map(|m| code_in(&m.body));
+                let code = app.outbox().list().into_iter().find(|m| m.to == phone).map(|m| code_in(&m.body));
                 let Some(code) = code else { continue };
                 let body = json!({ "phone": phone, "code": code });
-                if post(&app.api, Endpoint::VerifyOtp, body, user_ip(user)).await.0 == 200 {
+                if app.post(Endpoint::VerifyOtp, body, &ip).await.status == 200 {
                     figures.genuine_served += 1;
                 }
             }
         }
-        let sent = app.outbox.list();
+        let sent = app.outbox().list();
         for message in &sent[..sent.len() - seen] {
             let phone = otp_core::domain::E164Phone::parse(&message.to, None).expect("sent numbers parse");
             let country = phone.region().to_owned();
@@ -146,10 +111,6 @@ async fn simulate_a_day(store: Arc<dyn OtpStore>) -> Figures {
     }
     figures.most_sms_in_a_country_hour = per_hour.values().copied().max().unwrap_or(0);
     figures
-}
-
-fn code_in(body: &str) -> String {
-    body.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() == 6).unwrap_or_default().to_owned()
 }
 
 fn check_and_report(store: &str, figures: &Figures) {
@@ -207,8 +168,8 @@ async fn a_day_of_pumping_on_the_memory_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_day_of_pumping_on_firestore() {
-    let Some(host) = support::emulator_host("a_day_of_pumping_on_firestore") else { return };
-    let store = Arc::new(support::firestore_store_with(host, support::firestore_config()));
+    let Some(store) = emulator::fresh_store("a_day_of_pumping_on_firestore") else { return };
+    let store = Arc::new(store);
     let figures = simulate_a_day(store).await;
     check_and_report("Firestore emulator", &figures);
 }
@@ -218,15 +179,14 @@ async fn a_day_of_pumping_on_firestore() {
 /// 50 SMS leave, every other answer is `429 rate_limited`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_budget_is_exact_across_instances_under_concurrency() {
-    let Some(host) = support::emulator_host("the_budget_is_exact_across_instances_under_concurrency") else { return };
-    let config = support::firestore_config();
-    let settings =
-        || Settings::from_lookup(|name| (name == "OTP_SMS_PER_DAY").then(|| "50".to_owned())).expect("valid settings");
+    let Some(host) = emulator::host("the_budget_is_exact_across_instances_under_concurrency") else { return };
+    let config = emulator::config();
+    let settings = [("OTP_SMS_PER_DAY", "50")];
     let clock = Arc::new(ManualClock::new(day_start() + TimeDelta::hours(12)));
-    let a: Arc<FirestoreStore> = Arc::new(support::firestore_store_with(host.clone(), config.clone()));
-    let b: Arc<FirestoreStore> = Arc::new(support::firestore_store_with(host, config));
-    let one = Arc::new(instance(a.clone(), clock.clone(), settings()).await);
-    let two = Arc::new(instance(b.clone(), clock.clone(), settings()).await);
+    let a: Arc<FirestoreStore> = Arc::new(emulator::store(host.clone(), config.clone()));
+    let b: Arc<FirestoreStore> = Arc::new(emulator::store(host, config));
+    let one = Arc::new(instance(a.clone(), clock.clone(), &settings).await);
+    let two = Arc::new(instance(b.clone(), clock.clone(), &settings).await);
     // Ten countries, twenty numbers each: under the guard's and the country cap's thresholds.
     let patterns: Vec<&str> = ATTACKED.iter().map(|(_, p, _)| *p).chain(GENUINE.iter().map(|(_, p)| *p)).collect();
     let start = Arc::new(tokio::sync::Barrier::new(200));
@@ -237,24 +197,23 @@ async fn the_budget_is_exact_across_instances_under_concurrency() {
             let phone = number(patterns[(i % 10) as usize], 300_000 + i);
             tokio::spawn(async move {
                 start.wait().await;
-                post(&app.api, Endpoint::SendOtp, json!({ "phone": phone }), user_ip(i)).await
+                app.post(Endpoint::SendOtp, json!({ "phone": phone }), &user_ip(i)).await
             })
         })
         .collect();
     let mut answers: BTreeMap<(u16, String), u32> = BTreeMap::new();
     for task in tasks {
-        let (status, body) = task.await.expect("no send panicked");
-        let code = body["error"]["code"].as_str().unwrap_or("").to_owned();
-        *answers.entry((status, code)).or_default() += 1;
+        let reply = task.await.expect("no send panicked");
+        *answers.entry((reply.status, reply.error_code().to_owned())).or_default() += 1;
     }
-    let sms = one.outbox.list().len() + two.outbox.list().len();
+    let sms = one.outbox().list().len() + two.outbox().list().len();
     println!(
         "budget 50, 200 concurrent sends over two instances: {sms} SMS; answers {answers:?}; \
          commits refused for a conflict and retried: {}",
         a.conflicts() + b.conflicts()
     );
     assert_eq!(sms, 50, "exactly the budget: {answers:?}");
-    assert_eq!(answers.get(&(202, String::new())), Some(&50));
+    assert_eq!(answers.get(&(202, "<none>".to_owned())), Some(&50));
     assert_eq!(answers.get(&(429, "rate_limited".to_owned())), Some(&150), "every other answer: {answers:?}");
     assert!(a.conflicts() + b.conflicts() > 0, "the instances really raced");
 }

@@ -2,23 +2,19 @@
 //! (scripts/test starts it and sets `OTP_TEST_SSM_ENDPOINT`): secrets present, missing,
 //! rotated, and the secret store unreachable.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::moto::*;
-use common::*;
 use otp_core::ports::{SecretError, SecretSource, TwilioSenderId};
 use otp_core::secrets::ssm::SsmSecrets;
 use otp_core::secrets::{Required, SecretCache};
-use otp_core::wiring::Overrides;
-use otp_core::{Endpoint, Settings};
+use otp_testkit::moto::{self, CallCounter, client, prefix, put, put_all};
+use otp_testkit::{ACCOUNT_SID, AUTH_TOKEN, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET, TestApp, capture_logs};
 use secrecy::ExposeSecret;
 
 #[tokio::test]
 async fn present_secrets_are_read_with_one_call() {
-    let Some(endpoint) = moto() else { return };
+    let Some(endpoint) = moto::endpoint() else { return };
     let prefix = prefix("present");
     put_all(&client(&endpoint, None), &prefix).await;
     let counter = CallCounter::default();
@@ -32,15 +28,12 @@ async fn present_secrets_are_read_with_one_call() {
     assert_eq!(twilio.account_sid.expose_secret(), ACCOUNT_SID);
     assert_eq!(twilio.auth_token.expose_secret(), AUTH_TOKEN);
     assert_eq!(twilio.sender, TwilioSenderId::From(FROM.into()));
-    assert_eq!(
-        secrets.gcp_credentials.map(|c| c.expose_secret().to_owned()).as_deref(),
-        Some("{\"type\": \"service_account\"}")
-    );
+    assert_eq!(secrets.gcp_credentials.map(|c| c.expose_secret().to_owned()).as_deref(), Some(GCP_CREDENTIALS));
 }
 
 #[tokio::test]
 async fn environment_variables_override_single_values() {
-    let Some(endpoint) = moto() else { return };
+    let Some(endpoint) = moto::endpoint() else { return };
     let prefix = prefix("overrides");
     let admin = client(&endpoint, None);
     for (name, value) in [
@@ -68,7 +61,7 @@ async fn environment_variables_override_single_values() {
 
 #[tokio::test]
 async fn a_missing_secret_is_named() {
-    let Some(endpoint) = moto() else { return };
+    let Some(endpoint) = moto::endpoint() else { return };
     let prefix = prefix("missing");
     let admin = client(&endpoint, None);
     put(&admin, &prefix, "session-secret", SESSION_SECRET).await;
@@ -88,25 +81,25 @@ async fn a_missing_secret_is_named() {
     }
 }
 
-async fn api_over(source: SsmSecrets) -> otp_core::Api {
-    let overrides = Overrides { secrets: Some(Arc::new(source)), ..Default::default() };
-    otp_core::wiring::build(Settings::default(), overrides).await.api
+/// The service with its secrets from `source`, whether they load or not.
+async fn app_over(source: SsmSecrets) -> TestApp {
+    TestApp::builder().secrets(source).start_unchecked().await
 }
 
 #[tokio::test]
 async fn a_missing_secret_is_one_clear_log_line_then_503_until_it_is_there() {
-    let Some(endpoint) = moto() else { return };
+    let Some(endpoint) = moto::endpoint() else { return };
     let prefix = prefix("missing-api");
     let admin = client(&endpoint, None);
     put(&admin, &prefix, "session-secret", SESSION_SECRET).await;
     let (logs, _guard) = capture_logs("info");
-    let api = api_over(SsmSecrets::with_client(client(&endpoint, None), &prefix, false, |_| None)).await;
+    let app = app_over(SsmSecrets::with_client(client(&endpoint, None), &prefix, false, |_| None)).await;
 
     for _ in 0..3 {
-        let (status, body) = send(&api, "+16505550100").await;
-        assert_eq!((status, error_code(&body)), (503, "service_unavailable"), "{body}");
-        let (status, body) = verify(&api, "+16505550100", "123456").await;
-        assert_eq!((status, error_code(&body)), (503, "service_unavailable"), "{body}");
+        let reply = app.send("+16505550100").await;
+        assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"), "{}", reply.body);
+        let reply = app.verify("+16505550100", "123456").await;
+        assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"), "{}", reply.body);
     }
     let text = logs.text();
     let errors: Vec<&str> = text.lines().filter(|l| l.contains("\"level\":\"ERROR\"")).collect();
@@ -116,8 +109,8 @@ async fn a_missing_secret_is_one_clear_log_line_then_503_until_it_is_there() {
     // Once the parameter exists the service recovers by itself: no restart, no redeploy.
     put(&admin, &prefix, "code-pepper", PEPPER).await;
     tokio::time::sleep(Duration::from_millis(5_100)).await; // SecretCache retries loading every 5 s
-    let (status, body) = send(&api, "+16505550100").await;
-    assert_eq!(status, 202, "{body}");
+    let reply = app.send("+16505550100").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
 }
 
 #[tokio::test]
@@ -129,22 +122,15 @@ async fn an_unreachable_secret_store_is_503_not_a_crash() {
         other => panic!("expected an unreachable store, got {other:?}"),
     }
     let (logs, _guard) = capture_logs("info");
-    let api = api_over(source).await;
-    let request = http::Request::builder()
-        .method(http::Method::POST)
-        .uri(Endpoint::SendOtp.path())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(r#"{"phone":"+16505550100"}"#.to_owned())
-        .expect("request builds");
-    let response = api.handle(Endpoint::SendOtp, &request, None).await;
-    assert_eq!(response.status(), 503);
-    assert_eq!(response.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("5"));
+    let reply = app_over(source).await.send("+16505550100").await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("retry-after"), Some("5"));
     assert!(logs.text().contains("secrets could not be loaded"), "{}", logs.text());
 }
 
 #[tokio::test]
 async fn a_rotation_is_picked_up_after_the_ttl_and_not_before() {
-    let Some(endpoint) = moto() else { return };
+    let Some(endpoint) = moto::endpoint() else { return };
     let prefix = prefix("rotation");
     let admin = client(&endpoint, None);
     put_all(&admin, &prefix).await;
@@ -170,7 +156,7 @@ async fn a_rotation_is_picked_up_after_the_ttl_and_not_before() {
 
 #[tokio::test]
 async fn parts_reading_through_the_cache_cause_no_second_call() {
-    let Some(endpoint) = moto() else { return };
+    let Some(endpoint) = moto::endpoint() else { return };
     let prefix = prefix("shared-cache");
     put_all(&client(&endpoint, None), &prefix).await;
     let counter = CallCounter::default();
@@ -181,6 +167,6 @@ async fn parts_reading_through_the_cache_cause_no_second_call() {
     let (primed, for_store) = tokio::join!(cache.prime(), as_source.load());
     assert!(primed.is_ok());
     let credentials = for_store.expect("the store gets the secrets").gcp_credentials;
-    assert_eq!(credentials.map(|c| c.expose_secret().to_owned()).as_deref(), Some("{\"type\": \"service_account\"}"));
+    assert_eq!(credentials.map(|c| c.expose_secret().to_owned()).as_deref(), Some(GCP_CREDENTIALS));
     assert_eq!(counter.get(), 1, "one GetParameters for the service and the store together");
 }

@@ -3,15 +3,13 @@
 //! starts). Without the emulator the Firestore runs fail, unless `OTP_SKIP_EMULATOR=1`
 //! skips them loudly.
 
-mod support;
-
 use std::sync::Arc;
 
 use chrono::TimeDelta;
 use otp_core::domain::{LimitScope, SendDecision, VerifyOutcome};
 use otp_core::ports::OtpStore;
-
-use support::{Subjects, policy, range_policy, secs, t0};
+use otp_testkit::store::{Subjects, concurrently, policy, range_policy};
+use otp_testkit::{secs, t0};
 
 /// Expands each listed test into a memory-store run and a Firestore-store run.
 macro_rules! conformance {
@@ -20,7 +18,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
-                    super::$test(super::support::memory_store()).await;
+                    super::$test(otp_testkit::store::memory()).await;
                 }
             )*
         }
@@ -28,7 +26,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
-                    if let Some(store) = super::support::firestore_store(stringify!($test)).await {
+                    if let Some(store) = otp_testkit::store::firestore(stringify!($test)) {
                         super::$test(store).await;
                     }
                 }
@@ -192,7 +190,7 @@ async fn an_unknown_number_has_no_code(store: Arc<dyn OtpStore>) {
 async fn concurrent_right_guesses_approve_exactly_once(store: Arc<dyn OtpStore>) {
     let s = Arc::new(Subjects::new());
     s.send(&*store, "123456", t0()).await;
-    let outcomes = support::concurrently(50, |i| {
+    let outcomes = concurrently(50, |i| {
         let (store, s) = (store.clone(), s.clone());
         async move { s.judge_for(&*store, &s.number, &s.other_client(i), &s.hash("123456"), t0() + secs(1)).await }
     })
@@ -205,7 +203,7 @@ async fn concurrent_right_guesses_approve_exactly_once(store: Arc<dyn OtpStore>)
 async fn concurrent_wrong_guesses_are_judged_at_most_max_attempts_times(store: Arc<dyn OtpStore>) {
     let s = Arc::new(Subjects::new());
     s.send(&*store, "123456", t0()).await;
-    let outcomes = support::concurrently(40, |i| {
+    let outcomes = concurrently(40, |i| {
         let (store, s) = (store.clone(), s.clone());
         async move { s.judge_for(&*store, &s.number, &s.other_client(i), &s.hash("000000"), t0() + secs(1)).await }
     })
@@ -226,7 +224,7 @@ async fn concurrent_wrong_guesses_are_judged_at_most_max_attempts_times(store: A
 
 async fn concurrent_sends_to_one_number_allow_exactly_one(store: Arc<dyn OtpStore>) {
     let s = Arc::new(Subjects::new());
-    let decisions = support::concurrently(30, |i| {
+    let decisions = concurrently(30, |i| {
         let (store, s) = (store.clone(), s.clone());
         async move {
             let client = s.other_client(i);
@@ -242,7 +240,7 @@ async fn concurrent_sends_to_one_number_allow_exactly_one(store: Arc<dyn OtpStor
 
 async fn concurrent_sends_from_one_client_stop_at_its_limit(store: Arc<dyn OtpStore>) {
     let s = Arc::new(Subjects::new());
-    let decisions = support::concurrently(30, |i| {
+    let decisions = concurrently(30, |i| {
         let (store, s) = (store.clone(), s.clone());
         async move { s.record(&*store, &s.other_number(i), &s.client, None, s.hash("123456"), &policy(), t0()).await }
     })
@@ -306,7 +304,7 @@ async fn the_per_range_limit_off_changes_nothing(store: Arc<dyn OtpStore>) {
 
 async fn concurrent_sends_to_one_range_stop_at_its_limit(store: Arc<dyn OtpStore>) {
     let s = Arc::new(Subjects::new());
-    let decisions = support::concurrently(30, |i| {
+    let decisions = concurrently(30, |i| {
         let (store, s) = (store.clone(), s.clone());
         async move {
             let phone = format!("+141555501{i:02}");

@@ -2,17 +2,16 @@
 //! answers), send and verify answer `503 service_unavailable` with `Retry-After` within a
 //! bounded time, through the same handler as Lambda. Needs no emulator.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use otp_core::adapters::clock::SystemClock;
+use otp_core::Endpoint;
 use otp_core::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
-use otp_core::adapters::outbox::Outbox;
-use otp_core::ports::{Clock, OtpStore, StoreError};
+use otp_core::ports::{OtpStore, StoreError};
 use otp_core::secrets::env::EnvSecrets;
-use otp_core::wiring::Overrides;
-use otp_core::{Api, Endpoint, Settings};
+use otp_testkit::TestApp;
+use otp_testkit::secrets::secrets_with;
+use serde_json::json;
 
 const CALL_TIMEOUT: Duration = Duration::from_millis(800);
 
@@ -21,52 +20,27 @@ fn store_at(address: String) -> Arc<FirestoreStore> {
     Arc::new(FirestoreStore::new(config, FirestoreAuth::Emulator(address)))
 }
 
-async fn api_with(store: Arc<dyn OtpStore>) -> (Api, Arc<Outbox>) {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let outbox = Arc::new(Outbox::new(clock.clone(), false));
-    let secrets = EnvSecrets::from_lookup(|name| match name {
-        "OTP_SESSION_SECRET" => Some("session-secret-for-tests-0123456789abcdef".into()),
-        "OTP_CODE_PEPPER" => Some("pepper-for-tests-0123456789abcdef-0123456".into()),
-        _ => None,
-    });
-    let overrides = Overrides {
-        clock: Some(clock),
-        secrets: Some(Arc::new(secrets)),
-        store: Some(store),
-        sms: Some(outbox.clone()),
-        ..Default::default()
-    };
-    let app = otp_core::wiring::build(Settings::default(), overrides).await;
-    (app.api, outbox)
-}
-
-fn post(endpoint: Endpoint, body: &str) -> http::Request<String> {
-    http::Request::builder()
-        .method("POST")
-        .uri(endpoint.path())
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .unwrap_or_else(|e| panic!("test request: {e}"))
+/// The service on `store`, answering through the same handler as Lambda.
+async fn app_on(store: Arc<dyn OtpStore>) -> TestApp {
+    TestApp::builder().store(store).start().await
 }
 
 /// Both endpoints answer 503 with Retry-After, each within `bound`, and no SMS goes out.
 async fn both_endpoints_answer_503(store: Arc<dyn OtpStore>, bound: Duration) {
-    let (api, outbox) = api_with(store).await;
-    let client = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)));
+    let app = app_on(store).await;
     for (endpoint, body) in [
-        (Endpoint::SendOtp, r#"{"phone":"+14155550123"}"#),
-        (Endpoint::VerifyOtp, r#"{"phone":"+14155550123","code":"123456"}"#),
+        (Endpoint::SendOtp, json!({ "phone": "+14155550123" })),
+        (Endpoint::VerifyOtp, json!({ "phone": "+14155550123", "code": "123456" })),
     ] {
         let started = Instant::now();
-        let response = api.handle(endpoint, &post(endpoint, body), client).await;
+        let reply = app.post(endpoint, body, "203.0.113.7").await;
         let took = started.elapsed();
-        assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE, "{endpoint:?}: {}", response.body());
-        let json: serde_json::Value = serde_json::from_str(response.body()).unwrap_or_default();
-        assert_eq!(json["error"]["code"], "service_unavailable");
-        assert!(response.headers().get(http::header::RETRY_AFTER).is_some(), "{endpoint:?}: no Retry-After");
+        assert_eq!(reply.status, 503, "{endpoint:?}: {}", reply.body);
+        assert_eq!(reply.error_code(), "service_unavailable");
+        assert!(reply.header("retry-after").is_some(), "{endpoint:?}: no Retry-After");
         assert!(took < bound, "{endpoint:?} took {took:?}, more than {bound:?}");
     }
-    assert!(outbox.list().is_empty(), "no SMS without a recorded send");
+    assert!(app.outbox().list().is_empty(), "no SMS without a recorded send");
 }
 
 #[tokio::test]
@@ -95,21 +69,19 @@ async fn a_silent_server_answers_503_after_the_call_timeout() {
     both_endpoints_answer_503(store_at(address.clone()), CALL_TIMEOUT * 6).await;
 
     // Many at once on a fresh store: none waits behind the others' attempts to connect.
-    let (api, _) = api_with(store_at(address)).await;
-    let api = Arc::new(api);
+    let app = Arc::new(app_on(store_at(address)).await);
     let started = Instant::now();
     let calls: Vec<_> = (0..10u8)
         .map(|i| {
-            let api = api.clone();
+            let app = app.clone();
             tokio::spawn(async move {
-                let client = Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, i)));
-                api.handle(Endpoint::SendOtp, &post(Endpoint::SendOtp, r#"{"phone":"+14155550123"}"#), client).await
+                app.post(Endpoint::SendOtp, json!({ "phone": "+14155550123" }), &format!("198.51.100.{i}")).await
             })
         })
         .collect();
     for call in calls {
-        let response = call.await.unwrap_or_else(|e| panic!("handler panicked: {e}"));
-        assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        let reply = call.await.unwrap_or_else(|e| panic!("handler panicked: {e}"));
+        assert_eq!(reply.status, 503);
     }
     assert!(started.elapsed() < CALL_TIMEOUT * 6, "10 concurrent sends took {:?}", started.elapsed());
     held.abort();
@@ -119,14 +91,8 @@ async fn a_silent_server_answers_503_after_the_call_timeout() {
 async fn unusable_credentials_fail_without_showing_them_and_a_missing_secret_is_unavailable() {
     use otp_core::ports::SecretSource;
     let config = FirestoreConfig { call_timeout: CALL_TIMEOUT, ..FirestoreConfig::new("demo-faults") };
-    let with_credentials = |json: &'static str| -> Arc<dyn SecretSource> {
-        Arc::new(EnvSecrets::from_lookup(move |name| match name {
-            "OTP_SESSION_SECRET" => Some("session-secret-for-tests-0123456789abcdef".into()),
-            "OTP_CODE_PEPPER" => Some("pepper-for-tests-0123456789abcdef-0123456".into()),
-            "OTP_GCP_CREDENTIALS" => Some(json.into()),
-            _ => None,
-        }))
-    };
+    let with_credentials =
+        |json: &'static str| -> Arc<dyn SecretSource> { Arc::new(secrets_with(&[("OTP_GCP_CREDENTIALS", json)])) };
     let store = FirestoreStore::new(
         config.clone(),
         FirestoreAuth::Secrets(with_credentials(r#"{"type":"service_account","private_key":"s3cr3t-key"}"#)),

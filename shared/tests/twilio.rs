@@ -2,16 +2,15 @@
 //! answer gives its documented API.md answer (docs/PROVIDERS.md), retries are bounded
 //! and show in the fake's record, and a failed send leaves no usable code behind.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
 use fake_twilio::{Fault, MAGIC_NUMBERS};
 use otp_core::adapters::twilio::{RetryPolicy, TwilioConfig, TwilioSender};
 use otp_core::ports::{SmsError, SmsMessage, SmsSender};
 use otp_core::secrets::{Required, SecretCache};
+use otp_testkit::twilio::{self, TwilioSetup};
+use otp_testkit::{ACCOUNT_SID, AUTH_TOKEN, FROM, TestApp, capture_logs, code_in};
 
 const PHONE: &str = "+16505550100";
 
@@ -21,33 +20,31 @@ fn status(code: u16) -> Fault {
 
 #[tokio::test]
 async fn a_send_goes_out_in_twilios_shape_and_its_code_verifies() {
-    let h = harness(Setup::default()).await;
-    let (status, body) = send(&h.api, "+1 (650) 555-0100").await;
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(body["to"], PHONE);
+    let app = TestApp::builder().twilio(TwilioSetup::default()).start().await;
+    let reply = app.send("+1 (650) 555-0100").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["to"], PHONE);
 
-    let messages = h.fake.messages();
+    let messages = app.fake_twilio().messages();
     assert_eq!(messages.len(), 1);
     let message = &messages[0];
     assert_eq!((message.to.as_str(), message.from.as_deref()), (PHONE, Some(FROM)));
     assert_eq!(message.account_sid, ACCOUNT_SID);
     assert!(message.sid.starts_with("SM") && message.sid.len() == 34, "{}", message.sid);
-    let attempts = h.fake.attempts();
+    let attempts = app.fake_twilio().attempts();
     assert_eq!(attempts.len(), 1);
     assert_eq!((attempts[0].status, attempts[0].sid.as_deref()), (201, Some(message.sid.as_str())));
 
     let code = code_in(&message.body);
-    let (status, body) = verify(&h.api, PHONE, &code).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "approved");
+    let reply = app.verify(PHONE, &code).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["status"], "approved");
 }
 
 #[tokio::test]
 async fn every_twilio_refusal_gives_its_documented_answer_without_a_retry() {
     // Eleven sends from one client: more than the default per-client limit of five.
-    let mut settings = Setup::default().settings;
-    settings.push(("OTP_SENDS_PER_IP", "50"));
-    let h = harness(Setup { settings, ..Setup::default() }).await;
+    let app = TestApp::builder().twilio(TwilioSetup::default()).settings(&[("OTP_SENDS_PER_IP", "50")]).start().await;
     let cases = [
         ("+16505550101", 21211, 400, "invalid_phone"),
         ("+16505550102", 21614, 422, "phone_unreachable"),
@@ -58,34 +55,41 @@ async fn every_twilio_refusal_gives_its_documented_answer_without_a_retry() {
         ("+16505550106", 21602, 502, "sms_failed"),
     ];
     for (phone, twilio_code, expected_status, expected_code) in cases {
-        h.fake.fail_number(phone, twilio_code);
-        let (status, body) = send(&h.api, phone).await;
-        assert_eq!((status, error_code(&body)), (expected_status, expected_code), "Twilio {twilio_code}: {body}");
-        let calls: Vec<_> = h.fake.attempts().into_iter().filter(|a| a.to.as_deref() == Some(phone)).collect();
+        app.fake_twilio().fail_number(phone, twilio_code);
+        let reply = app.send(phone).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (expected_status, expected_code),
+            "Twilio {twilio_code}: {}",
+            reply.body
+        );
+        let calls: Vec<_> =
+            app.fake_twilio().attempts().into_iter().filter(|a| a.to.as_deref() == Some(phone)).collect();
         assert_eq!(calls.len(), 1, "Twilio {twilio_code} is permanent: never retried");
         assert_eq!(calls[0].code, Some(twilio_code));
     }
     // Twilio's magic test numbers pass the service's own number check and fail at Twilio.
     for (phone, twilio_code) in MAGIC_NUMBERS {
-        let (status, body) = send(&h.api, phone).await;
+        let reply = app.send(phone).await;
         let expected = match twilio_code {
             21211 => (400, "invalid_phone"),
             21408 => (403, "country_not_allowed"),
             _ => (422, "phone_unreachable"),
         };
-        assert_eq!((status, error_code(&body)), expected, "{phone}: {body}");
+        assert_eq!((reply.status, reply.error_code()), expected, "{phone}: {}", reply.body);
     }
-    assert_eq!(h.fake.attempts().len(), cases.len() + MAGIC_NUMBERS.len(), "one call each, no retry");
-    assert!(h.fake.messages().is_empty());
+    assert_eq!(app.fake_twilio().attempts().len(), cases.len() + MAGIC_NUMBERS.len(), "one call each, no retry");
+    assert!(app.fake_twilio().messages().is_empty());
 }
 
 #[tokio::test]
 async fn bad_credentials_are_sms_failed_not_retried_and_logged_by_name() {
     let (logs, _guard) = capture_logs("info");
-    let h = harness(Setup { auth_token: "not-the-token", ..Setup::default() }).await;
-    let (status, body) = send(&h.api, PHONE).await;
-    assert_eq!((status, error_code(&body)), (502, "sms_failed"), "{body}");
-    let attempts = h.fake.attempts();
+    let setup = TwilioSetup { auth_token: "not-the-token", ..TwilioSetup::default() };
+    let app = TestApp::builder().twilio(setup).start().await;
+    let reply = app.send(PHONE).await;
+    assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{}", reply.body);
+    let attempts = app.fake_twilio().attempts();
     assert_eq!(attempts.len(), 1, "bad credentials are not retried");
     assert_eq!((attempts[0].status, attempts[0].code), (401, Some(20003)));
 
@@ -97,69 +101,75 @@ async fn bad_credentials_are_sms_failed_not_retried_and_logged_by_name() {
 
 #[tokio::test]
 async fn transient_failures_are_retried_within_bounds_and_show_in_the_record() {
-    let h = harness(Setup::default()).await;
+    let app = TestApp::builder().twilio(TwilioSetup::default()).start().await;
     // More failures than the three calls allowed: the send gives up after exactly three.
-    h.fake.push_faults([status(500), status(500), status(500), status(500), status(500)]);
-    let (code, body) = send(&h.api, PHONE).await;
-    assert_eq!((code, error_code(&body)), (502, "sms_failed"), "{body}");
-    assert_eq!(h.fake.attempts().iter().map(|a| a.status).collect::<Vec<_>>(), [500, 500, 500]);
+    app.fake_twilio().push_faults([status(500), status(500), status(500), status(500), status(500)]);
+    let reply = app.send(PHONE).await;
+    assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{}", reply.body);
+    assert_eq!(app.fake_twilio().attempts().iter().map(|a| a.status).collect::<Vec<_>>(), [500, 500, 500]);
 
     // A 429 (Twilio 20429) and a 503, then Twilio recovers: the user gets the SMS.
-    h.fake.reset();
-    h.fake.push_faults([status(429), status(503)]);
-    let (code, body) = send(&h.api, PHONE).await;
-    assert_eq!(code, 202, "{body}");
-    let attempts = h.fake.attempts();
+    app.fake_twilio().reset();
+    app.fake_twilio().push_faults([status(429), status(503)]);
+    let reply = app.send(PHONE).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let attempts = app.fake_twilio().attempts();
     assert_eq!(attempts.iter().map(|a| a.status).collect::<Vec<_>>(), [429, 503, 201]);
     assert_eq!(attempts[0].code, Some(20429));
-    assert_eq!(h.fake.messages().len(), 1);
+    assert_eq!(app.fake_twilio().messages().len(), 1);
 }
 
 #[tokio::test]
 async fn a_timed_out_call_is_not_retried_and_its_code_is_withdrawn() {
-    let h = harness(Setup { attempt_timeout: Duration::from_millis(300), ..Setup::default() }).await;
-    h.fake.push_faults([Fault::Slow { delay_ms: 1_500 }]);
-    let (status, body) = send(&h.api, PHONE).await;
-    assert_eq!((status, error_code(&body)), (502, "sms_failed"), "{body}");
+    let setup = TwilioSetup { attempt_timeout: Duration::from_millis(300), ..TwilioSetup::default() };
+    let app = TestApp::builder().twilio(setup).start().await;
+    app.fake_twilio().push_faults([Fault::Slow { delay_ms: 1_500 }]);
+    let reply = app.send(PHONE).await;
+    assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{}", reply.body);
     // Twilio took the call but answered too late. A retry could text a second SMS for one
     // counted send: there is none.
     tokio::time::sleep(Duration::from_millis(1_600)).await;
-    assert_eq!(h.fake.attempts().len(), 1, "one call, no retry");
-    let delivered = h.fake.messages();
+    assert_eq!(app.fake_twilio().attempts().len(), 1, "one call, no retry");
+    let delivered = app.fake_twilio().messages();
     assert_eq!(delivered.len(), 1, "the code reached the phone");
     // The service withdrew exactly that code: it no longer approves.
-    let (status, body) = verify(&h.api, PHONE, &code_in(&delivered[0].body)).await;
-    assert_eq!((status, error_code(&body)), (410, "code_expired"), "{body}");
+    let reply = app.verify(PHONE, &code_in(&delivered[0].body)).await;
+    assert_eq!((reply.status, reply.error_code()), (410, "code_expired"), "{}", reply.body);
 }
 
 #[tokio::test]
 async fn the_time_budget_bounds_the_retries_of_a_send() {
-    let setup = Setup {
+    let setup = TwilioSetup {
         retry: RetryPolicy {
             max_attempts: 10,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_millis(400),
             budget: Duration::from_millis(900),
         },
-        ..Setup::default()
+        ..TwilioSetup::default()
     };
-    let h = harness(setup).await;
-    h.fake.push_faults(std::iter::repeat_n(status(503), 10));
+    let app = TestApp::builder().twilio(setup).start().await;
+    app.fake_twilio().push_faults(std::iter::repeat_n(status(503), 10));
     let started = Instant::now();
-    let (code, body) = send(&h.api, PHONE).await;
+    let reply = app.send(PHONE).await;
     let elapsed = started.elapsed();
-    assert_eq!((code, error_code(&body)), (502, "sms_failed"), "{body}");
+    assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{}", reply.body);
     assert!(elapsed < Duration::from_millis(2_000), "the budget bounds the send: {elapsed:?}");
-    let calls = h.fake.attempts().len();
+    let calls = app.fake_twilio().attempts().len();
     assert!((2..=4).contains(&calls), "the budget, not max_attempts, stopped the retries: {calls} calls");
-    assert!(h.fake.messages().is_empty());
-    let (status, body) = verify(&h.api, PHONE, "123456").await;
-    assert_eq!((status, error_code(&body)), (410, "code_expired"), "no code outlives a failed SMS: {body}");
+    assert!(app.fake_twilio().messages().is_empty());
+    let reply = app.verify(PHONE, "123456").await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (410, "code_expired"),
+        "no code outlives a failed SMS: {}",
+        reply.body
+    );
 }
 
 /// The sender alone, with its own credentials: for what the HTTP edge cannot reach.
 async fn sender_with(fake_url: String, sender_variable: &'static str, sender: &'static str) -> TwilioSender {
-    let secrets = twilio_secrets(AUTH_TOKEN, sender_variable, sender);
+    let secrets = twilio::secrets(AUTH_TOKEN, sender_variable, sender);
     let cache = Arc::new(SecretCache::new(Arc::new(secrets), Required::default(), Duration::from_secs(300)));
     let config = TwilioConfig { api_base: fake_url, ..TwilioConfig::default() };
     TwilioSender::new(config, cache).expect("client builds")

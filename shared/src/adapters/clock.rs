@@ -1,8 +1,6 @@
-//! Clocks: the system clock, and a manual one for tests.
+//! The system clock. (Tests move a manual one: `otp-testkit`'s `ManualClock`.)
 
-use std::sync::Mutex;
-
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::ports::Clock;
 
@@ -12,26 +10,5 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-}
-
-/// A clock that moves only when told to.
-#[derive(Debug)]
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(start: DateTime<Utc>) -> Self {
-        Self(Mutex::new(start))
-    }
-
-    pub fn advance(&self, by: TimeDelta) {
-        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -1,4 +1,5 @@
-//! moto, the local AWS SSM that scripts/test starts, and the real SDK client pointed at it.
+//! moto, the local AWS SSM that `scripts/test` starts (`OTP_TEST_SSM_ENDPOINT`), and the
+//! real SDK client pointed at it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,29 +9,26 @@ use aws_sdk_ssm::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_ssm::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region};
 use aws_sdk_ssm::types::ParameterType;
 
-use super::{ACCOUNT_SID, AUTH_TOKEN, FROM, PEPPER, SESSION_SECRET};
+use otp_core::secrets as names;
 
-/// moto's address, or `None` (with a loud notice) when this run has no moto.
-pub fn moto() -> Option<String> {
-    match std::env::var("OTP_TEST_SSM_ENDPOINT").ok().filter(|v| !v.is_empty()) {
-        Some(endpoint) => Some(endpoint),
-        None if std::env::var("OTP_SKIP_MOTO").as_deref() != Ok("1") => {
-            panic!(
-                "OTP_TEST_SSM_ENDPOINT is not set: run scripts/test (it starts moto and sets it), \
-                 or set OTP_SKIP_MOTO=1 to skip the SSM tests"
-            )
-        }
-        None => {
-            // Straight to the process's stderr: libtest hides what `eprintln!` prints in passing tests.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!!!!!! SKIPPED (OTP_SKIP_MOTO=1): SSM test without moto. Run scripts/test (it starts moto), or set \
-                 OTP_TEST_SSM_ENDPOINT=http://127.0.0.1:PORT to a running `moto_server`. !!!!!!!!!!\n"
-            );
-            None
-        }
+use crate::secrets::{ACCOUNT_SID, AUTH_TOKEN, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET};
+
+/// moto's address. Without one the test fails, unless the run opts out with
+/// `OTP_SKIP_MOTO=1`: then it is skipped, loudly (`scripts/test` always starts moto).
+pub fn endpoint() -> Option<String> {
+    if let Some(endpoint) = std::env::var("OTP_TEST_SSM_ENDPOINT").ok().filter(|v| !v.is_empty()) {
+        return Some(endpoint);
     }
+    assert!(
+        std::env::var("OTP_SKIP_MOTO").as_deref() == Ok("1"),
+        "OTP_TEST_SSM_ENDPOINT is not set: run scripts/test (it starts moto and sets it), \
+         or set OTP_SKIP_MOTO=1 to skip the SSM tests"
+    );
+    crate::skip_loudly(
+        "SSM test without moto (OTP_SKIP_MOTO=1).\n## Run scripts/test (it starts moto), or set \
+         OTP_TEST_SSM_ENDPOINT=http://127.0.0.1:PORT to a running `moto_server`.",
+    );
+    None
 }
 
 /// Counts the SDK operations a client runs.
@@ -58,6 +56,8 @@ impl Intercept for CallCounter {
     }
 }
 
+/// An SSM client of `endpoint` (moto, or an address where nothing listens), its calls
+/// counted by `counter`.
 pub fn client(endpoint: &str, counter: Option<CallCounter>) -> aws_sdk_ssm::Client {
     let mut config = aws_sdk_ssm::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -83,6 +83,7 @@ pub fn prefix(test: &str) -> String {
     format!("/otp-test/{test}-{nanos}")
 }
 
+/// Stores `value` as the SecureString `prefix/name`.
 pub async fn put(admin: &aws_sdk_ssm::Client, prefix: &str, name: &str, value: &str) {
     admin
         .put_parameter()
@@ -95,15 +96,16 @@ pub async fn put(admin: &aws_sdk_ssm::Client, prefix: &str, name: &str, value: &
         .unwrap_or_else(|e| panic!("put {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)));
 }
 
+/// Stores every test secret under `prefix`, by the names the service reads.
 pub async fn put_all(admin: &aws_sdk_ssm::Client, prefix: &str) {
     for (name, value) in [
-        ("session-secret", SESSION_SECRET),
-        ("code-pepper", PEPPER),
-        ("twilio-account-sid", ACCOUNT_SID),
-        ("twilio-auth-token", AUTH_TOKEN),
-        ("twilio-from", FROM),
-        ("gcp-credentials", "{\"type\": \"service_account\"}"),
+        (names::SESSION_SECRET, SESSION_SECRET),
+        (names::CODE_PEPPER, PEPPER),
+        (names::TWILIO_ACCOUNT_SID, ACCOUNT_SID),
+        (names::TWILIO_AUTH_TOKEN, AUTH_TOKEN),
+        (names::TWILIO_FROM, FROM),
+        (names::GCP_CREDENTIALS, GCP_CREDENTIALS),
     ] {
-        put(admin, prefix, name, value).await;
+        put(admin, prefix, name.ssm, value).await;
     }
 }

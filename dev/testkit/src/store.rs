@@ -1,13 +1,10 @@
-//! What the store tests share: subjects, the policy, the stores under test, and running
+//! What the store tests share: subjects, the policies, the stores under test, and running
 //! calls concurrently.
-#![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::future::Future;
-use std::io::Write;
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use otp_core::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
+use chrono::{DateTime, Utc};
 use otp_core::adapters::memory::MemoryStore;
 use otp_core::domain::{
     CodeHash, CodeLength, OtpCode, Pepper, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy,
@@ -16,13 +13,7 @@ use otp_core::domain::{
 use otp_core::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 use rand::RngCore;
 
-pub fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_795_532_400, 0).unwrap_or_default() // 2026-11-24T15:00:00Z
-}
-
-pub fn secs(s: i64) -> TimeDelta {
-    TimeDelta::seconds(s)
-}
+use crate::clock::secs;
 
 /// The contract's default send policy, as the settings build it (their test checks each
 /// value): every limit on but the per-range one.
@@ -46,11 +37,28 @@ pub fn range_policy(max: u32) -> SendPolicy {
 /// Range digits of the tests: blocks of 1000 numbers, as `OTP_RANGE_DIGITS` by default.
 pub const RANGE_DIGITS: u8 = 3;
 
+/// The memory store, under test.
+pub fn memory() -> Arc<dyn OtpStore> {
+    Arc::new(MemoryStore::new())
+}
+
+/// A Firestore store of its own on the emulator, under test; `None` when the run skips
+/// the emulator (see [`crate::emulator::host`]).
+pub fn firestore(test: &str) -> Option<Arc<dyn OtpStore>> {
+    crate::emulator::fresh_store(test).map(|store| Arc::new(store) as Arc<dyn OtpStore>)
+}
+
 /// A number and a client no other test uses (a random pepper keys them), and codes.
 pub struct Subjects {
     pub pepper: Pepper,
     pub number: SubjectKey,
     pub client: SubjectKey,
+}
+
+impl Default for Subjects {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Subjects {
@@ -149,51 +157,6 @@ impl Subjects {
     pub async fn judge(&self, store: &dyn OtpStore, code: &str, now: DateTime<Utc>) -> VerifyOutcome {
         self.judge_for(store, &self.number, &self.client, &self.hash(code), now).await.unwrap()
     }
-}
-
-pub fn memory_store() -> Arc<dyn OtpStore> {
-    Arc::new(MemoryStore::new())
-}
-
-/// The emulator's address. Without one the test fails, unless the run opts out with
-/// `OTP_SKIP_EMULATOR=1`: then it is skipped, loudly (`scripts/test` always starts it).
-pub fn emulator_host(test: &str) -> Option<String> {
-    if let Some(host) = std::env::var("FIRESTORE_EMULATOR_HOST").ok().filter(|h| !h.trim().is_empty()) {
-        return Some(host);
-    }
-    assert!(
-        std::env::var("OTP_SKIP_EMULATOR").as_deref() == Ok("1"),
-        "FIRESTORE_EMULATOR_HOST is not set: run scripts/test (it starts the Firestore emulator), \
-         or set OTP_SKIP_EMULATOR=1 to skip the Firestore tests"
-    );
-    // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n################################################################\n\
-         ## SKIPPED Firestore test `{test}` (OTP_SKIP_EMULATOR=1).\n\
-         ## Run scripts/test, which starts the emulator, to run it.\n\
-         ################################################################"
-    );
-    None
-}
-
-/// A fresh project on the emulator per store, so tests never see each other's records.
-/// Calls may take far longer than production's 3 s: an emulator on a loaded machine
-/// (CI's two cores shared with a build) is slow, and no test here is about its speed.
-pub fn firestore_config() -> FirestoreConfig {
-    FirestoreConfig {
-        call_timeout: std::time::Duration::from_secs(20),
-        ..FirestoreConfig::new(format!("demo-test-{:016x}", rand::rng().next_u64()))
-    }
-}
-
-pub fn firestore_store_with(host: String, config: FirestoreConfig) -> FirestoreStore {
-    FirestoreStore::new(config, FirestoreAuth::Emulator(host))
-}
-
-pub async fn firestore_store(test: &str) -> Option<Arc<dyn OtpStore>> {
-    let host = emulator_host(test)?;
-    Some(Arc::new(firestore_store_with(host, firestore_config())))
 }
 
 /// Runs `n` calls at once (released together) and returns their results in order.

@@ -1,0 +1,276 @@
+//! The service started for a test, through `otp_core::wiring::build` as Lambda and the
+//! local run start it, and requests through its HTTP handler as API Gateway makes them.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use fake_twilio::FakeTwilio;
+use otp_core::adapters::outbox::Outbox;
+use otp_core::adapters::twilio::{TwilioConfig, TwilioSender};
+use otp_core::ports::{OtpStore, SecretSource, SmsSender};
+use otp_core::secrets::{Required, SecretCache};
+use otp_core::wiring::Overrides;
+use otp_core::{Api, Endpoint, Settings};
+use serde_json::Value;
+
+use crate::clock::ManualClock;
+use crate::secrets::{ACCOUNT_SID, AUTH_TOKEN, FROM, secrets};
+use crate::twilio::{self, TwilioSetup};
+
+/// The origin the apps allow (`OTP_ALLOWED_ORIGINS`), and every request comes from.
+pub const ORIGIN: &str = "https://app.example.com";
+/// The client address of [`TestApp::send`] and [`TestApp::verify`].
+pub const CLIENT_IP: &str = "198.51.100.7";
+
+/// The service, started on the backend a test picks, with what the test reads back.
+pub struct TestApp {
+    pub api: Api,
+    /// The service's clock (and the outbox's): it moves only with [`TestApp::advance`].
+    pub clock: Arc<ManualClock>,
+    /// What went wrong at start-up ([`Builder::start`] asserts there is nothing).
+    pub problems: Vec<String>,
+    sms: Sms,
+}
+
+/// Where the app's SMS go.
+enum Sms {
+    Outbox(Arc<Outbox>),
+    Twilio(FakeTwilio),
+    /// A sender the test gave ([`Builder::sms`]).
+    Given,
+}
+
+impl TestApp {
+    /// The service on the memory store, the outbox and a manual clock at [`crate::t0`],
+    /// with the test secrets and the contract's default settings.
+    pub async fn new() -> Self {
+        Self::builder().start().await
+    }
+
+    /// As [`TestApp::new`], with these settings (API.md's variable names).
+    pub async fn with(settings: &[(&str, &str)]) -> Self {
+        Self::builder().settings(settings).start().await
+    }
+
+    /// Any other backend: see [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Moves the clock on by `seconds`.
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(TimeDelta::seconds(seconds));
+    }
+
+    /// A JSON POST from `ip` (any other request: [`request`]).
+    pub async fn post(&self, endpoint: Endpoint, body: Value, ip: &str) -> Reply {
+        post(&self.api, endpoint, body, ip).await
+    }
+
+    /// A send to `phone` from [`CLIENT_IP`].
+    pub async fn send(&self, phone: &str) -> Reply {
+        self.post(Endpoint::SendOtp, serde_json::json!({ "phone": phone }), CLIENT_IP).await
+    }
+
+    /// A verify of `code` for `phone` from [`CLIENT_IP`].
+    pub async fn verify(&self, phone: &str, code: &str) -> Reply {
+        self.post(Endpoint::VerifyOtp, serde_json::json!({ "phone": phone, "code": code }), CLIENT_IP).await
+    }
+
+    /// The outbox the SMS went to (the default backend).
+    pub fn outbox(&self) -> &Outbox {
+        match &self.sms {
+            Sms::Outbox(outbox) => outbox,
+            _ => panic!("this app sends its SMS elsewhere than to the outbox"),
+        }
+    }
+
+    /// The fake Twilio the SMS went to ([`Builder::twilio`]).
+    pub fn fake_twilio(&self) -> &FakeTwilio {
+        match &self.sms {
+            Sms::Twilio(fake) => fake,
+            _ => panic!("this app was not started with Builder::twilio"),
+        }
+    }
+
+    /// The code in the newest SMS to `to`, in the outbox or at the fake Twilio.
+    pub fn last_code(&self, to: &str) -> String {
+        let body = match &self.sms {
+            Sms::Outbox(outbox) => outbox.list().into_iter().find(|m| m.to == to).map(|m| m.body),
+            Sms::Twilio(fake) => fake.messages().into_iter().rev().find(|m| m.to == to).map(|m| m.body),
+            Sms::Given => panic!("the SMS went to the test's own sender"),
+        };
+        code_in(&body.expect("an SMS was sent to this number"))
+    }
+}
+
+/// How a test wants the service: each part left out is the default's (memory store,
+/// outbox, a manual clock at [`crate::t0`], the test secrets, the default settings with
+/// [`ORIGIN`] allowed).
+#[derive(Default)]
+pub struct Builder {
+    settings: Vec<(String, String)>,
+    secrets: Option<Arc<dyn SecretSource>>,
+    store: Option<Arc<dyn OtpStore>>,
+    clock: Option<Arc<ManualClock>>,
+    sms: Option<Arc<dyn SmsSender>>,
+    twilio: Option<TwilioSetup>,
+}
+
+impl Builder {
+    /// Settings variables (API.md's names), over the defaults and any given before.
+    pub fn settings(mut self, settings: &[(&str, &str)]) -> Self {
+        self.settings.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self
+    }
+
+    /// Other secrets than the test set: unfit or missing ones, or SSM's on moto.
+    pub fn secrets(mut self, secrets: impl SecretSource + 'static) -> Self {
+        self.secrets = Some(Arc::new(secrets));
+        self
+    }
+
+    /// Another store: the Firestore emulator's ([`crate::emulator`]), or one the test
+    /// seeds or shares between apps.
+    pub fn store(mut self, store: Arc<dyn OtpStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// A clock the test holds, or shares between apps.
+    pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Another SMS sender than the outbox.
+    pub fn sms(mut self, sms: Arc<dyn SmsSender>) -> Self {
+        self.sms = Some(sms);
+        self
+    }
+
+    /// The real Twilio sender, talking over HTTP to a fake Twilio started for this app
+    /// ([`TestApp::fake_twilio`]), with the settings of [`twilio::SETTINGS`] before the
+    /// test's own and the test secrets with Twilio credentials ([`twilio::secrets`]).
+    pub fn twilio(mut self, setup: TwilioSetup) -> Self {
+        self.twilio = Some(setup);
+        self
+    }
+
+    /// Starts the service and asserts it started cleanly.
+    pub async fn start(self) -> TestApp {
+        let app = self.start_unchecked().await;
+        assert_eq!(app.problems, Vec::<String>::new(), "the app starts cleanly");
+        app
+    }
+
+    /// Starts the service, whatever went wrong at start-up: for tests of what it then
+    /// answers ([`TestApp::problems`] lists it).
+    pub async fn start_unchecked(self) -> TestApp {
+        let clock = self.clock.unwrap_or_default();
+        let mut values: HashMap<String, String> = HashMap::from([("OTP_ALLOWED_ORIGINS".into(), ORIGIN.into())]);
+        if self.twilio.is_some() {
+            values.extend(twilio::SETTINGS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        }
+        values.extend(self.settings);
+        let settings = Settings::from_lookup(|name| values.get(name).cloned()).expect("test settings are valid");
+        let source: Arc<dyn SecretSource> = match (self.secrets, &self.twilio) {
+            (Some(secrets), _) => secrets,
+            (None, Some(setup)) => Arc::new(twilio::secrets(setup.auth_token, "TWILIO_FROM", FROM)),
+            (None, None) => Arc::new(secrets()),
+        };
+        let mut overrides =
+            Overrides { clock: Some(clock.clone()), store: self.store, sms: self.sms, ..Default::default() };
+        let mut fake = None;
+        match self.twilio {
+            Some(setup) => {
+                let started = FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake Twilio starts");
+                // The sender reads its credentials through the service's own cache.
+                let cache = Arc::new(SecretCache::new(
+                    source,
+                    Required { twilio: true, captcha: false },
+                    Duration::from_secs(300),
+                ));
+                cache.prime().await.expect("secrets load");
+                let config = TwilioConfig {
+                    api_base: started.url(),
+                    connect_timeout: Duration::from_secs(1),
+                    attempt_timeout: setup.attempt_timeout,
+                    retry: setup.retry,
+                };
+                overrides.sms = Some(Arc::new(TwilioSender::new(config, cache.clone()).expect("client builds")));
+                overrides.secrets = Some(cache);
+                fake = Some(started);
+            }
+            None => overrides.secrets = Some(source),
+        }
+        let app = otp_core::wiring::build(settings, overrides).await;
+        let sms = match (app.outbox, fake) {
+            (Some(outbox), _) => Sms::Outbox(outbox),
+            (None, Some(fake)) => Sms::Twilio(fake),
+            (None, None) => Sms::Given,
+        };
+        TestApp { api: app.api, clock, problems: app.problems, sms }
+    }
+}
+
+/// An answer of the HTTP handler.
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    /// The body's JSON (`null` when empty).
+    pub body: Value,
+}
+
+impl Reply {
+    /// `error.code`, or `<none>` for an answer without one.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<none>")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One request through the HTTP handler of `api`, as API Gateway or the local run would
+/// make it: any method, content type and body, from [`ORIGIN`] and the client `ip`.
+pub async fn request(
+    api: &Api,
+    endpoint: Endpoint,
+    method: &str,
+    content_type: Option<&str>,
+    body: impl Into<Vec<u8>>,
+    ip: &str,
+) -> Reply {
+    let mut builder = http::Request::builder().method(method).uri(endpoint.path()).header("origin", ORIGIN);
+    if let Some(ct) = content_type {
+        builder = builder.header("content-type", ct);
+    }
+    let request = builder.body(body.into()).expect("valid test request");
+    let ip: IpAddr = ip.parse().expect("valid test ip");
+    let response = api.handle(endpoint, &request, Some(ip)).await;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.into_body();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("body is JSON") };
+    Reply { status, headers, body }
+}
+
+/// A JSON POST through the HTTP handler of `api`, from the client `ip`.
+pub async fn post(api: &Api, endpoint: Endpoint, body: Value, ip: &str) -> Reply {
+    request(api, endpoint, "POST", Some("application/json"), body.to_string(), ip).await
+}
+
+/// The code in an SMS body: its first run of four digits or more.
+pub fn code_in(sms: &str) -> String {
+    sms.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() >= 4).expect("the SMS carries a code").to_owned()
+}
+
+/// A wrong code of the right length for `right`.
+pub fn wrong_code(right: &str) -> String {
+    right.chars().map(|c| if c == '0' { '1' } else { '0' }).collect()
+}
