@@ -115,6 +115,28 @@ async fn countries_outside_the_allow_list_are_refused() {
 }
 
 #[tokio::test]
+async fn numbers_of_no_allowed_calling_code_are_refused_before_parsing() {
+    let cached = || phonenumber::metadata::DATABASE.cache().lock().map(|c| c.len()).unwrap_or(0);
+    let app = TestApp::with(&[("OTP_ALLOWED_COUNTRIES", "GB")]).await;
+    assert_eq!(app.send("+447400123456").await.status, 202);
+    let before = cached();
+    // Numbers of countries that nothing else in this process has parsed: were they parsed,
+    // their patterns would be compiled into the cache.
+    for phone in ["+81 90-1234-5678", "+254 712 345678", "+880 1812-345678", "+51 912 345 678", "0049 1512 3456789"] {
+        let reply = app.send(phone).await;
+        assert_eq!((reply.status, reply.error_code()), (403, "country_not_allowed"), "{phone}");
+    }
+    let reply =
+        app.post(Endpoint::SendOtp, json!({ "phone": "06 12 34 56 78", "defaultCountry": "FR" }), "192.0.2.9").await;
+    assert_eq!((reply.status, reply.error_code()), (403, "country_not_allowed"));
+    assert_eq!(cached(), before, "none of them was parsed");
+    // A calling code shared with an allowed region is parsed, and judged by its region.
+    let reply = app.send("+44 1481 256789").await; // a Guernsey landline, +44 like GB
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(app.outbox().list().len(), 1);
+}
+
+#[tokio::test]
 async fn only_post_and_options_are_allowed() {
     let app = TestApp::new().await;
     for endpoint in [Endpoint::SendOtp, Endpoint::VerifyOtp] {

@@ -104,6 +104,32 @@ impl NumberTypes {
 /// +883, +888, +979): the allow-list must name it for them to be served.
 pub const NON_GEOGRAPHIC: &str = "001";
 
+/// The country calling codes of no country (ITU's international networks and services).
+const NON_GEOGRAPHIC_CODES: [u16; 9] = [800, 808, 870, 878, 881, 882, 883, 888, 979];
+
+/// The country calling code a raw number is written with, without parsing it: the digits
+/// after `+` or `00` (country codes are prefix-free, so the first of 1, 2 or 3 digits that
+/// is a code is the one), or `default_country`'s for a number written nationally. `None`
+/// when there is none to tell.
+pub fn calling_code_of(raw: &str, default_country: Option<country::Id>) -> Option<u16> {
+    let trimmed = raw.trim();
+    let international = trimmed.strip_prefix('+').or_else(|| trimmed.strip_prefix("00"));
+    let Some(rest) = international else {
+        let id = default_country?;
+        return DATABASE.by_id(id.as_ref()).map(|meta| meta.country_code());
+    };
+    let digits: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .filter(char::is_ascii_digit)
+        .take(3)
+        .collect();
+    (1..=digits.len()).find_map(|end| {
+        let code: u16 = digits[..end].parse().ok()?;
+        DATABASE.by_code(&code).map(|_| code)
+    })
+}
+
 /// Longest input we try to parse: anything longer is garbage, and parsing it costs time.
 const MAX_RAW_LEN: usize = 64;
 
@@ -242,6 +268,18 @@ impl CountryAllowList {
         }
     }
 
+    /// Whether a number of calling code `code` can be of an allowed region: known before
+    /// the number is parsed, so a send to a number of no allowed country is refused without
+    /// the cost of parsing it (and without its country's patterns pushing the served
+    /// countries' out of the pattern cache).
+    pub fn allows_calling_code(&self, code: u16) -> bool {
+        self.0.is_empty()
+            || self.0.iter().any(|region| match region.as_str() {
+                NON_GEOGRAPHIC => NON_GEOGRAPHIC_CODES.contains(&code),
+                id => DATABASE.by_id(id).is_some_and(|meta| meta.country_code() == code),
+            })
+    }
+
     /// The regions whose patterns start-up warms: the list's (the commonly served first,
     /// then alphabetically, at most [`MAX_WARMED_REGIONS`]), or the first
     /// [`WARMED_BY_DEFAULT`] of [`COMMONLY_SERVED`] when the list allows every region.
@@ -327,7 +365,7 @@ fn example_numbers(region: &str) -> Vec<String> {
     };
     if region == NON_GEOGRAPHIC {
         // The database keys regions by id, so the codes of no country are found by code.
-        [800u16, 808, 870, 878, 881, 882, 883, 888, 979]
+        NON_GEOGRAPHIC_CODES
             .iter()
             .filter_map(|code| DATABASE.by_code(code))
             .flatten()
@@ -482,5 +520,42 @@ mod tests {
         assert_eq!(&warmed[..2], ["DE", "AT"], "the commonly served first, then alphabetically");
         assert!(example_numbers(NON_GEOGRAPHIC).len() >= 2, "{:?}", example_numbers(NON_GEOGRAPHIC));
         assert!(example_numbers("US").iter().all(|raw| E164Phone::parse(raw, None).is_ok()));
+    }
+
+    #[test]
+    fn the_calling_code_is_read_without_parsing() {
+        let de = parse_country("DE");
+        for (raw, default, code) in [
+            ("+1 (415) 555-0123", None, Some(1)),
+            ("+44 7400 123456", None, Some(44)),
+            ("0049 151 23456789", None, Some(49)),
+            ("+880 1812-345678", None, Some(880)),
+            ("+882 34 123456", None, Some(882)),
+            ("0151 23456789", de, Some(49)),
+            ("0151 23456789", None, None),
+            ("+999 1234567", None, None),
+            ("+", None, None),
+            ("hello", None, None),
+        ] {
+            assert_eq!(calling_code_of(raw, default), code, "{raw}");
+            if let (Some(code), Ok(phone)) = (code, E164Phone::parse(raw, default)) {
+                assert_eq!(phone.calling_code, code.to_string(), "the parse agrees: {raw}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_allow_list_judges_calling_codes() {
+        let list = CountryAllowList::parse("US, GB").unwrap();
+        assert!(list.allows_calling_code(1) && list.allows_calling_code(44));
+        assert!(!list.allows_calling_code(49) && !list.allows_calling_code(882));
+        assert!(CountryAllowList::parse("001").unwrap().allows_calling_code(882));
+        assert!(CountryAllowList::default().allows_calling_code(49));
+        // Every number the list allows has an allowed calling code (none refused early).
+        for raw in ["+14155550123", "+447400123456", "+16135550123"] {
+            let phone = E164Phone::parse(raw, None).unwrap();
+            let code = calling_code_of(raw, None).unwrap();
+            assert!(!list.allows(&phone) || list.allows_calling_code(code), "{raw}");
+        }
     }
 }

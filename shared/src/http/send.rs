@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::request::{optional_str, required_str};
 use super::response::json_response;
 use crate::domain::E164Phone;
-use crate::domain::phone::parse_country;
+use crate::domain::phone::{calling_code_of, parse_country};
 use crate::error::ApiError;
 use crate::service::{Caller, OtpService};
 
@@ -23,7 +23,16 @@ pub(super) async fn send_otp(
     if service.requires_challenge() && captcha_token.is_none_or(|t| t.trim().is_empty()) {
         return Err(ApiError::CaptchaRequired);
     }
-    let phone = parse_phone(service, raw_phone, country)?;
+    let default_country = default_country(country)?;
+    // A number of no allowed country is refused before the cost of parsing it.
+    let allowed = &service.settings().allowed_countries;
+    if let Some(code) = calling_code_of(raw_phone, default_country)
+        && !allowed.allows_calling_code(code)
+    {
+        tracing::info!(event = "send_country_refused", calling_code = code, "send refused: country not allowed");
+        return Err(ApiError::CountryNotAllowed);
+    }
+    let phone = parse_phone(service, raw_phone, default_country)?;
     let client = client_bucket(client_ip);
     let caller = Caller { client: &client, ip: client_ip };
     let accepted = service.send(phone, locale, caller, captcha_token).await?;
@@ -41,8 +50,11 @@ pub(super) async fn send_otp(
 
 /// The number of a request: any valid SMS-capable number, or one of the operator's test
 /// numbers (which may be fictional).
-pub(super) fn parse_phone(service: &OtpService, raw: &str, country: Option<&str>) -> Result<E164Phone, ApiError> {
-    let default_country = default_country(country)?;
+pub(super) fn parse_phone(
+    service: &OtpService,
+    raw: &str,
+    default_country: Option<phonenumber::country::Id>,
+) -> Result<E164Phone, ApiError> {
     E164Phone::parse(raw, default_country)
         .ok()
         .or_else(|| service.settings().test_numbers.find(raw))

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::request::{optional_str, required_str};
 use super::response::{json_response, rfc3339};
-use super::send::{client_bucket, parse_phone};
+use super::send::{client_bucket, default_country, parse_phone};
 use crate::domain::OtpCode;
 use crate::error::ApiError;
 use crate::service::{Caller, OtpService};
@@ -20,7 +20,7 @@ pub(super) async fn verify_otp(
     let raw_code = required_str(body, "code", "`code` is required and must be a string")?;
     let country = optional_str(body, "defaultCountry", "`defaultCountry` must be a string")?;
     // The frontend sends back the E.164 `to` of the send; other formats parse the same way.
-    let phone = parse_phone(service, raw_phone, country)?;
+    let phone = parse_phone(service, raw_phone, default_country(country)?)?;
     let length = service.settings().code_length;
     let code = OtpCode::parse(raw_code, length).map_err(|_| ApiError::InvalidCodeFormat { length: length.get() })?;
     let client = client_bucket(client_ip);
