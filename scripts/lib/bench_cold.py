@@ -171,15 +171,21 @@ def peak_rss_kib(pid):
 
 def events_for(variant, count):
     """The variant's event, `count` times; each from its own client address and, for a
-    send, to its own number, so that no limit of the service turns a later one away."""
+    send, to its own number, so that no limit of the service turns a later one away.
+    The numbers are the variant's `phones` with `{n}` = 1000, 1001, ... (default
+    "+1415555{n}"); a verify's is `{n}` = 9999 (no send's) when the variant names `phones`."""
     template = json.loads(variant["event_body"])
+    phones = variant.get("phones", "+1415555{n}")
     events = []
     for i in range(count):
         event = json.loads(json.dumps(template))
         event["requestContext"]["identity"]["sourceIp"] = f"203.0.113.{1 + i}"
         body = json.loads(event["body"])
         if "code" not in body:
-            body["phone"] = f"+1415555{1000 + i}"
+            body["phone"] = phones.format(n=1000 + i)
+            body.pop("defaultCountry", None)
+        elif "phones" in variant:
+            body["phone"] = phones.format(n=9999)
         event["body"] = json.dumps(body)
         events.append(json.dumps(event).encode())
     return events

@@ -27,8 +27,9 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn cached() -> usize {
-    DATABASE.cache().lock().map(|cache| cache.len()).unwrap_or(0)
+/// The patterns the cache holds now (its length alone stays put once it is full).
+fn cached() -> std::collections::HashSet<String> {
+    DATABASE.cache().lock().map(|cache| cache.iter().map(|(source, _)| source.clone()).collect()).unwrap_or_default()
 }
 
 fn main() {
@@ -67,7 +68,7 @@ fn main() {
             let started = Instant::now();
             let _ = E164Phone::parse(raw, None);
             let ms = started.elapsed().as_secs_f64() * 1e3;
-            let compiled = cached() != before;
+            let compiled = !cached().is_subset(&before);
             if warm.contains(id) {
                 hot.push(ms);
                 compiles_of_warmed += usize::from(compiled);

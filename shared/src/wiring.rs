@@ -128,11 +128,12 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
     // What the first requests would otherwise pay for is done now, in the init phase, all
     // at once: the secrets load (SSM: one call), then the Twilio connection opens with
     // them; the Firestore connection opens (and fetches its token) with the credentials of
-    // the same load; meanwhile, on a thread of its own, the phone metadata is decoded and
-    // the patterns of the countries served are compiled. A failure is logged, and each
-    // request retries what it needs.
-    let regions = settings.service.allowed_countries.regions_to_warm();
-    let patterns = tokio::task::spawn_blocking(move || crate::domain::phone::warm_regions(&regions));
+    // the same load; and while those wait on the network, the phone metadata is decoded and
+    // the patterns of the countries served are compiled. On this thread, which goes on to
+    // serve the requests: a compiled pattern keeps a fast path for the first thread that
+    // runs it, and any other thread builds its own matching state on first use (measured:
+    // +0.7 ms on the first request when the warming ran on a thread of its own). A failure
+    // is logged, and each request retries what it needs.
     let secrets_then_twilio = async {
         let primed = secrets.prime().await;
         if let (Ok(()), Some(twilio)) = (&primed, &twilio) {
@@ -146,16 +147,16 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
             None => Ok(()),
         }
     };
-    let (primed, connected, patterns) = tokio::join!(secrets_then_twilio, connect, patterns);
-    if let Ok(warmed) = patterns {
-        tracing::debug!(
-            event = "phone_patterns_warmed",
-            regions = warmed.regions,
-            patterns = warmed.patterns,
-            capacity = warmed.capacity,
-            "compiled the phone-number patterns of the countries served"
-        );
-    }
+    // Polled last, so the requests above are on their way before it takes the thread.
+    let patterns = async { crate::domain::phone::warm_regions(&settings.service.allowed_countries.regions_to_warm()) };
+    let (primed, connected, warmed) = tokio::join!(secrets_then_twilio, connect, patterns);
+    tracing::debug!(
+        event = "phone_patterns_warmed",
+        regions = warmed.regions,
+        patterns = warmed.patterns,
+        capacity = warmed.capacity,
+        "compiled the phone-number patterns of the countries served"
+    );
     let mut problems: Vec<String> = primed.err().map(|e| format!("secrets: {e}")).into_iter().collect();
     if let Err(error) = connected {
         tracing::warn!(%error, "Firestore not reachable at start; requests answer 503 until it is");

@@ -298,13 +298,14 @@ impl CountryAllowList {
 /// these first when the allow-list names more regions than [`MAX_WARMED_REGIONS`].
 pub const COMMONLY_SERVED: [&str; 8] = ["US", "IN", "BR", "GB", "ID", "DE", "FR", "MX"];
 
-/// Regions warmed when every country is served. Each costs ~12 ms of CPU and ~1.6 MiB of
-/// compiled patterns (docs/PERFORMANCE.md); numbers of the others pay their compile on
-/// first use, as before.
-pub const WARMED_BY_DEFAULT: usize = 3;
+/// Regions warmed when every country is served: the first only. Each region costs 5-10 ms
+/// of start-up CPU (x14 where init runs at a 128 MB function's share) and about 1 MiB of
+/// compiled patterns (docs/PERFORMANCE.md); the numbers of the others pay their compile on
+/// first use. An operator who serves a few countries names them in the allow-list.
+pub const WARMED_BY_DEFAULT: usize = 1;
 
-/// At most this many regions are warmed, whatever the allow-list: 12 regions are ~150 ms
-/// of start-up CPU and ~20 MiB of patterns in a 128 MB function.
+/// At most this many regions are warmed, whatever the allow-list: 12 regions are ~70 ms of
+/// start-up CPU at full speed and ~13 MiB of compiled patterns in a 128 MB function.
 pub const MAX_WARMED_REGIONS: usize = 12;
 
 /// How many compiled patterns the cache keeps beside the warmed ones, for numbers of
