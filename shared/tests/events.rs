@@ -204,3 +204,33 @@ fn the_oversized_fixture_is_over_the_limit() {
     let body = event["body"].as_str().expect("a string body");
     assert!(body.len() > otp_core::http::MAX_BODY_BYTES);
 }
+
+/// An SMS provider that never answers.
+struct Hanging;
+
+#[async_trait::async_trait]
+impl otp_core::ports::SmsSender for Hanging {
+    async fn send(&self, _: &otp_core::ports::SmsMessage) -> Result<(), otp_core::ports::SmsError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_backend_that_outlasts_the_deadline_gets_503_in_time() {
+    let app = TestApp::builder().sms(Arc::new(Hanging)).start().await;
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let mut context = lambda_http::Context::default();
+    context.deadline = now_ms + 800;
+    let request = http::Request::builder()
+        .method("POST")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"phone":"+14155550123"}"#))
+        .unwrap_or_default()
+        .with_lambda_context(context);
+    let started = std::time::Instant::now();
+    let response = otp_core::http::lambda::handle(&app.api, Endpoint::SendOtp, request).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(started.elapsed() < std::time::Duration::from_millis(800), "answered before the deadline");
+}

@@ -164,3 +164,23 @@ fn origins_are_compared_as_browsers_send_them() {
     let s = with(&[("OTP_ALLOWED_ORIGINS", "https://a.example, https://A.example:443")]).unwrap();
     assert_eq!(s.allowed_origins, vec!["https://a.example"], "duplicates collapse");
 }
+
+#[test]
+fn the_longest_lifetime_the_settings_accept_is_within_the_texts_checked_bound() {
+    // domain::message checks every text up to this lifetime for one segment.
+    let mut accepted = 0;
+    for seconds in [600_u64, 86_400, 315_360_000, 315_360_001, 599_999_940, 599_999_941, u64::MAX] {
+        let value = seconds.to_string();
+        let lookup = |name: &str| (name == "OTP_CODE_TTL_SECONDS").then(|| value.clone());
+        if let Ok(settings) = Settings::from_lookup(lookup) {
+            // As the service rounds it for the text.
+            let minutes = (settings.service.policy.code_ttl.num_seconds() + 59) / 60;
+            assert!(
+                minutes <= crate::domain::message::MAX_TTL_MINUTES,
+                "{seconds} s is accepted: {minutes} min is beyond the bound"
+            );
+            accepted += 1;
+        }
+    }
+    assert!(accepted >= 2, "the probes include lifetimes the settings accept");
+}

@@ -76,45 +76,4 @@ mod tests {
         assert_eq!(time_left(&request_with_deadline(now_ms.saturating_sub(10))), Some(Duration::ZERO));
         assert_eq!(time_left(&request_with_deadline(0)), None);
     }
-
-    /// An SMS provider that never answers.
-    struct Hanging;
-
-    #[async_trait::async_trait]
-    impl crate::ports::SmsSender for Hanging {
-        async fn send(&self, _: &crate::ports::SmsMessage) -> Result<(), crate::ports::SmsError> {
-            std::future::pending().await
-        }
-    }
-
-    #[tokio::test]
-    async fn a_backend_that_outlasts_the_deadline_gets_503_in_time() {
-        let secrets = crate::secrets::env::EnvSecrets::from_lookup(|name| match name {
-            "OTP_CODE_PEPPER" => Some("pepper-for-the-deadline-test-0123456789".to_owned()),
-            "OTP_SESSION_SECRET" => Some("session-secret-for-the-deadline-test-0123".to_owned()),
-            _ => None,
-        });
-        let overrides = crate::wiring::Overrides {
-            secrets: Some(std::sync::Arc::new(secrets)),
-            sms: Some(std::sync::Arc::new(Hanging)),
-            ..Default::default()
-        };
-        let app = crate::wiring::build(crate::Settings::default(), overrides).await;
-        assert_eq!(app.problems, Vec::<String>::new());
-        let api = app.api;
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        let mut context = Context::default();
-        context.deadline = now_ms + 800;
-        let request = http::Request::builder()
-            .method("POST")
-            .header("content-type", "application/json")
-            .body(Body::from(r#"{"phone":"+14155550123"}"#))
-            .unwrap_or_default()
-            .with_lambda_context(context);
-        let started = std::time::Instant::now();
-        let response = handle(&api, Endpoint::SendOtp, request).await;
-        assert_eq!(response.status(), 503);
-        assert!(response.headers().contains_key("retry-after"));
-        assert!(started.elapsed() < Duration::from_millis(800), "answered before the deadline");
-    }
 }
