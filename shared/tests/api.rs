@@ -115,7 +115,7 @@ async fn countries_outside_the_allow_list_are_refused() {
 }
 
 #[tokio::test]
-async fn numbers_of_no_allowed_calling_code_are_refused_before_parsing() {
+async fn numbers_of_no_allowed_calling_code_are_answered_before_parsing() {
     let cached = || phonenumber::metadata::DATABASE.cache().lock().map(|c| c.len()).unwrap_or(0);
     let app = TestApp::with(&[("OTP_ALLOWED_COUNTRIES", "GB")]).await;
     assert_eq!(app.send("+447400123456").await.status, 202);
@@ -129,6 +129,12 @@ async fn numbers_of_no_allowed_calling_code_are_refused_before_parsing() {
     let reply =
         app.post(Endpoint::SendOtp, json!({ "phone": "06 12 34 56 78", "defaultCountry": "FR" }), "192.0.2.9").await;
     assert_eq!((reply.status, reply.error_code()), (403, "country_not_allowed"));
+    for phone in ["+81 90-1234-5678", "+254 712 345678"] {
+        let reply = app.verify(phone, "123456").await;
+        assert_eq!((reply.status, reply.error_code()), (410, "code_expired"), "no code is sent there: {phone}");
+        let reply = app.verify(phone, "12x").await;
+        assert_eq!((reply.status, reply.error_code()), (400, "invalid_code_format"), "{phone}");
+    }
     assert_eq!(cached(), before, "none of them was parsed");
     // A calling code shared with an allowed region is parsed, and judged by its region.
     let reply = app.send("+44 1481 256789").await; // a Guernsey landline, +44 like GB
