@@ -101,6 +101,11 @@ struct Shared {
 }
 
 impl Shared {
+    /// Whether the call carries this account's credentials (HTTP Basic auth).
+    fn authenticates(&self, headers: &http::HeaderMap) -> bool {
+        basic_credentials(headers).is_some_and(|(sid, token)| sid == self.account_sid && token == self.auth_token)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere cannot leave the records half-written: keep serving them.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -312,9 +317,7 @@ async fn create_message(shared: &Shared, account: &str, headers: &http::HeaderMa
 /// The Account resource, as `GET /2010-04-01/Accounts/{sid}.json` answers it. (Twilio's
 /// also holds the auth token; this fake leaves it out.)
 fn fetch_account(shared: &Shared, account: &str, headers: &http::HeaderMap) -> Answer {
-    let authenticated =
-        basic_credentials(headers).is_some_and(|(sid, token)| sid == shared.account_sid && token == shared.auth_token);
-    if !authenticated {
+    if !shared.authenticates(headers) {
         return twilio_error(401, 20003, "Authenticate");
     }
     if account != shared.account_sid {
@@ -364,9 +367,7 @@ fn judge(
     headers: &http::HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<Message, TwilioError> {
-    let authorized = basic_credentials(headers)
-        .is_some_and(|(sid, token)| sid == shared.account_sid && token == shared.auth_token && account == sid);
-    if !authorized {
+    if !shared.authenticates(headers) || account != shared.account_sid {
         return Err(error(401, 20003, "Authenticate"));
     }
     let to = form

@@ -131,11 +131,7 @@ impl TwilioSender {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let body = response.bytes().await.unwrap_or_default();
-                let code = serde_json::from_slice::<TwilioErrorBody>(&body).ok().and_then(|e| e.code);
-                Err(SmsError::Failed(format!(
-                    "HTTP {status}, Twilio code {}",
-                    code.map_or_else(|| "none".to_owned(), |c| c.to_string())
-                )))
+                Err(SmsError::Failed(answer_text(status, error_code(&body))))
             }
         };
         match &outcome {
@@ -298,20 +294,24 @@ async fn call(request: reqwest::RequestBuilder) -> CallOutcome {
         return CallOutcome::Sent;
     }
     // Twilio's message text can quote the number: log only its code.
-    let code = serde_json::from_slice::<TwilioErrorBody>(&body).ok().and_then(|e| e.code);
-    judge_error(status.as_u16(), code, retry_after)
+    judge_error(status.as_u16(), error_code(&body), retry_after)
+}
+
+/// The code of Twilio's error body, if it has one.
+fn error_code(body: &[u8]) -> Option<u32> {
+    serde_json::from_slice::<TwilioErrorBody>(body).ok().and_then(|e| e.code)
+}
+
+/// An error answer as logs and errors name it: `HTTP 400, Twilio code 21211`.
+fn answer_text(status: u16, code: Option<u32>) -> String {
+    format!("HTTP {status}, Twilio code {}", code.map_or_else(|| "none".to_owned(), |c| c.to_string()))
 }
 
 /// Maps Twilio's answer to what the service does with it (docs/PROVIDERS.md).
 fn judge_error(status: u16, code: Option<u32>, retry_after: Option<Duration>) -> CallOutcome {
-    let code_text = code.map_or_else(|| "none".to_owned(), |c| c.to_string());
     match (status, code) {
-        (429, _) | (_, Some(20429)) => {
-            CallOutcome::Transient { reason: format!("HTTP {status}, Twilio code {code_text}"), retry_after }
-        }
-        (500..=599, _) => {
-            CallOutcome::Transient { reason: format!("HTTP {status}, Twilio code {code_text}"), retry_after }
-        }
+        (429, _) | (_, Some(20429)) => CallOutcome::Transient { reason: answer_text(status, code), retry_after },
+        (500..=599, _) => CallOutcome::Transient { reason: answer_text(status, code), retry_after },
         // Every refusal that the submitted number can cause: any caller can set these off
         // at will, so they are the caller's answer (`sms_refused`), never an alarm.
         // 21211/21217/21401/21421: not a valid number; 21265: a short code; 21266: To
@@ -333,7 +333,7 @@ fn judge_error(status: u16, code: Option<u32>, retry_after: Option<Duration>) ->
         }
         _ => {
             tracing::error!(event = "twilio_refused", status, twilio_code = code, "Twilio refused the SMS");
-            CallOutcome::Permanent(SmsError::Failed(format!("HTTP {status}, Twilio code {code_text}")))
+            CallOutcome::Permanent(SmsError::Failed(answer_text(status, code)))
         }
     }
 }

@@ -181,9 +181,9 @@ impl E164Phone {
     fn from_parsed(number: &PhoneNumber, number_type: NumberType) -> Self {
         // What `number.format().mode(Mode::E164)` writes, without its formatter first
         // matching the region's national formats (patterns compiled for nothing).
-        let e164 = format!("+{}{}", number.code().value(), number.national());
-        let country = number.country().id().map(|id| id.as_ref().to_owned());
         let calling_code = number.code().value().to_string();
+        let e164 = format!("+{calling_code}{}", number.national());
+        let country = number.country().id().map(|id| id.as_ref().to_owned());
         Self { e164, country, calling_code, number_type }
     }
 
@@ -268,10 +268,15 @@ impl CountryAllowList {
         }
     }
 
-    /// Whether a number of calling code `code` can be of an allowed region: known before
-    /// the number is parsed, so a send to a number of no allowed country is refused without
-    /// the cost of parsing it (and without its country's patterns pushing the served
-    /// countries' out of the pattern cache).
+    /// The calling code of a raw number (read as [`calling_code_of`] does) when no allowed
+    /// region has it: such a number is refused before it is parsed, without that cost and
+    /// without its country's patterns pushing the served countries' out of the cache.
+    /// `None` when the number may be allowed, or its calling code cannot be told.
+    pub fn refused_calling_code(&self, raw: &str, default_country: Option<country::Id>) -> Option<u16> {
+        calling_code_of(raw, default_country).filter(|code| !self.allows_calling_code(*code))
+    }
+
+    /// Whether a number of calling code `code` can be of an allowed region.
     pub fn allows_calling_code(&self, code: u16) -> bool {
         self.0.is_empty()
             || self.0.iter().any(|region| match region.as_str() {
@@ -347,10 +352,15 @@ pub fn warm_regions<S: AsRef<str>>(regions: &[S]) -> Warmed {
             warmed += 1;
         }
     }
-    let patterns = DATABASE.cache().lock().map(|cache| cache.len()).unwrap_or(0);
+    let patterns = compiled_patterns();
     let capacity = patterns + SPARE_PATTERNS;
     resize(capacity);
     Warmed { regions: warmed, patterns, capacity }
+}
+
+/// How many compiled patterns the phone metadata's cache holds now.
+pub fn compiled_patterns() -> usize {
+    DATABASE.cache().lock().map(|cache| cache.len()).unwrap_or(0)
 }
 
 /// The example mobile number of `region`, in E.164 (several for [`NON_GEOGRAPHIC`]: one
@@ -475,25 +485,21 @@ mod tests {
         assert!(checked > 500, "{checked}");
     }
 
-    fn cached_patterns() -> usize {
-        DATABASE.cache().lock().map(|cache| cache.len()).unwrap_or(0)
-    }
-
     #[test]
     fn warming_compiles_what_numbers_of_those_regions_need_and_keeps_it() {
         let warmed = warm_regions(&["GB", "DE", "XX", "AQ"]);
         assert_eq!(warmed.regions, 2, "unknown regions and regions with no example are skipped: {warmed:?}");
         assert!(warmed.patterns >= 10, "{warmed:?}");
         assert_eq!(warmed.capacity, warmed.patterns + SPARE_PATTERNS);
-        let before = cached_patterns();
+        let before = compiled_patterns();
         for raw in ["+447400123456", "+44 7400 654321", "+4915123456789", "+49 170 1234567"] {
             let phone = E164Phone::parse(raw, None).unwrap_or_else(|e| panic!("{raw}: {e}"));
             assert!(matches!(phone.country(), Some("GB" | "DE")), "{raw}");
         }
-        assert_eq!(cached_patterns(), before, "a warmed region's numbers compile nothing more");
+        assert_eq!(compiled_patterns(), before, "a warmed region's numbers compile nothing more");
         // A region not warmed does compile on its first number.
         let _ = E164Phone::parse("+819012345678", None);
-        assert!(cached_patterns() > before);
+        assert!(compiled_patterns() > before);
     }
 
     #[test]
@@ -505,10 +511,10 @@ mod tests {
         {
             let _ = E164Phone::parse(raw, None);
         }
-        assert!(cached_patterns() <= warmed.capacity, "the cache keeps its size");
-        let before = cached_patterns();
+        assert!(compiled_patterns() <= warmed.capacity, "the cache keeps its size");
+        let before = compiled_patterns();
         let _ = E164Phone::parse("+33612345678", None).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(cached_patterns(), before, "FR's patterns were still cached");
+        assert_eq!(compiled_patterns(), before, "FR's patterns were still cached");
     }
 
     #[test]
@@ -552,6 +558,10 @@ mod tests {
         assert!(!list.allows_calling_code(49) && !list.allows_calling_code(882));
         assert!(CountryAllowList::parse("001").unwrap().allows_calling_code(882));
         assert!(CountryAllowList::default().allows_calling_code(49));
+        assert_eq!(list.refused_calling_code("+49 151 23456789", None), Some(49));
+        assert_eq!(list.refused_calling_code("0151 23456789", parse_country("DE")), Some(49));
+        assert_eq!(list.refused_calling_code("+1 415 555 0123", None), None);
+        assert_eq!(list.refused_calling_code("+999 1234567", None), None, "unknown codes are left to the parse");
         // Every number the list allows has an allowed calling code (none refused early).
         for raw in ["+14155550123", "+447400123456", "+16135550123"] {
             let phone = E164Phone::parse(raw, None).unwrap();

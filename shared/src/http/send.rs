@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::request::{optional_str, required_str};
 use super::response::json_response;
 use crate::domain::E164Phone;
-use crate::domain::phone::{calling_code_of, parse_country};
+use crate::domain::phone::parse_country;
 use crate::error::ApiError;
 use crate::service::{Caller, OtpService};
 
@@ -24,11 +24,7 @@ pub(super) async fn send_otp(
         return Err(ApiError::CaptchaRequired);
     }
     let default_country = default_country(country)?;
-    // A number of no allowed country is refused before the cost of parsing it.
-    let allowed = &service.settings().allowed_countries;
-    if let Some(code) = calling_code_of(raw_phone, default_country)
-        && !allowed.allows_calling_code(code)
-    {
+    if let Some(code) = service.settings().allowed_countries.refused_calling_code(raw_phone, default_country) {
         tracing::info!(event = "send_country_refused", calling_code = code, "send refused: country not allowed");
         return Err(ApiError::CountryNotAllowed);
     }

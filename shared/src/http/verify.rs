@@ -8,7 +8,6 @@ use super::request::{optional_str, required_str};
 use super::response::{json_response, rfc3339};
 use super::send::{client_bucket, default_country, parse_phone};
 use crate::domain::OtpCode;
-use crate::domain::phone::calling_code_of;
 use crate::error::ApiError;
 use crate::service::{Caller, OtpService};
 
@@ -25,10 +24,8 @@ pub(super) async fn verify_otp(
     let parse_code =
         || OtpCode::parse(raw_code, length).map_err(|_| ApiError::InvalidCodeFormat { length: length.get() });
     // No code is sent to a number of no allowed calling code: answered as a number with
-    // no code, without the cost of parsing it (nor its country's patterns in the cache).
-    if let Some(calling_code) = calling_code_of(raw_phone, default_country)
-        && !service.settings().allowed_countries.allows_calling_code(calling_code)
-    {
+    // no code, before it is parsed.
+    if service.settings().allowed_countries.refused_calling_code(raw_phone, default_country).is_some() {
         parse_code()?;
         return Err(ApiError::CodeExpired);
     }
