@@ -132,6 +132,32 @@ macro_rules! database_of {
 database_of!(published_database, published);
 database_of!(vendored_database, vendored);
 
+/// Every descriptor of a metadata entry's `Descriptors`, for either crate (their types
+/// differ, their methods do not).
+macro_rules! every_descriptor {
+    ($descriptors:expr) => {{
+        let d = $descriptors;
+        [
+            Some(d.general()),
+            d.fixed_line(),
+            d.mobile(),
+            d.toll_free(),
+            d.premium_rate(),
+            d.shared_cost(),
+            d.personal_number(),
+            d.voip(),
+            d.pager(),
+            d.uan(),
+            d.emergency(),
+            d.voicemail(),
+            d.short_code(),
+            d.standard_rate(),
+            d.carrier(),
+            d.no_international(),
+        ]
+    }};
+}
+
 /// Every pattern of the vendored database (by source), compiled with the flags the patched
 /// crate gives them (`x`, whitespace ignored; ASCII classes) and with the published
 /// crate's (Unicode classes): the syntax check the patched load skips, done once here for
@@ -141,25 +167,7 @@ pub fn uncompilable_patterns() -> (usize, Vec<String>) {
     let mut sources: Vec<String> = Vec::new();
     for code in 1..1000u16 {
         for meta in database.by_code(&code).unwrap_or_default() {
-            let d = meta.descriptors();
-            let descriptors = [
-                Some(d.general()),
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.personal_number(),
-                d.voip(),
-                d.pager(),
-                d.uan(),
-                d.emergency(),
-                d.voicemail(),
-                d.short_code(),
-                d.standard_rate(),
-                d.carrier(),
-                d.no_international(),
-            ];
+            let descriptors = every_descriptor!(meta.descriptors());
             sources.extend(descriptors.into_iter().flatten().map(|x| x.national_number().as_str().to_owned()));
             for format in meta.formats().iter().chain(meta.international_formats()) {
                 sources.push(format.pattern().as_str().to_owned());
@@ -198,25 +206,7 @@ pub fn territories() -> Vec<Territory> {
     let mut territories = Vec::new();
     for code in 1..1000u16 {
         for meta in database.by_code(&code).unwrap_or_default() {
-            let d = meta.descriptors();
-            let descriptors = [
-                Some(d.general()),
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.personal_number(),
-                d.voip(),
-                d.pager(),
-                d.uan(),
-                d.emergency(),
-                d.voicemail(),
-                d.short_code(),
-                d.standard_rate(),
-                d.carrier(),
-                d.no_international(),
-            ];
+            let descriptors = every_descriptor!(meta.descriptors());
             let mut examples: Vec<String> = Vec::new();
             for example in descriptors.into_iter().flatten().filter_map(|x| x.example()) {
                 if !example.is_empty() && !examples.iter().any(|e| e == example) {
