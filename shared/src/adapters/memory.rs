@@ -171,7 +171,7 @@ impl OtpStore for MemoryStore {
             records.numbers.put(subjects.number, number, number_expiry, now);
         }
         if outcome == VerifyOutcome::Approved {
-            let key = quota::country_counter(subjects.country, now, rand::random_range(0..COUNTRY_SHARDS));
+            let key = quota::approval_counter(subjects.country, now);
             let approvals = records.country_approvals.get(&key) + 1;
             records.country_approvals.put(&key, approvals, Some(quota::country_counter_expiry(now)), now);
         }

@@ -197,6 +197,12 @@ pub fn country_counter(country: &str, at: DateTime<Utc>, shard: usize) -> String
     format!("{country}-{}-{shard}", hour_stamp(at))
 }
 
+/// The counter an approval at `at` adds to: one of the hour's shards at random, so that
+/// concurrent verifies of a country seldom write the same counter.
+pub fn approval_counter(country: &str, at: DateTime<Utc>) -> String {
+    country_counter(country, at, rand::random_range(0..COUNTRY_SHARDS))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +310,9 @@ mod tests {
         assert_eq!(next_hour(at("2026-11-24T15:00:00Z")), at("2026-11-24T16:00:00Z"));
         assert_eq!(budget_counter(now, 3), "20261124-3");
         assert_eq!(country_counter("US", previous_hour(now), 0), "US-2026112422-0");
+        let shards: Vec<String> = (0..COUNTRY_SHARDS).map(|shard| country_counter("US", now, shard)).collect();
+        let picked: std::collections::HashSet<String> = (0..200).map(|_| approval_counter("US", now)).collect();
+        assert!(picked.iter().all(|id| shards.contains(id)), "{picked:?}");
+        assert!(picked.len() > 1, "approvals spread over the shards");
     }
 }

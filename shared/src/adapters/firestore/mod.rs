@@ -533,8 +533,7 @@ impl OtpStore for FirestoreStore {
                 ));
             }
             if outcome == VerifyOutcome::Approved {
-                let shard = rand::rng().random_range(0..COUNTRY_SHARDS);
-                let id = quota::country_counter(subjects.country, now, shard);
+                let id = quota::approval_counter(subjects.country, now);
                 writes.push(blind_increment(&self.named(db, "approvals", &id), quota::country_counter_expiry(now)));
             }
             Ok((outcome, writes))
