@@ -57,11 +57,12 @@ answers_of!(vendored_answers, vendored);
 
 /// A territory's metadata, every field the crate exposes, patterns by their source.
 macro_rules! database_of {
-    ($name:ident, $krate:ident) => {
+    ($name:ident, $krate:ident, $source:expr) => {
         /// Every metadata entry by country calling code, in order (`by_code`, so the
         /// non-geographic entities that share the id `001` are all there).
         pub fn $name() -> Vec<String> {
             let database = &*$krate::metadata::DATABASE;
+            let source = |source: &str| -> String { $source(source) };
             let mut entries = Vec::new();
             for code in 1..1000u16 {
                 for meta in database.by_code(&code).unwrap_or_default() {
@@ -70,7 +71,7 @@ macro_rules! database_of {
                         None => format!("{name}: none"),
                         Some(desc) => format!(
                             "{name}: {} {:?} {:?} {:?}",
-                            desc.national_number().as_str(),
+                            source(desc.national_number().as_str()),
                             desc.possible_length(),
                             desc.possible_local_length(),
                             desc.example()
@@ -79,9 +80,9 @@ macro_rules! database_of {
                     let format = |f: &$krate::metadata::Format| {
                         format!(
                             "{} -> {} lead {:?} prefix {:?} optional {} carrier {:?}",
-                            f.pattern().as_str(),
+                            source(f.pattern().as_str()),
                             f.format(),
-                            f.leading_digits().iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                            f.leading_digits().iter().map(|r| source(r.as_str())).collect::<Vec<_>>(),
                             f.national_prefix(),
                             f.is_national_prefix_optional(),
                             f.domestic_carrier()
@@ -89,13 +90,13 @@ macro_rules! database_of {
                     };
                     let fields = [
                         format!("{} +{} main={}", meta.id(), meta.country_code(), meta.is_main_country_for_code()),
-                        format!("international prefix {:?}", meta.international_prefix().map(|r| r.as_str())),
+                        format!("international prefix {:?}", meta.international_prefix().map(|r| source(r.as_str()))),
                         format!("preferred international {:?}", meta.preferred_international_prefix()),
                         format!("national prefix {:?}", meta.national_prefix()),
                         format!("extension prefix {:?}", meta.preferred_extension_prefix()),
-                        format!("for parsing {:?}", meta.national_prefix_for_parsing().map(|r| r.as_str())),
+                        format!("for parsing {:?}", meta.national_prefix_for_parsing().map(|r| source(r.as_str()))),
                         format!("transform {:?}", meta.national_prefix_transform_rule()),
-                        format!("leading {:?}", meta.leading_digits().map(|r| r.as_str())),
+                        format!("leading {:?}", meta.leading_digits().map(|r| source(r.as_str()))),
                         format!("portable {}", meta.is_mobile_number_portable()),
                         descriptor("general", Some(d.general())),
                         descriptor("fixed_line", d.fixed_line()),
@@ -129,8 +130,19 @@ macro_rules! database_of {
     };
 }
 
-database_of!(published_database, published);
-database_of!(vendored_database, vendored);
+database_of!(published_database, published, str::to_owned);
+database_of!(vendored_database, vendored, unanchored);
+
+/// The published source of a vendored pattern: the patched crate anchors each embedded
+/// pattern at the start, as `^(?:pattern\n)`. Panics on a pattern not in that form, so
+/// the database comparison also checks that every pattern is anchored, and only that.
+pub fn unanchored(source: &str) -> String {
+    source
+        .strip_prefix("^(?:")
+        .and_then(|rest| rest.strip_suffix("\n)"))
+        .unwrap_or_else(|| panic!("a vendored pattern not anchored: {source:?}"))
+        .to_owned()
+}
 
 /// Every descriptor of a metadata entry's `Descriptors`, for either crate (their types
 /// differ, their methods do not).

@@ -126,7 +126,8 @@ pub fn calling_code_of(raw: &str, default_country: Option<country::Id>) -> Optio
         .collect();
     (1..=digits.len()).find_map(|end| {
         let code: u16 = digits[..end].parse().ok()?;
-        DATABASE.by_code(&code).map(|_| code)
+        // `region` names a code's territories without decoding their metadata.
+        DATABASE.region(&code).map(|_| code)
     })
 }
 
@@ -171,8 +172,8 @@ impl E164Phone {
             // No region claims a fictional number: it counts under its calling code's main
             // region (+1: US), or `001` for the codes of no country.
             phone.country = DATABASE
-                .by_code(&number.code().value())
-                .and_then(|regions| regions.first().map(|m| m.id().to_owned()))
+                .region(&number.code().value())
+                .and_then(|regions| regions.first().map(|id| (*id).to_owned()))
                 .filter(|id| id != NON_GEOGRAPHIC);
         }
         Ok(phone)

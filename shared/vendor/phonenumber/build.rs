@@ -22,5 +22,24 @@ fn main() {
             .expect("could not create database file"),
     );
 
-    postcard::to_io(&metadata, &mut out).expect("failed to serialize database");
+    // Each territory encoded on its own, behind the keys it is found by: a program
+    // decodes only the territories it uses (`metadata::Database`).
+    let blobs = metadata
+        .iter()
+        .map(postcard::to_stdvec)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("failed to serialize a territory");
+    let encoded = metadata
+        .iter()
+        .zip(&blobs)
+        .map(|(meta, blob)| loader::Encoded {
+            id: meta.id.clone().expect("a territory without an id"),
+            country_code: meta
+                .country_code
+                .expect("a territory without a country code"),
+            main_country_for_code: meta.main_country_for_code,
+            metadata: loader::Bytes(blob),
+        })
+        .collect::<Vec<_>>();
+    postcard::to_io(&encoded, &mut out).expect("failed to serialize database");
 }

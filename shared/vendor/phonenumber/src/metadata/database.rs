@@ -16,9 +16,10 @@ use crate::error;
 use crate::metadata::loader;
 use crate::Metadata;
 use fnv::FnvHashMap;
-use once_cell::sync::Lazy;
+use once_cell::sync::{Lazy, OnceCell};
 use regex_cache::{CachedRegex, CachedRegexBuilder, RegexCache};
 use std::borrow::Borrow;
+use std::fmt;
 use std::fs::File;
 use std::hash::Hash;
 use std::io::{BufReader, Cursor};
@@ -36,17 +37,41 @@ const DATABASE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/database.bin")
 /// They are compiled with ASCII classes (`\d` is `[0-9]`): they only ever match national
 /// numbers, which the parser has normalised to ASCII digits, so every match is the same,
 /// and a pattern compiles in a fraction of the time and memory that Unicode's digit class
-/// costs.
+/// costs. And they are anchored at the start (`^(?:pattern)`): the crate only ever counts
+/// a match that starts at the beginning of the text (`find` and then `start() == 0`), and
+/// the leftmost match that starts there is the anchored match, so every answer is the
+/// same, while an anchored pattern compiles in about half the time (the regex engine
+/// skips the literal prefilter it would otherwise build).
+///
+/// Each territory is decoded when it is first used, not at load: a program that serves a
+/// few countries decodes a few territories, not all of them.
 pub static DEFAULT: Lazy<Database> =
-    Lazy::new(|| Database::from_metadata(postcard::from_bytes(DATABASE).unwrap(), true).unwrap());
+    Lazy::new(|| Database::embedded(DATABASE).expect("the embedded database's index decodes"));
 
 /// Representation of a database of metadata for phone number.
 #[derive(Clone, Debug)]
 pub struct Database {
     cache: Arc<Mutex<RegexCache>>,
-    by_id: FnvHashMap<String, Arc<super::Metadata>>,
-    by_code: FnvHashMap<u16, Vec<Arc<super::Metadata>>>,
+    entries: Vec<Entry>,
+    by_id: FnvHashMap<String, usize>,
+    by_code: FnvHashMap<u16, Vec<usize>>,
     regions: FnvHashMap<u16, Vec<String>>,
+}
+
+/// One territory: its metadata, decoded from `encoded` on first use when the database is
+/// the embedded one.
+#[derive(Clone)]
+struct Entry {
+    metadata: OnceCell<Arc<super::Metadata>>,
+    encoded: &'static [u8],
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("metadata", &self.metadata.get())
+            .finish()
+    }
 }
 
 impl Database {
@@ -62,15 +87,31 @@ impl Database {
 
     /// Create a database from a loaded database.
     pub fn from(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
-        Database::from_metadata(meta, false)
+        let mut database = Database::empty();
+        for meta in meta {
+            let meta = Database::territory(meta, &database.cache, false)?;
+            let (id, code, main) = (
+                meta.id.clone(),
+                meta.country_code,
+                meta.main_country_for_code,
+            );
+            let entry = Entry {
+                metadata: OnceCell::with_value(Arc::new(meta)),
+                encoded: &[],
+            };
+            database.insert(id, code, main, entry);
+        }
+        Ok(database)
     }
 
-    /// Create a database from a loaded database. Unless `embedded`, the syntax of every
-    /// pattern is checked first; if `embedded`, the patterns use ASCII classes.
-    fn from_metadata(
-        meta: Vec<loader::Metadata>,
+    /// Converts a loaded territory into `Metadata`, its patterns compiled through
+    /// `cache`. Unless `embedded`, the syntax of every pattern is checked first; if
+    /// `embedded`, the patterns are anchored and use ASCII classes (see `DEFAULT`).
+    fn territory(
+        meta: loader::Metadata,
+        cache: &Arc<Mutex<RegexCache>>,
         embedded: bool,
-    ) -> Result<Self, error::LoadMetadata> {
+    ) -> Result<super::Metadata, error::LoadMetadata> {
         fn tranpose<T, E>(value: Option<Result<T, E>>) -> Result<Option<T>, E> {
             match value {
                 None => Ok(None),
@@ -81,14 +122,18 @@ impl Database {
             }
         }
 
-        let cache = Arc::new(Mutex::new(RegexCache::new(100)));
         let regex = |value: String| -> Result<CachedRegex, error::LoadMetadata> {
-            let mut builder = CachedRegexBuilder::new(cache.clone(), &value);
-            builder.ignore_whitespace(true);
             if embedded {
-                Ok(builder.unicode(false).build_unchecked())
+                // The newline ends a comment, were a pattern ever to end in one (`x` mode).
+                let anchored = format!("^(?:{value}\n)");
+                Ok(CachedRegexBuilder::new(cache.clone(), &anchored)
+                    .ignore_whitespace(true)
+                    .unicode(false)
+                    .build_unchecked())
             } else {
-                Ok(builder.build()?)
+                Ok(CachedRegexBuilder::new(cache.clone(), &value)
+                    .ignore_whitespace(true)
+                    .build()?)
             }
         };
 
@@ -211,34 +256,76 @@ impl Database {
             })
         };
 
-        let mut by_id = FnvHashMap::default();
-        let mut by_code = FnvHashMap::default();
-        let mut regions = FnvHashMap::default();
+        metadata(meta)
+    }
 
-        for meta in meta {
-            let meta = Arc::new(metadata(meta)?);
+    /// The embedded database: its index, each territory's metadata left encoded until it
+    /// is first used.
+    fn embedded(encoded: &'static [u8]) -> Result<Self, postcard::Error> {
+        let territories: Vec<loader::Encoded<'static>> = postcard::from_bytes(encoded)?;
+        let mut database = Database::empty();
+        for territory in territories {
+            let entry = Entry {
+                metadata: OnceCell::new(),
+                encoded: territory.metadata.0,
+            };
+            let (id, code, main) = (
+                territory.id,
+                territory.country_code,
+                territory.main_country_for_code,
+            );
+            database.insert(id, code, main, entry);
+        }
+        Ok(database)
+    }
 
-            by_id.insert(meta.id.clone(), meta.clone());
+    fn empty() -> Self {
+        Database {
+            cache: Arc::new(Mutex::new(RegexCache::new(100))),
+            entries: Vec::new(),
+            by_id: FnvHashMap::default(),
+            by_code: FnvHashMap::default(),
+            regions: FnvHashMap::default(),
+        }
+    }
 
-            let by_code = by_code.entry(meta.country_code).or_insert_with(Vec::new);
+    fn insert(&mut self, id: String, code: u16, main: bool, entry: Entry) {
+        let index = self.entries.len();
+        self.entries.push(entry);
 
-            let regions = regions.entry(meta.country_code).or_insert_with(Vec::new);
+        let by_code = self.by_code.entry(code).or_insert_with(Vec::new);
+        let regions = self.regions.entry(code).or_insert_with(Vec::new);
 
-            if meta.main_country_for_code {
-                by_code.insert(0, meta.clone());
-                regions.insert(0, meta.id.clone())
-            } else {
-                by_code.push(meta.clone());
-                regions.push(meta.id.clone());
-            }
+        if main {
+            by_code.insert(0, index);
+            regions.insert(0, id.clone())
+        } else {
+            by_code.push(index);
+            regions.push(id.clone());
         }
 
-        Ok(Database {
-            cache: cache.clone(),
-            by_id,
-            by_code,
-            regions,
+        self.by_id.insert(id, index);
+    }
+
+    /// The metadata of the territory at `index`, decoded now if this is its first use.
+    fn get(&self, index: usize) -> &super::Metadata {
+        let entry = &self.entries[index];
+        entry.metadata.get_or_init(|| {
+            let meta = postcard::from_bytes(entry.encoded).expect("the embedded territory decodes");
+            Arc::new(
+                Database::territory(meta, &self.cache, true)
+                    .expect("the embedded territory is complete"),
+            )
         })
+    }
+
+    /// How many territories have been decoded so far (all of them, for a database that
+    /// was not the embedded one).
+    pub fn decoded(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|entry| entry.metadata.get().is_some())
+            .count()
     }
 
     /// Get the regular expression cache.
@@ -252,7 +339,7 @@ impl Database {
         Q: ?Sized + Hash + Eq,
         String: Borrow<Q>,
     {
-        self.by_id.get(key).map(AsRef::as_ref)
+        self.by_id.get(key).map(|&index| self.get(index))
     }
 
     /// Get metadata entries by country code.
@@ -263,7 +350,7 @@ impl Database {
     {
         self.by_code
             .get(key)
-            .map(|m| m.iter().map(AsRef::as_ref).collect())
+            .map(|m| m.iter().map(|&index| self.get(index)).collect())
     }
 
     /// Get all country IDs corresponding to the given country code.
@@ -279,6 +366,6 @@ impl Database {
 
     /// Iterator over all `Metadata` entries in this database.
     pub fn iter(&self) -> impl Iterator<Item = &Metadata> {
-        self.by_id.values().map(AsRef::as_ref)
+        self.by_id.values().map(|&index| self.get(index))
     }
 }

@@ -88,6 +88,35 @@ pub struct Descriptor {
     pub example: Option<String>,
 }
 
+/// One territory of the embedded database, as `build.rs` writes it: the keys it is found
+/// by, and its `Metadata` still encoded, so that a program decodes only the territories
+/// it uses, when it first uses them.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Encoded<'a> {
+    pub id: String,
+    pub country_code: u16,
+    pub main_country_for_code: bool,
+    #[serde(borrow)]
+    pub metadata: Bytes<'a>,
+}
+
+/// Bytes serialized as bytes (serde writes a `&[u8]` as a sequence, and reads it back
+/// only as bytes), borrowed from the encoded database when read.
+#[derive(Debug)]
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl serde::Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'a [u8]>::deserialize(deserializer).map(Bytes)
+    }
+}
+
 /// Load XML metadata from the given reader.
 pub fn load<R: BufRead>(reader: R) -> Result<Vec<Metadata>, error::LoadMetadata> {
     metadata(&mut Reader::from_reader(reader))

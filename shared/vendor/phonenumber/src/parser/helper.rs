@@ -157,7 +157,8 @@ pub fn country_code<'a>(
             if let Some(prefix_ref) = number.prefix.as_ref() {
                 let prefix = prefix_ref.parse()?;
 
-                if database.by_code(&prefix).is_none() {
+                // `region`: whether the code is known, without decoding its territories.
+                if database.region(&prefix).is_none() {
                     return Err(error::Parse::InvalidCountryCode);
                 } else {
                     return Ok(number);
@@ -173,7 +174,7 @@ pub fn country_code<'a>(
                 for len in 1..consts::MAX_LENGTH_FOR_COUNTRY_CODE + 1 {
                     let code = number.national[..len].parse().unwrap();
 
-                    if database.by_code(&code).is_some() {
+                    if database.region(&code).is_some() {
                         number.national = trim(number.national, len);
                         number.prefix = Some(code.to_string().into());
 
