@@ -1,3 +1,8 @@
+//! What anchoring a pattern at the start saves its compile: each pattern of a few countries
+//! compiled as the published crate does and as `^(?:pattern)`, median of 7, warm.
+//!
+//!   cargo run --release --example anchor_cost --manifest-path dev/phonenumber-parity/Cargo.toml
+
 use std::time::Instant;
 use vendored::metadata::DATABASE;
 fn patterns(id: &str) -> Vec<String> {

@@ -5,7 +5,10 @@ use lambda_http::{Error, Request, service_fn};
 use otp_core::Endpoint;
 use otp_core::http::lambda;
 
-#[tokio::main]
+// One thread: Lambda hands a function one request at a time, and the start-up's waits
+// (secrets, Firestore, Twilio) overlap on one thread as well as on several. Worker threads
+// would cost about 0.5 ms of init CPU (docs/PERFORMANCE.md), 7 ms at the 128 MB share.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     otp_core::telemetry::init(true);
     let api = otp_core::wiring::lambda_api(Endpoint::VerifyOtp).await;
