@@ -304,14 +304,15 @@ impl CountryAllowList {
 /// these first when the allow-list names more regions than [`MAX_WARMED_REGIONS`].
 pub const COMMONLY_SERVED: [&str; 8] = ["US", "IN", "BR", "GB", "ID", "DE", "FR", "MX"];
 
-/// Regions warmed when every country is served: the first only. Each region costs 5-10 ms
-/// of start-up CPU (x14 where init runs at a 128 MB function's share) and about 1 MiB of
+/// Regions warmed when every country is served: the first only. The first region costs
+/// about 5 ms of start-up CPU (the parser's own patterns included) and each further one
+/// about 1 ms, x14 where init runs at a 128 MB function's share, and 0.1-0.2 MiB of
 /// compiled patterns (docs/PERFORMANCE.md); the numbers of the others pay their compile on
 /// first use. An operator who serves a few countries names them in the allow-list.
 pub const WARMED_BY_DEFAULT: usize = 1;
 
-/// At most this many regions are warmed, whatever the allow-list: 12 regions are ~70 ms of
-/// start-up CPU at full speed and ~13 MiB of compiled patterns in a 128 MB function.
+/// At most this many regions are warmed, whatever the allow-list: 12 regions are ~15 ms of
+/// start-up CPU at full speed and ~3 MiB of compiled patterns.
 pub const MAX_WARMED_REGIONS: usize = 12;
 
 /// How many compiled patterns the cache keeps beside the warmed ones, for numbers of
