@@ -337,7 +337,7 @@ pub struct Warmed {
 /// region's example mobile number the way a request does (parse, validity, type, E.164),
 /// and sizes the crate's pattern cache (an LRU, 100 by default) to keep them all beside
 /// room for other regions' numbers. Done at start-up, so that no request of those regions
-/// pays a compile (about 6-20 ms of CPU each, times 14 at a 128 MB Lambda's CPU share).
+/// pays a compile (about 1-5 ms of CPU each, times 14 at a 128 MB Lambda's CPU share).
 /// Unknown regions, and regions without an example number, are skipped.
 pub fn warm_regions<S: AsRef<str>>(regions: &[S]) -> Warmed {
     let resize = |capacity: usize| {
