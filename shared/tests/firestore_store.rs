@@ -244,3 +244,34 @@ async fn a_malformed_stored_record_is_refused_not_guessed_at() {
         Err(StoreError::Other(_))
     ));
 }
+
+/// A code whose SMS may not have gone out is withdrawn on Firestore too, though the service
+/// holds its creation time in nanoseconds and Firestore gives it back in microseconds.
+#[tokio::test]
+async fn the_code_of_a_failed_sms_is_withdrawn_at_the_stores_precision() {
+    let Some((store, _)) = store("the_code_of_a_failed_sms_is_withdrawn_at_the_stores_precision") else { return };
+    let setup = otp_testkit::twilio::TwilioSetup {
+        attempt_timeout: Duration::from_millis(300),
+        ..otp_testkit::twilio::TwilioSetup::default()
+    };
+    let app = otp_testkit::TestApp::builder()
+        .store(Arc::new(store))
+        .clock(Arc::new(otp_testkit::ManualClock::new(otp_testkit::t0_ns())))
+        .twilio(setup)
+        .start()
+        .await;
+    // Twilio takes the message but answers after the call's timeout: the service answers
+    // sms_failed and must leave no usable code.
+    app.fake_twilio().push_faults([fake_twilio::Fault::Slow { delay_ms: 1_500 }]);
+    let phone = "+16505550100";
+    let reply = app.send(phone).await;
+    assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.fake_twilio().messages().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivered = app.fake_twilio().messages();
+    assert_eq!(delivered.len(), 1, "the fake created the message");
+    let reply = app.verify(phone, &otp_testkit::code_in(&delivered[0].body)).await;
+    assert_eq!((reply.status, reply.error_code()), (410, "code_expired"), "{}", reply.body);
+}

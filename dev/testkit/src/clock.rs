@@ -11,6 +11,13 @@ pub fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_795_532_400, 0).unwrap_or_default()
 }
 
+/// [`t0`] plus 123,456,789 ns: an instant with sub-microsecond digits, which the memory
+/// store keeps and Firestore drops (it stores microseconds). A store test that starts
+/// here sees any comparison that only holds at one precision.
+pub fn t0_ns() -> DateTime<Utc> {
+    t0() + TimeDelta::nanoseconds(123_456_789)
+}
+
 pub fn secs(s: i64) -> TimeDelta {
     TimeDelta::seconds(s)
 }
@@ -54,5 +61,11 @@ mod tests {
         assert_eq!(clock.now(), t0());
         clock.advance(secs(90));
         assert_eq!(clock.now(), t0() + TimeDelta::seconds(90));
+    }
+
+    #[test]
+    fn t0_ns_has_digits_below_the_microsecond() {
+        assert_eq!(t0_ns().timestamp_subsec_nanos() % 1_000, 789);
+        assert_eq!(t0_ns().timestamp(), t0().timestamp());
     }
 }

@@ -27,7 +27,7 @@ pub mod store;
 pub mod twilio;
 
 pub use app::{Builder, CLIENT_IP, ORIGIN, Reply, TestApp, code_in, post, request, wrong_code};
-pub use clock::{ManualClock, secs, t0};
+pub use clock::{ManualClock, secs, t0, t0_ns};
 pub use logs::capture_logs;
 pub use secrets::{ACCOUNT_SID, AUTH_TOKEN, CAPTCHA_SECRET, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET};
 

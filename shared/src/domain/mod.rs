@@ -13,7 +13,7 @@ pub use code::{CodeHash, CodeLength, OtpCode, Pepper, SubjectKey};
 pub use phone::{CountryAllowList, E164Phone};
 pub use policy::{
     ClientRecord, GuardTrip, LimitScope, NumberRecord, PendingCode, Reservation, SendDecision, SendLog, SendPolicy,
-    SendReads, SendRecords, VerifyOutcome, VerifyPolicy, WindowLimit,
+    SendReads, SendRecords, VerifyOutcome, VerifyPolicy, WindowLimit, stored_instant,
 };
 pub use quota::{ConversionGuard, CountryCap, CountryRecords, GuardState};
 pub use token::{SessionClaims, SessionToken, SessionTokenIssuer};

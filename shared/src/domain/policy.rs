@@ -1,7 +1,7 @@
 //! The send and verify rules, as pure functions over the records a step reads. A store
 //! runs them inside one atomic step, so every backend enforces the same rules.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
 use super::code::CodeHash;
 use super::quota::{
@@ -394,14 +394,24 @@ impl NumberRecord {
     /// Removes the pending code if it is still the one created at `created_at` as `code`
     /// (its SMS could not be sent). The send stays counted, so a failing send buys no
     /// extra tries.
+    /// The creation times are compared as stores keep them ([`stored_instant`]): read back
+    /// from Firestore, a code's time has lost the nanoseconds the caller still holds.
     pub fn withdraw(&mut self, code: &CodeHash, created_at: DateTime<Utc>) -> bool {
-        if self.pending.as_ref().is_some_and(|p| p.hash.matches(code) && p.created_at == created_at) {
+        let created_at = stored_instant(created_at);
+        if self.pending.as_ref().is_some_and(|p| p.hash.matches(code) && stored_instant(p.created_at) == created_at) {
             self.pending = None;
             true
         } else {
             false
         }
     }
+}
+
+/// `at` to the microsecond: the finest precision every store keeps (Firestore's
+/// timestamps), so an instant read back from any store equals the written one at it.
+/// Every comparison of a stored instant for equality goes through this.
+pub fn stored_instant(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
 }
 
 fn prune(sends: &mut Vec<DateTime<Utc>>, window: TimeDelta, now: DateTime<Utc>) {

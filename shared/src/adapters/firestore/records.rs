@@ -24,7 +24,7 @@ use firestore::gcloud_sdk::google::firestore::v1::{ArrayValue, MapValue, Value};
 use firestore::gcloud_sdk::prost_types::Timestamp;
 
 use crate::domain::quota;
-use crate::domain::{ClientRecord, CodeHash, GuardState, NumberRecord, PendingCode, SendLog};
+use crate::domain::{ClientRecord, CodeHash, GuardState, NumberRecord, PendingCode, SendLog, stored_instant};
 
 /// The field a Firestore TTL policy on every collection deletes documents by.
 pub const EXPIRE_AT: &str = "expireAt";
@@ -179,11 +179,11 @@ pub fn expire_at(fields: &Fields) -> Option<DateTime<Utc>> {
     read_timestamp(fields.get(EXPIRE_AT))
 }
 
-/// `at` as Firestore stores it: to the microsecond. Domain times round-trip exactly only
-/// at that precision, so callers that compare times keep to it.
+/// `at` as Firestore stores it: to the microsecond ([`stored_instant`]). Domain times
+/// round-trip exactly only at that precision, so comparisons go through `stored_instant`.
 pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
-    let micros = at.timestamp_subsec_micros();
-    Timestamp { seconds: at.timestamp(), nanos: i32::try_from(micros * 1000).unwrap_or(0) }
+    let at = stored_instant(at);
+    Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 fn value(value_type: ValueType) -> Value {

@@ -520,3 +520,20 @@ fn withdraw_needs_the_same_code_and_creation_time() {
     assert!(n.pending.is_some());
     assert!(n.withdraw(&hash("111111"), t0()));
 }
+
+#[test]
+fn withdraw_finds_a_code_read_back_at_the_stores_precision() {
+    // The service passes its clock's instant, with nanoseconds; Firestore gives the code's
+    // creation time back to the microsecond.
+    let p = policy();
+    let now = t0() + TimeDelta::nanoseconds(123_456_789);
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("111111"), now);
+    if let Some(pending) = n.pending.as_mut() {
+        pending.created_at = stored_instant(pending.created_at);
+    }
+    assert_ne!(n.pending.as_ref().map(|p| p.created_at), Some(now), "the read-back time lost its nanoseconds");
+    assert!(!n.withdraw(&hash("111111"), now + TimeDelta::microseconds(1)), "a code a microsecond later stays");
+    assert!(n.withdraw(&hash("111111"), now), "the same code, created at the same instant, is withdrawn");
+    assert!(n.pending.is_none());
+}
