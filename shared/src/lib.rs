@@ -12,6 +12,9 @@ pub mod service;
 pub mod telemetry;
 pub mod wiring;
 
+#[cfg(test)]
+mod debug_redaction;
+
 pub use config::Settings;
 pub use error::ApiError;
 pub use http::{Api, Endpoint};

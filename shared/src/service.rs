@@ -32,12 +32,19 @@ pub struct Approval {
 }
 
 /// Who is asking, as the edge saw them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Caller<'a> {
     /// The caller's bucket for the per-client limits (its IPv4 address or IPv6 /64).
     pub client: &'a str,
     /// Its address, for the bot challenge's check (never logged).
     pub ip: Option<std::net::IpAddr>,
+}
+
+impl std::fmt::Debug for Caller<'_> {
+    // Debug output reaches logs: both fields are the caller's address.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller").finish_non_exhaustive()
+    }
 }
 
 /// The service with its ports, built once per cold start.

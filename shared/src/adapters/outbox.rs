@@ -9,13 +9,20 @@ use serde::Serialize;
 
 use crate::ports::{Clock, SmsError, SmsMessage, SmsSender};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxEntry {
     pub to: String,
     pub body: String,
     #[serde(serialize_with = "rfc3339_seconds")]
     pub sent_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for OutboxEntry {
+    // Debug output reaches logs: the body holds the code, `to` the whole number.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxEntry").field("sent_at", &self.sent_at).finish_non_exhaustive()
+    }
 }
 
 pub struct Outbox {

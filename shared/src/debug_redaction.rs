@@ -1,0 +1,107 @@
+//! Debug output reaches logs (`?value` in a `tracing` call, a panic message): every type
+//! that holds a phone number, a client address, a code or a secret prints none of them.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use secrecy::SecretString;
+
+use crate::adapters::captcha::{CaptchaProvider, ChallengeConfig, SiteVerify};
+use crate::adapters::firestore::FirestoreAuth;
+use crate::adapters::outbox::OutboxEntry;
+use crate::config::Settings;
+use crate::domain::{CodeLength, E164Phone, OtpCode, Pepper, SessionTokenIssuer};
+use crate::ports::{SecretSource, SmsMessage};
+use crate::secrets::env::EnvSecrets;
+use crate::service::{Approval, Caller, SendAccepted};
+
+const NUMBER: &str = "+14155550123";
+const NATIONAL: &str = "4155550123";
+const CODE: &str = "739164";
+const ADDRESS: &str = "203.0.113.77";
+const SECRET: &str = "s3cret-value-that-must-never-be-printed";
+
+/// `debug` shows none of `hidden`, and is not empty (a type that prints nothing at all
+/// would pass the first check without saying what it is).
+fn assert_hides(what: &str, debug: String, hidden: &[&str]) {
+    assert!(debug.len() > 3, "{what}: {debug:?}");
+    for value in hidden {
+        assert!(!debug.contains(value), "{what} prints {value:?}: {debug}");
+    }
+}
+
+fn phone() -> E164Phone {
+    E164Phone::parse(NUMBER, None).expect("a valid US number")
+}
+
+fn code() -> OtpCode {
+    OtpCode::parse(CODE, CodeLength::new(6).expect("6 digits")).expect("six digits")
+}
+
+fn at() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_532_400, 0).unwrap_or_default()
+}
+
+#[test]
+fn numbers_codes_and_addresses_are_not_printed() {
+    assert_hides("E164Phone", format!("{:?}", phone()), &[NATIONAL]);
+    assert_hides("OtpCode", format!("{:?}", code()), &[CODE]);
+    let body = format!("Your code is {CODE}.");
+    assert_hides(
+        "SmsMessage",
+        format!("{:?}", SmsMessage { to: NUMBER.into(), body: body.clone() }),
+        &[NATIONAL, CODE],
+    );
+    let entry = OutboxEntry { to: NUMBER.into(), body, sent_at: at() };
+    assert_hides("OutboxEntry", format!("{entry:?}"), &[NATIONAL, CODE]);
+    let ip = IpAddr::V4(ADDRESS.parse::<Ipv4Addr>().expect("an address"));
+    assert_hides("Caller", format!("{:?}", Caller { client: ADDRESS, ip: Some(ip) }), &[ADDRESS]);
+    let accepted = SendAccepted { to: phone(), expires_at: at(), resend_after_seconds: 60 };
+    assert_hides("SendAccepted", format!("{accepted:?}"), &[NATIONAL]);
+}
+
+#[test]
+fn keys_hashes_and_tokens_are_not_printed() {
+    let pepper = Pepper::new(SECRET.as_bytes().to_vec());
+    assert_hides("Pepper", format!("{pepper:?}"), &[SECRET]);
+    let hash = pepper.hash_code(NUMBER, &code());
+    assert_hides("CodeHash", format!("{hash:?}"), &[CODE]);
+    let issuer = SessionTokenIssuer::new(SECRET.as_bytes(), "otp-service", TimeDelta::hours(1));
+    assert_hides("SessionTokenIssuer", format!("{issuer:?}"), &[SECRET]);
+    let token = issuer.issue(&phone(), at()).expect("a token");
+    let jwt = token.token.clone();
+    assert_hides("SessionToken", format!("{token:?}"), &[&jwt, NATIONAL]);
+    let approval = Approval { to: phone(), token };
+    assert_hides("Approval", format!("{approval:?}"), &[&jwt, NATIONAL]);
+}
+
+#[tokio::test]
+async fn secrets_and_settings_are_not_printed() {
+    let lookup = |name: &str| match name {
+        "OTP_SESSION_SECRET"
+        | "OTP_CODE_PEPPER"
+        | "TWILIO_AUTH_TOKEN"
+        | "OTP_CAPTCHA_SECRET"
+        | "OTP_GCP_CREDENTIALS" => Some(format!("{SECRET}-{name}")),
+        "TWILIO_ACCOUNT_SID" => Some("AC0123456789abcdef0123456789abcdef".into()),
+        "TWILIO_FROM" => Some("+15005550006".into()),
+        _ => None,
+    };
+    let env = EnvSecrets::from_lookup(lookup);
+    assert_hides("EnvSecrets", format!("{env:?}"), &[SECRET]);
+    let secrets = env.load().await.expect("every secret given");
+    assert_hides("Secrets", format!("{secrets:?}"), &[SECRET]);
+    let twilio = secrets.twilio.clone().expect("the Twilio secrets");
+    assert_hides("TwilioSecrets", format!("{twilio:?}"), &[SECRET]);
+
+    let auth = FirestoreAuth::CredentialsJson(SecretString::from(SECRET));
+    assert_hides("FirestoreAuth", format!("{auth:?}"), &[SECRET]);
+    let config = ChallengeConfig::new(CaptchaProvider::Turnstile, vec!["app.example".into()]);
+    let site_verify = SiteVerify::new(config, SecretString::from(SECRET)).expect("a challenge");
+    assert_hides("SiteVerify", format!("{site_verify:?}"), &[SECRET]);
+
+    let test_numbers = format!("{NUMBER}={CODE}");
+    let settings = Settings::from_lookup(|name| (name == "OTP_TEST_NUMBERS").then(|| test_numbers.clone()))
+        .expect("valid settings");
+    assert_hides("Settings", format!("{settings:?}"), &[NATIONAL, CODE]);
+}
