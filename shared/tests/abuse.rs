@@ -256,6 +256,9 @@ async fn unfit_secrets_are_one_clear_start_up_error_then_503() {
         ("short".to_owned(), "p".repeat(40)),
         ("s".repeat(40), "short".to_owned()),
         ("same".repeat(10), "same".repeat(10)),
+        // One repeated character: a placeholder, not a key.
+        ("a".repeat(32), "pepper-0123456789abcdefghijklmnopq".to_owned()),
+        ("session-0123456789abcdefghijklmnop".to_owned(), "b".repeat(64)),
     ] {
         let secrets = secrets_with(&[("OTP_SESSION_SECRET", &session), ("OTP_CODE_PEPPER", &pepper)]);
         let (logs, guard) = capture_logs("info");

@@ -56,7 +56,8 @@ pub struct Required {
 }
 
 /// Checks that `secrets` are fit for use: the session secret and the pepper are at least
-/// [`MIN_KEY_BYTES`] long and differ (one key for two jobs would let a leak of either
+/// [`MIN_KEY_BYTES`] long, not one repeated character (a placeholder such as 32 x "a",
+/// which no generator makes), and differ (one key for two jobs would let a leak of either
 /// forge both), and what the adapters need is there.
 pub fn check_fit(secrets: &Secrets, required: Required) -> Result<(), SecretError> {
     let session = secrets.session_secret.expose_secret();
@@ -67,6 +68,9 @@ pub fn check_fit(secrets: &Secrets, required: Required) -> Result<(), SecretErro
                 "{} ({}) must be at least {MIN_KEY_BYTES} bytes",
                 name.ssm, name.env
             )));
+        }
+        if value.bytes().all(|b| Some(b) == value.bytes().next()) {
+            return Err(SecretError::Unfit(format!("{} ({}) must not be one repeated character", name.ssm, name.env)));
         }
     }
     if session == pepper {
@@ -207,11 +211,15 @@ mod tests {
 
     #[test]
     fn short_or_equal_keys_are_unfit() {
-        let long_a = "a".repeat(32);
-        let long_b = "b".repeat(32);
+        let long_a = "session-0123456789abcdefghijklmnop".to_owned();
+        let long_b = "pepper-0123456789abcdefghijklmnopq".to_owned();
+        assert!(long_a.len() >= 32 && long_b.len() >= 32);
         assert!(check_fit(&secrets(&long_a, &long_b), Required::default()).is_ok());
-        let short = "s".repeat(31);
-        for (session, pepper) in [(&short, &long_b), (&long_a, &short), (&long_a, &long_a)] {
+        let short = "s3".repeat(15) + "s";
+        let repeated = "a".repeat(32);
+        for (session, pepper) in
+            [(&short, &long_b), (&long_a, &short), (&long_a, &long_a), (&repeated, &long_b), (&long_a, &repeated)]
+        {
             match check_fit(&secrets(session, pepper), Required::default()) {
                 Err(SecretError::Unfit(reason)) => assert!(!reason.contains(session.as_str()), "never the value"),
                 other => panic!("{other:?}"),
