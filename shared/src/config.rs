@@ -6,6 +6,12 @@ use std::collections::BTreeMap;
 
 use chrono::TimeDelta;
 
+mod challenge;
+mod url;
+
+pub use challenge::{CaptchaProvider, CaptchaSettings, DEFAULT_ACTION, DEFAULT_MIN_SCORE, MinScore};
+pub use url::EndpointUrl;
+
 use crate::domain::phone::NumberTypes;
 use crate::domain::{
     CodeLength, ConversionGuard, CountryAllowList, CountryCap, E164Phone, OtpCode, SendPolicy, VerifyPolicy,
@@ -35,10 +41,11 @@ pub struct Settings {
     pub firestore: FirestoreSettings,
     pub sms: SmsKind,
     /// Another base URL for Twilio's API, such as a local fake (`TWILIO_API_BASE`).
-    pub twilio_api_base: Option<String>,
+    pub twilio_api_base: Option<EndpointUrl>,
     /// Where secrets live in SSM Parameter Store (`OTP_SSM_PREFIX`); unset: the environment.
     pub ssm_prefix: Option<String>,
-    /// The bot challenge on sends (`OTP_CAPTCHA`, `OTP_CAPTCHA_VERIFY_URL`).
+    /// The bot challenge on sends (`OTP_CAPTCHA`, `OTP_CAPTCHA_VERIFY_URL`,
+    /// `OTP_CAPTCHA_ACTION`, `OTP_CAPTCHA_MIN_SCORE`).
     pub captcha: Option<CaptchaSettings>,
     /// Inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set).
     pub in_lambda: bool,
@@ -77,15 +84,6 @@ pub struct FirestoreSettings {
     pub database_id: String,
     pub collection_prefix: String,
     pub emulator_host: Option<String>,
-}
-
-/// A bot challenge provider and where its verify endpoint is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaptchaSettings {
-    /// `turnstile`, `hcaptcha` or `recaptcha`.
-    pub provider: String,
-    /// `None`: the provider's own siteverify.
-    pub verify_url: Option<String>,
 }
 
 /// Test numbers and their fixed codes.
@@ -176,19 +174,11 @@ impl Settings {
             Some("twilio") => SmsKind::Twilio,
             Some(_) => return Err(invalid("OTP_SMS", "must be `outbox` or `twilio`")),
         };
-        let captcha = match env.text("OTP_CAPTCHA") {
+        let captcha = challenge::captcha_settings(|name| env.text(name))
+            .map_err(|(variable, reason)| invalid(variable, reason))?;
+        let twilio_api_base = match env.text("TWILIO_API_BASE") {
             None => None,
-            Some(provider) => {
-                let provider = provider.to_ascii_lowercase();
-                if !["turnstile", "hcaptcha", "recaptcha"].contains(&provider.as_str()) {
-                    return Err(invalid("OTP_CAPTCHA", "must be `turnstile`, `hcaptcha` or `recaptcha`"));
-                }
-                let verify_url = env.text("OTP_CAPTCHA_VERIFY_URL");
-                if let Some(url) = &verify_url {
-                    check_verify_url(url).map_err(|reason| invalid("OTP_CAPTCHA_VERIFY_URL", reason))?;
-                }
-                Some(CaptchaSettings { provider, verify_url })
-            }
+            Some(raw) => Some(EndpointUrl::parse(&raw).map_err(|reason| invalid("TWILIO_API_BASE", reason))?),
         };
         let test_numbers_in_lambda = match env.text("OTP_TEST_NUMBERS_IN_LAMBDA").as_deref() {
             None | Some("false") => false,
@@ -201,7 +191,7 @@ impl Settings {
             store,
             firestore,
             sms,
-            twilio_api_base: env.text("TWILIO_API_BASE"),
+            twilio_api_base,
             ssm_prefix: env.text("OTP_SSM_PREFIX"),
             captcha,
             in_lambda: env.text("AWS_LAMBDA_FUNCTION_NAME").is_some(),
@@ -358,19 +348,6 @@ pub fn normalise_origin(raw: &str) -> Result<String, &'static str> {
             }
         }
     }
-}
-
-/// A challenge verify URL: `https://`, or `http://` to a loopback address (a local fake).
-fn check_verify_url(url: &str) -> Result<(), &'static str> {
-    if url.starts_with("https://") {
-        return Ok(());
-    }
-    let Some(rest) = url.strip_prefix("http://") else { return Err("must be https:// (or http:// to loopback)") };
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if loopback { Ok(()) } else { Err("http:// is only for a loopback address") }
 }
 
 /// `CC:N` pairs; `N = 0` lifts the cap for that country, as 0 turns the default off.

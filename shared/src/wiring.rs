@@ -6,9 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::captcha::{
-    CachedSecretSiteVerify, CaptchaConfigError, CaptchaProvider, ChallengeConfig, VerifyUrl, hostnames_of_origins,
-};
+use crate::adapters::captcha::{CachedSecretSiteVerify, ChallengeConfig, hostnames_of_origins};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
 use crate::adapters::memory::MemoryStore;
@@ -96,8 +94,7 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
             created
         }
         (None, SmsKind::Twilio) => {
-            let sender = TwilioConfig::new(settings.twilio_api_base.as_deref())
-                .and_then(|config| TwilioSender::new(config, secrets.clone()));
+            let sender = TwilioSender::new(TwilioConfig::new(settings.twilio_api_base.as_ref()), secrets.clone());
             match sender {
                 Ok(sender) => {
                     let sender = Arc::new(sender);
@@ -111,10 +108,7 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
     let challenge = match (overrides.challenge, &settings.captcha) {
         (Some(challenge), _) => Some(challenge),
         (None, None) => None,
-        (None, Some(captcha)) => match challenge_from_settings(captcha, &settings, secrets.clone()) {
-            Ok(challenge) => Some(challenge),
-            Err(reason) => return refuse(&settings.allowed_origins, reason),
-        },
+        (None, Some(captcha)) => Some(challenge_from_settings(captcha, &settings, secrets.clone())),
     };
     let firestore = match (&overrides.store, settings.store) {
         (None, StoreKind::Firestore) => {
@@ -178,13 +172,9 @@ fn challenge_from_settings(
     captcha: &CaptchaSettings,
     settings: &Settings,
     secrets: Arc<SecretCache>,
-) -> Result<Arc<dyn BotChallenge>, String> {
-    let provider: CaptchaProvider = captcha.provider.parse().map_err(|e: CaptchaConfigError| e.to_string())?;
-    let mut config = ChallengeConfig::new(provider, hostnames_of_origins(&settings.allowed_origins));
-    if let Some(url) = &captcha.verify_url {
-        config.verify_url = VerifyUrl::parse(url).map_err(|e| e.to_string())?;
-    }
-    Ok(Arc::new(CachedSecretSiteVerify::new(config, secrets)))
+) -> Arc<dyn BotChallenge> {
+    let config = ChallengeConfig::from_settings(captcha, hostnames_of_origins(&settings.allowed_origins));
+    Arc::new(CachedSecretSiteVerify::new(config, secrets))
 }
 
 /// Where secrets come from: SSM under `OTP_SSM_PREFIX` when it is set (environment

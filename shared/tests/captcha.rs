@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use fake_captcha::{FakeCaptcha, Fault, Flavor, Pass};
-use otp_core::adapters::captcha::{CaptchaProvider, ChallengeConfig, SiteVerify, VerifyUrl};
+use otp_core::adapters::captcha::{CaptchaProvider, ChallengeConfig, SiteVerify};
+use otp_core::config::EndpointUrl;
 use otp_core::ports::{BotChallenge, ChallengeError};
 use otp_testkit::{CAPTCHA_SECRET, capture_logs};
 use secrecy::SecretString;
@@ -27,7 +28,7 @@ fn flavor(provider: CaptchaProvider) -> Flavor {
 /// `https://app.example` and `http://localhost:5173`.
 fn config(fake: &FakeCaptcha, provider: CaptchaProvider) -> ChallengeConfig {
     let mut config = ChallengeConfig::new(provider, vec![HOST.into(), "localhost".into()]);
-    config.verify_url = VerifyUrl::parse(&fake.verify_url(flavor(provider))).expect("the fake's URL is loopback");
+    config.verify_url = EndpointUrl::parse(&fake.verify_url(flavor(provider))).expect("the fake's URL is loopback");
     config
 }
 
@@ -146,11 +147,30 @@ async fn recaptcha_checks_the_action_and_the_score() {
 }
 
 #[tokio::test]
-async fn turnstile_and_hcaptcha_are_not_judged_on_action_or_score() {
+async fn turnstile_and_hcaptcha_are_not_judged_on_action_or_score_unless_configured() {
     let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
     for provider in [CaptchaProvider::Turnstile, CaptchaProvider::Hcaptcha] {
         let check = challenge(config(&fake, provider), CAPTCHA_SECRET);
         assert_eq!(check.check(&Pass::token(HOST, "login", 0.1), CLIENT).await, Ok(()), "{provider}");
+        fake.reset();
+    }
+    // OTP_CAPTCHA_ACTION with Turnstile: the widget's action must be the configured one.
+    let strict =
+        ChallengeConfig { expected_action: Some("send_otp".into()), ..config(&fake, CaptchaProvider::Turnstile) };
+    let check = challenge(strict, CAPTCHA_SECRET);
+    assert_eq!(check.check(&Pass::token(HOST, "send_otp", 0.9), CLIENT).await, Ok(()));
+    assert_eq!(check.check(&Pass::token(HOST, "login", 0.9), CLIENT).await, rejected(&["action-mismatch"]));
+    // A widget rendered without an action reports an empty one.
+    assert_eq!(check.check(&format!("pass:{HOST}"), CLIENT).await, rejected(&["action-mismatch"]));
+}
+
+#[tokio::test]
+async fn an_answer_without_a_hostname_is_refused_by_every_provider() {
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.unwrap();
+    for provider in CaptchaProvider::ALL {
+        let check = challenge(config(&fake, provider), CAPTCHA_SECRET);
+        let token = Pass::token(fake_captcha::NO_HOSTNAME, "send_otp", 0.9);
+        assert_eq!(check.check(&token, CLIENT).await, rejected(&["hostname-missing"]), "{provider}");
         fake.reset();
     }
 }
@@ -219,7 +239,7 @@ async fn an_unreachable_provider_is_unavailable_after_one_retry() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let mut config = ChallengeConfig::new(CaptchaProvider::Recaptcha, vec![HOST.into()]);
-    config.verify_url = VerifyUrl::parse(&format!("http://127.0.0.1:{port}/recaptcha/api/siteverify")).unwrap();
+    config.verify_url = EndpointUrl::parse(&format!("http://127.0.0.1:{port}/recaptcha/api/siteverify")).unwrap();
     let check = challenge(config, CAPTCHA_SECRET);
     let started = Instant::now();
     let outcome = check.check("pass", CLIENT).await;

@@ -7,7 +7,8 @@
 //! - The secret is checked: missing `missing-input-secret`, wrong `invalid-input-secret`.
 //! - Tokens are scripts ([`Pass`]): `pass`, `pass:<hostname>` or
 //!   `pass:<hostname>:<action>:<score>` succeed (empty parts take the fake's
-//!   [`Defaults`]); anything else is `invalid-input-response`; a passing token used a
+//!   [`Defaults`]; the hostname [`NO_HOSTNAME`] gives an answer without `hostname`);
+//!   anything else is `invalid-input-response`; a passing token used a
 //!   second time is `timeout-or-duplicate` (hCaptcha: `already-seen-response`).
 //! - Faults for the next calls: a status (`500`, `503`, ...), a slow answer, a non-JSON
 //!   answer ([`FakeCaptcha::push_faults`], `POST /_fake/faults`).
@@ -95,6 +96,9 @@ impl Default for Defaults {
         Self { hostname: "localhost".into(), action: "send_otp".into(), score: 0.9 }
     }
 }
+
+/// The hostname part of a [`Pass`] script for an answer that names no hostname.
+pub const NO_HOSTNAME: &str = "-";
 
 /// A passing token, read from its script: `pass[:<hostname>[:<action>:<score>]]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -378,6 +382,17 @@ impl Verdict {
     }
 
     fn to_json(&self, flavor: Flavor) -> Value {
+        let mut answer = self.shaped(flavor);
+        if let Self::Pass { hostname, .. } = self
+            && hostname == NO_HOSTNAME
+            && let Some(fields) = answer.as_object_mut()
+        {
+            fields.remove("hostname");
+        }
+        answer
+    }
+
+    fn shaped(&self, flavor: Flavor) -> Value {
         let now = Utc::now() - chrono::Duration::seconds(2);
         match (self, flavor) {
             (Self::Pass { hostname, action, action_given, .. }, Flavor::Turnstile) => json!({

@@ -5,7 +5,6 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,114 +12,19 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+pub use crate::config::{CaptchaProvider, DEFAULT_ACTION, DEFAULT_MIN_SCORE};
+use crate::config::{CaptchaSettings, EndpointUrl};
 use crate::ports::{BotChallenge, ChallengeError};
 
-/// The action the frontend names in `grecaptcha.execute(siteKey, {action})`.
-pub const DEFAULT_ACTION: &str = "send_otp";
-/// Google's suggested starting threshold for reCAPTCHA v3 (0.0 is a bot, 1.0 a human).
-pub const DEFAULT_MIN_SCORE: f64 = 0.5;
 /// Longest token sent on; longer ones are refused without a call. Turnstile's are at
 /// most 2048 characters, reCAPTCHA's and hCaptcha's a few kilobytes.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Longest answer read; the providers' are a few hundred bytes.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// Which provider issues the challenge (`OTP_CAPTCHA`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CaptchaProvider {
-    Turnstile,
-    Hcaptcha,
-    Recaptcha,
-}
-
-impl CaptchaProvider {
-    pub const ALL: [CaptchaProvider; 3] = [Self::Turnstile, Self::Hcaptcha, Self::Recaptcha];
-
-    /// The name `OTP_CAPTCHA` uses, and logs show.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Turnstile => "turnstile",
-            Self::Hcaptcha => "hcaptcha",
-            Self::Recaptcha => "recaptcha",
-        }
-    }
-
-    /// The provider's production siteverify endpoint.
-    pub const fn default_verify_url(self) -> &'static str {
-        match self {
-            Self::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/siteverify",
-            Self::Hcaptcha => "https://api.hcaptcha.com/siteverify",
-            Self::Recaptcha => "https://www.google.com/recaptcha/api/siteverify",
-        }
-    }
-}
-
-impl fmt::Display for CaptchaProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for CaptchaProvider {
-    type Err = CaptchaConfigError;
-
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        let name = raw.trim();
-        Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
-            CaptchaConfigError(format!(
-                "OTP_CAPTCHA must be turnstile, hcaptcha or recaptcha (or empty for none), not {name:?}"
-            ))
-        })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid bot challenge setting: {0}")]
 pub struct CaptchaConfigError(String);
-
-/// A siteverify URL fit to receive the secret: `https://`, or `http://` to this
-/// machine (a fake). Parse, don't validate: a `VerifyUrl` is always one of these.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyUrl(reqwest::Url);
-
-impl VerifyUrl {
-    /// Accepts `https://` anywhere, `http://` only to `localhost`, `127.0.0.0/8` or
-    /// `[::1]`: the secret travels in every call. No user info in the URL.
-    pub fn parse(raw: &str) -> Result<Self, CaptchaConfigError> {
-        let raw = raw.trim();
-        let refuse = |why: &str| {
-            CaptchaConfigError(format!(
-                "OTP_CAPTCHA_VERIFY_URL must be an https:// URL (or http:// to localhost / 127.0.0.1 / [::1]): {why}"
-            ))
-        };
-        let url = reqwest::Url::parse(raw).map_err(|error| refuse(&format!("{error} in {raw:?}")))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(refuse("it must not carry a user name or password"));
-        }
-        let host = url.host_str().unwrap_or_default();
-        match url.scheme() {
-            "https" if !host.is_empty() => Ok(Self(url)),
-            "http" if is_loopback(host) => Ok(Self(url)),
-            "http" => Err(refuse(&format!("{raw:?} is plain http to another machine"))),
-            _ => Err(refuse(&format!("{raw:?}"))),
-        }
-    }
-
-    /// The provider's production endpoint.
-    pub fn default_for(provider: CaptchaProvider) -> Self {
-        // A constant, checked by a unit test.
-        Self::parse(provider.default_verify_url()).expect("the providers' URLs are https")
-    }
-
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
 
 /// The hostnames of web origins (`https://app.example:8443` -> `app.example`), lowercase,
 /// without duplicates: where the challenge may have been solved. Unparsable origins are
@@ -142,12 +46,13 @@ pub fn hostnames_of_origins<S: AsRef<str>>(origins: &[S]) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChallengeConfig {
     pub provider: CaptchaProvider,
-    pub verify_url: VerifyUrl,
-    /// Where the challenge may have been solved: the hostnames of the CORS origins.
-    /// Checked against the answer's `hostname` whenever the provider returns one.
+    pub verify_url: EndpointUrl,
+    /// Where the challenge may have been solved: the hostnames of the CORS origins. The
+    /// answer must name one of them: an answer without a `hostname` is refused.
     pub expected_hostnames: Vec<String>,
-    /// reCAPTCHA only: the action the token must have been made for.
-    pub expected_action: String,
+    /// The action the token must have been made for: reCAPTCHA always, Turnstile when
+    /// configured (`OTP_CAPTCHA_ACTION`).
+    pub expected_action: Option<String>,
     /// reCAPTCHA only: the lowest score accepted.
     pub min_score: f64,
     pub connect_timeout: Duration,
@@ -160,30 +65,21 @@ impl ChallengeConfig {
     /// of 1 s to connect and 3 s in all: the send also waits for the store and for
     /// Twilio within the function's timeout, and a user rather retries than waits.
     pub fn new(provider: CaptchaProvider, expected_hostnames: Vec<String>) -> Self {
+        Self::from_settings(&CaptchaSettings::new(provider), expected_hostnames)
+    }
+
+    /// The challenge the settings describe, expecting `expected_hostnames` (those of the
+    /// CORS origins).
+    pub fn from_settings(settings: &CaptchaSettings, expected_hostnames: Vec<String>) -> Self {
         Self {
-            provider,
-            verify_url: VerifyUrl::default_for(provider),
+            provider: settings.provider,
+            verify_url: settings.verify_url.clone(),
             expected_hostnames,
-            expected_action: DEFAULT_ACTION.into(),
-            min_score: DEFAULT_MIN_SCORE,
+            expected_action: settings.expected_action.clone(),
+            min_score: settings.min_score.get(),
             connect_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(3),
         }
-    }
-
-    /// Reads `OTP_CAPTCHA` and `OTP_CAPTCHA_VERIFY_URL` through `lookup`; `None` when
-    /// `OTP_CAPTCHA` is unset or empty (no bot challenge). The hostnames are those of
-    /// `allowed_origins`.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-        allowed_origins: &[String],
-    ) -> Result<Option<Self>, CaptchaConfigError> {
-        let Some(name) = lookup("OTP_CAPTCHA").filter(|v| !v.trim().is_empty()) else { return Ok(None) };
-        let mut config = Self::new(name.parse()?, hostnames_of_origins(allowed_origins));
-        if let Some(url) = lookup("OTP_CAPTCHA_VERIFY_URL").filter(|v| !v.trim().is_empty()) {
-            config.verify_url = VerifyUrl::parse(&url)?;
-        }
-        Ok(Some(config))
     }
 }
 
@@ -308,11 +204,14 @@ impl SiteVerify {
         }
 
         let mut reasons = Vec::new();
-        if let Some(hostname) = answer.hostname.as_deref()
-            && !self.config.expected_hostnames.iter().any(|h| h.eq_ignore_ascii_case(hostname))
-        {
-            tracing::info!(event = "captcha_hostname_mismatch", provider, hostname, "solved on another site");
-            reasons.push("hostname-mismatch".to_owned());
+        match answer.hostname.as_deref().filter(|h| !h.is_empty()) {
+            // A token from a key that reports no hostname cannot show where it was solved.
+            None => reasons.push("hostname-missing".to_owned()),
+            Some(hostname) if !self.config.expected_hostnames.iter().any(|h| h.eq_ignore_ascii_case(hostname)) => {
+                tracing::info!(event = "captcha_hostname_mismatch", provider, hostname, "solved on another site");
+                reasons.push("hostname-mismatch".to_owned());
+            }
+            Some(_) => {}
         }
         if self.config.provider == CaptchaProvider::Recaptcha {
             let Some(score) = answer.score else {
@@ -327,9 +226,11 @@ impl SiteVerify {
             if score.is_nan() || score < self.config.min_score {
                 reasons.push("score-too-low".to_owned());
             }
-            if answer.action.as_deref() != Some(self.config.expected_action.as_str()) {
-                reasons.push("action-mismatch".to_owned());
-            }
+        }
+        if let Some(expected) = &self.config.expected_action
+            && answer.action.as_deref() != Some(expected.as_str())
+        {
+            reasons.push("action-mismatch".to_owned());
         }
         if reasons.is_empty() { Ok(()) } else { Err(ChallengeError::Rejected { reasons }) }
     }
@@ -379,7 +280,7 @@ struct Answer {
     #[serde(rename = "error-codes")]
     error_codes: Option<Vec<String>>,
     hostname: Option<String>,
-    /// reCAPTCHA v3 (Turnstile returns one too, not checked).
+    /// reCAPTCHA v3 and Turnstile.
     action: Option<String>,
     /// reCAPTCHA v3.
     score: Option<f64>,
@@ -496,67 +397,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn providers_parse_from_their_names_only() {
-        assert_eq!("turnstile".parse::<CaptchaProvider>(), Ok(CaptchaProvider::Turnstile));
-        assert_eq!(" hCaptcha ".parse::<CaptchaProvider>(), Ok(CaptchaProvider::Hcaptcha));
-        assert_eq!("RECAPTCHA".parse::<CaptchaProvider>(), Ok(CaptchaProvider::Recaptcha));
-        for wrong in ["", "recaptcha-v2", "cloudflare", "h captcha"] {
-            let error = wrong.parse::<CaptchaProvider>().unwrap_err();
-            assert!(error.to_string().contains("turnstile, hcaptcha or recaptcha"), "{wrong:?}: {error}");
-        }
-        for provider in CaptchaProvider::ALL {
-            assert_eq!(provider.name().parse::<CaptchaProvider>(), Ok(provider));
-            assert_eq!(provider.to_string(), provider.name());
-        }
-    }
-
-    #[test]
-    fn every_default_verify_url_is_https_and_valid() {
-        for provider in CaptchaProvider::ALL {
-            let url = VerifyUrl::default_for(provider);
-            assert!(url.as_str().starts_with("https://"), "{url:?}");
-            assert!(url.as_str().ends_with("/siteverify"), "{url:?}");
-        }
-        assert_eq!(
-            VerifyUrl::default_for(CaptchaProvider::Turnstile).as_str(),
-            "https://challenges.cloudflare.com/turnstile/v0/siteverify"
-        );
-    }
-
-    #[test]
-    fn verify_urls_must_be_https_or_loopback_http() {
-        for good in [
-            "https://challenges.cloudflare.com/turnstile/v0/siteverify",
-            "https://siteverify.internal.example:8443/x",
-            "http://127.0.0.1:3003/siteverify",
-            "http://127.1.2.3/siteverify",
-            "http://localhost:3003/recaptcha/api/siteverify",
-            "http://LOCALHOST/siteverify",
-            "http://[::1]:3003/siteverify",
-            " http://127.0.0.1:3003/siteverify ",
-        ] {
-            assert!(VerifyUrl::parse(good).is_ok(), "{good} should be accepted");
-        }
-        for bad in [
-            "",
-            "challenges.cloudflare.com/turnstile/v0/siteverify",
-            "http://challenges.cloudflare.com/turnstile/v0/siteverify",
-            "http://127.0.0.1.evil.example/siteverify",
-            "http://localhost.evil.example/siteverify",
-            "http://10.0.0.1/siteverify",
-            "http://[::2]/siteverify",
-            "http://0.0.0.0:3003/siteverify",
-            "ftp://127.0.0.1/siteverify",
-            "file:///etc/passwd",
-            "https://user:pass@challenges.cloudflare.com/turnstile/v0/siteverify",
-            "http://user@127.0.0.1:3003/siteverify",
-        ] {
-            let error = VerifyUrl::parse(bad).unwrap_err();
-            assert!(error.to_string().contains("OTP_CAPTCHA_VERIFY_URL"), "{bad}: {error}");
-        }
-    }
-
-    #[test]
     fn hostnames_come_from_the_origins() {
         let origins = ["https://App.Example:8443", "http://localhost:5173", "https://app.example/", "not a url"];
         assert_eq!(hostnames_of_origins(&origins), ["app.example", "localhost"]);
@@ -564,34 +404,20 @@ mod tests {
     }
 
     #[test]
-    fn the_config_reads_the_environment() {
-        let origins = vec!["https://app.example".to_owned()];
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
-        };
-        assert_eq!(ChallengeConfig::from_lookup(env(&[]), &origins), Ok(None));
-        assert_eq!(ChallengeConfig::from_lookup(env(&[("OTP_CAPTCHA", " ")]), &origins), Ok(None));
-        let config = ChallengeConfig::from_lookup(env(&[("OTP_CAPTCHA", "recaptcha")]), &origins).unwrap().unwrap();
+    fn the_config_takes_the_settings() {
+        let settings = CaptchaSettings::new(CaptchaProvider::Recaptcha);
+        let config = ChallengeConfig::from_settings(&settings, vec!["app.example".into()]);
         assert_eq!(config.provider, CaptchaProvider::Recaptcha);
         assert_eq!(config.verify_url.as_str(), CaptchaProvider::Recaptcha.default_verify_url());
-        assert_eq!(config.expected_hostnames, ["app.example"]);
-        assert_eq!((config.expected_action.as_str(), config.min_score), ("send_otp", 0.5));
+        assert_eq!((config.expected_action.as_deref(), config.min_score), (Some("send_otp"), 0.5));
         assert!(config.timeout <= Duration::from_secs(3) && config.connect_timeout <= config.timeout);
-        let config = ChallengeConfig::from_lookup(
-            env(&[("OTP_CAPTCHA", "hcaptcha"), ("OTP_CAPTCHA_VERIFY_URL", "http://127.0.0.1:3003/siteverify")]),
-            &origins,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(config.verify_url.as_str(), "http://127.0.0.1:3003/siteverify");
-        assert!(ChallengeConfig::from_lookup(env(&[("OTP_CAPTCHA", "friendly")]), &origins).is_err());
-        assert!(
-            ChallengeConfig::from_lookup(
-                env(&[("OTP_CAPTCHA", "turnstile"), ("OTP_CAPTCHA_VERIFY_URL", "http://siteverify.example/")]),
-                &origins
-            )
-            .is_err()
-        );
+        let settings = CaptchaSettings {
+            expected_action: Some("login".into()),
+            min_score: crate::config::MinScore::new(0.8).unwrap(),
+            ..CaptchaSettings::new(CaptchaProvider::Turnstile)
+        };
+        let config = ChallengeConfig::from_settings(&settings, vec![]);
+        assert_eq!((config.expected_action.as_deref(), config.min_score), (Some("login"), 0.8));
     }
 
     #[test]

@@ -58,8 +58,18 @@ fn every_variable_is_read() {
         ("OTP_FIRESTORE_COLLECTION_PREFIX", "staging_"),
         ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080"),
         ("OTP_SMS", "twilio"),
+        ("TWILIO_API_BASE", "http://127.1.2.3:3002/"),
+        ("OTP_CAPTCHA", "recaptcha"),
+        ("OTP_CAPTCHA_VERIFY_URL", "http://localhost:3003/recaptcha/api/siteverify"),
+        ("OTP_CAPTCHA_ACTION", "login"),
+        ("OTP_CAPTCHA_MIN_SCORE", "0.7"),
     ])
     .unwrap();
+    assert_eq!(s.twilio_api_base.as_ref().map(EndpointUrl::base), Some("http://127.1.2.3:3002"));
+    let captcha = s.captcha.as_ref().expect("a challenge");
+    assert_eq!(captcha.provider, CaptchaProvider::Recaptcha);
+    assert_eq!(captcha.verify_url.as_str(), "http://localhost:3003/recaptcha/api/siteverify");
+    assert_eq!((captcha.expected_action.as_deref(), captcha.min_score.get()), (Some("login"), 0.7));
     assert_eq!(s.service.code_length.get(), 8);
     assert_eq!(s.service.policy.code_ttl, TimeDelta::seconds(120));
     assert_eq!(s.service.policy.max_attempts, 3);
@@ -132,6 +142,10 @@ fn bad_values_name_their_variable() {
         ("OTP_STORE", "redis"),
         ("OTP_FIRESTORE_COLLECTION_PREFIX", "a/b"),
         ("OTP_SMS", "carrier-pigeon"),
+        // A bad URL fails as a setting, not as a 503 at the first request.
+        ("TWILIO_API_BASE", "http://api.twilio.com"),
+        ("TWILIO_API_BASE", "http://127.0.0.1.evil.example"),
+        ("TWILIO_API_BASE", "https://user:pass@api.twilio.com"),
     ] {
         let err = with(&[(name, value)]).unwrap_err();
         assert_eq!(err.variable, name, "{name}={value}");
