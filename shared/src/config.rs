@@ -1,6 +1,11 @@
 //! Settings from environment variables (API.md, "Settings" and "Abuse limits"), parsed and
-//! checked once at start-up into typed values. This is the one place that reads the
-//! environment: every other part gets its settings from here.
+//! checked once at start-up into typed values. This is the one place that reads settings
+//! from the environment: every other part gets its settings from here. Three others read
+//! the environment, each for what is not a setting: the secret sources
+//! (`secrets::env`, `secrets::ssm`: a secret given as a variable, kept out of `Settings`
+//! so that it is never in its `Debug`), the log subscriber (`RUST_LOG`, before the
+//! settings are read, so that their errors are logged), and the AWS SDK and the Lambda
+//! runtime (their own `AWS_*` variables).
 
 use std::collections::BTreeMap;
 
@@ -53,6 +58,8 @@ pub struct Settings {
     pub test_numbers_in_lambda: bool,
     /// The local run's port on 127.0.0.1 (`PORT`, default 3001).
     pub local_port: u16,
+    /// The local run's demo page build folder (`OTP_DEMO_DIR`; unset: `web/demo/dist`).
+    pub local_demo_dir: Option<std::path::PathBuf>,
 }
 
 /// What the service itself uses: the rules, the code and token shapes, the texts.
@@ -198,6 +205,7 @@ impl Settings {
             test_numbers_in_lambda,
             local_port: u16::try_from(env.number("PORT", 3001, 0)?)
                 .map_err(|_| invalid("PORT", "must be a port number"))?,
+            local_demo_dir: env.text("OTP_DEMO_DIR").map(std::path::PathBuf::from),
         })
     }
 }

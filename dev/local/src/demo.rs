@@ -2,19 +2,17 @@
 //! files of its build folder with their content types, and nothing outside that folder.
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::Full;
 
-/// The build folder: `OTP_DEMO_DIR`, else `web/demo/dist` of this checkout.
-static ROOT: LazyLock<PathBuf> = LazyLock::new(|| {
-    std::env::var_os("OTP_DEMO_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/demo/dist"))
-});
+/// The build folder: `OTP_DEMO_DIR` (`Settings::local_demo_dir`), else `web/demo/dist` of
+/// this checkout.
+pub fn root(configured: Option<&Path>) -> PathBuf {
+    configured.map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/demo/dist"), Path::to_path_buf)
+}
 
 /// The page talks to the API on its own origin only; the modal's styles are inline.
 const PAGE_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
@@ -27,8 +25,8 @@ Node.js (20.19 or later) with npm and start <code>scripts/dev</code> again: it b
 
 /// The answer to a GET or HEAD of a page path; `None` for the API's paths, other methods
 /// and files that do not exist, which the API answers (`404`/`405` in the contract's shape).
-pub fn serve<B>(request: &http::Request<B>) -> Option<http::Response<Full<Bytes>>> {
-    serve_from(&ROOT, request.method(), request.uri().path())
+pub fn serve<B>(root: &Path, request: &http::Request<B>) -> Option<http::Response<Full<Bytes>>> {
+    serve_from(root, request.method(), request.uri().path())
 }
 
 fn serve_from(root: &Path, method: &Method, path: &str) -> Option<http::Response<Full<Bytes>>> {

@@ -22,6 +22,8 @@ mod demo;
 
 struct Local {
     api: Api,
+    /// The demo page's build folder.
+    demo_root: std::path::PathBuf,
     /// The SMS sent, with `OTP_SMS=outbox`; with Twilio (or its fake) they are there.
     outbox: Option<Arc<Outbox>>,
 }
@@ -42,6 +44,7 @@ async fn run() -> Result<(), String> {
         println!("{name} not set: using a random value for this run");
     }
     let port = settings.local_port;
+    let demo_root = demo::root(settings.local_demo_dir.as_deref());
     let store = match settings.store {
         otp_core::config::StoreKind::Memory => "memory".to_owned(),
         otp_core::config::StoreKind::Firestore => format!(
@@ -57,7 +60,7 @@ async fn run() -> Result<(), String> {
         return Err(app.problems.join("; "));
     }
     println!("store: {store}");
-    let local = Arc::new(Local { api: app.api, outbox: app.outbox });
+    let local = Arc::new(Local { api: app.api, demo_root, outbox: app.outbox });
 
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
@@ -89,7 +92,7 @@ async fn run() -> Result<(), String> {
 
 impl Local {
     async fn route(&self, request: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
-        if let Some(page) = demo::serve(&request) {
+        if let Some(page) = demo::serve(&self.demo_root, &request) {
             return page; // the demo sign-in page at `/` (demo.rs)
         }
         let (parts, body) = request.into_parts();

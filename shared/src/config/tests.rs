@@ -63,8 +63,11 @@ fn every_variable_is_read() {
         ("OTP_CAPTCHA_VERIFY_URL", "http://localhost:3003/recaptcha/api/siteverify"),
         ("OTP_CAPTCHA_ACTION", "login"),
         ("OTP_CAPTCHA_MIN_SCORE", "0.7"),
+        ("PORT", "4000"),
+        ("OTP_DEMO_DIR", "/srv/demo"),
     ])
     .unwrap();
+    assert_eq!((s.local_port, s.local_demo_dir.as_deref()), (4000, Some(std::path::Path::new("/srv/demo"))));
     assert_eq!(s.twilio_api_base.as_ref().map(EndpointUrl::base), Some("http://127.1.2.3:3002"));
     let captcha = s.captcha.as_ref().expect("a challenge");
     assert_eq!(captcha.provider, CaptchaProvider::Recaptcha);
