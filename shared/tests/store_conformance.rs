@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use otp_core::domain::{LimitScope, SendDecision, VerifyOutcome};
+use otp_core::domain::{LimitScope, SendDecision, SendPolicy, VerifyOutcome};
 use otp_core::ports::OtpStore;
 use otp_testkit::secs;
 use otp_testkit::store::{Subjects, concurrently, policy, range_policy};
@@ -54,6 +54,7 @@ conformance!(
     an_unknown_number_has_no_code,
     concurrent_right_guesses_approve_exactly_once,
     concurrent_wrong_guesses_are_judged_at_most_max_attempts_times,
+    concurrent_wrong_guesses_across_codes_stop_at_the_numbers_cap,
     concurrent_sends_to_one_number_allow_exactly_one,
     concurrent_sends_from_one_client_stop_at_its_limit,
     the_per_range_window_counts_every_number_and_client,
@@ -227,6 +228,71 @@ async fn concurrent_wrong_guesses_are_judged_at_most_max_attempts_times(store: A
     assert_eq!(outcomes.iter().filter(|o| **o == VerifyOutcome::AttemptsExhausted).count(), 1);
     assert_eq!(outcomes.iter().filter(|o| **o == VerifyOutcome::NoPendingCode).count(), 35);
     assert_eq!(s.judge(&*store, "123456", t0() + secs(2)).await, VerifyOutcome::NoPendingCode, "the code is locked");
+}
+
+/// The number's failed-attempt cap (20 by default) holds across codes and under
+/// concurrency: with 8 tries per code, two codes spend 16 failures, and of 12 concurrent
+/// wrong guesses at a third code exactly 4 are judged; then the number is locked for sends
+/// and verifies alike.
+async fn concurrent_wrong_guesses_across_codes_stop_at_the_numbers_cap(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let cap = otp_testkit::store::verify_policy().failures.max;
+    assert_eq!(cap, 20, "the contract's default");
+    let eight_tries = SendPolicy { max_attempts: 8, ..policy() };
+    let send = |code: &'static str, at| {
+        let (store, s, policy) = (store.clone(), s.clone(), eight_tries.clone());
+        async move { s.record(&*store, &s.number, &s.client, None, s.hash(code), &policy, at).await.unwrap() }
+    };
+    let guesses = |n: u32, at| {
+        let (store, s) = (store.clone(), s.clone());
+        concurrently(n, move |i| {
+            let (store, s) = (store.clone(), s.clone());
+            async move { s.judge_for(&*store, &s.number, &s.other_client(i), &s.hash("000000"), at).await }
+        })
+    };
+    let mut judged = 0;
+    for (round, code) in ["111111", "222222", "333333"].into_iter().enumerate() {
+        let at = t0() + secs(61 * i64::try_from(round).unwrap());
+        assert!(matches!(send(code, at).await, SendDecision::Allowed { .. }), "code {round}");
+        let outcomes = guesses(12, at + secs(1)).await;
+        let mut remaining: Vec<u32> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                VerifyOutcome::Incorrect { attempts_remaining } => Some(*attempts_remaining),
+                _ => None,
+            })
+            .collect();
+        remaining.sort_unstable();
+        let exhausted = outcomes.iter().filter(|o| **o == VerifyOutcome::AttemptsExhausted).count();
+        // Once the code is void the rest find none; once the number is at its cap, it is locked.
+        let late = if round < 2 { VerifyOutcome::NoPendingCode } else { VerifyOutcome::NumberLocked };
+        let none = outcomes.iter().filter(|o| **o == late).count();
+        if round < 2 {
+            assert_eq!(remaining, [1, 2, 3, 4, 5, 6, 7], "code {round}: each try counted once: {outcomes:?}");
+        } else {
+            assert_eq!(remaining, [1, 2, 3], "the third code gets only the number's last 4 tries: {outcomes:?}");
+        }
+        assert_eq!(exhausted, 1, "{outcomes:?}");
+        judged += remaining.len() + exhausted;
+        assert_eq!(remaining.len() + exhausted + none, 12, "{outcomes:?}");
+    }
+    assert_eq!(judged, usize::try_from(cap).unwrap(), "exactly the cap was judged across the codes");
+    let later = t0() + secs(300);
+    assert_eq!(
+        send("444444", later).await,
+        SendDecision::RateLimited {
+            // Until the first failure, at t0 + 1 s, leaves the day's window.
+            retry_after_seconds: 86_400 + 1 - 300,
+            scope: LimitScope::NumberLocked,
+            paused: None
+        },
+        "a locked number gets no new code"
+    );
+    assert_eq!(
+        s.judge_for(&*store, &s.number, &s.other_client(99), &s.hash("333333"), later).await.unwrap(),
+        VerifyOutcome::NumberLocked,
+        "nor does a right guess pass"
+    );
 }
 
 async fn concurrent_sends_to_one_number_allow_exactly_one(store: Arc<dyn OtpStore>) {
