@@ -320,15 +320,32 @@ async fn the_bot_challenge_is_checked_before_anything_is_recorded_or_sent() {
     let calls = fake.calls();
     assert!(calls.iter().all(|c| c.remoteip.as_deref() == Some("192.0.2.1")), "the client's address is sent");
     assert!(calls.iter().all(|c| c.secret_ok), "with the secret from the secrets");
-    // A used token does not pass twice.
+    // A replayed token: the service asks the provider again (it keeps no token of its own:
+    // single use is the provider's, as its docs say), answers the provider's refusal with
+    // 403, and records and sends nothing for it.
     let token = fresh(100);
     let first = app
         .post(Endpoint::SendOtp, json!({ "phone": "+14155554100", "captchaToken": token.clone() }), "192.0.2.9")
         .await;
     assert_eq!(first.status, 202);
-    let again =
-        app.post(Endpoint::SendOtp, json!({ "phone": "+14155554101", "captchaToken": token }), "192.0.2.9").await;
+    let (calls_before, sent_before) = (fake.calls().len(), app.outbox().list().len());
+    let again = app
+        .post(Endpoint::SendOtp, json!({ "phone": "+14155554101", "captchaToken": token.clone() }), "192.0.2.9")
+        .await;
     assert_eq!((again.status, again.error_code()), (403, "captcha_failed"));
+    let calls = fake.calls();
+    assert_eq!(calls.len(), calls_before + 1, "the replay was put to the provider");
+    let replay = &calls[calls.len() - 1];
+    assert_eq!(replay.response.as_deref(), Some(token.as_str()));
+    assert_eq!(
+        (replay.success, replay.error_codes.as_slice()),
+        (Some(false), &["timeout-or-duplicate".to_owned()][..])
+    );
+    assert_eq!(app.outbox().list().len(), sent_before, "nothing sent for the replay");
+    // Nothing recorded either: the number has no cooldown, the address its four other sends.
+    let reply =
+        app.post(Endpoint::SendOtp, json!({ "phone": "+14155554101", "captchaToken": fresh(101) }), "192.0.2.9").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
 }
 
 #[tokio::test]
