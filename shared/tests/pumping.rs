@@ -1,8 +1,11 @@
-//! SMS pumping, simulated: a day of bots sending to sequential numbers in costly
-//! countries from thousands of addresses, none verified, among genuine users of other
-//! countries who do verify. Run on the memory store and on the Firestore emulator, through
-//! the service's HTTP handler, on the injected clock. docs/SECURITY.md quotes the figures
-//! this prints (`cargo test -p otp-core --test pumping -- --nocapture`).
+//! SMS pumping, simulated: three days of bots sending to sequential numbers in costly
+//! countries from thousands of addresses, none verified, among genuine users who do verify,
+//! in other countries and in the attacked ones (other number blocks). Three days, so that
+//! the guard's escalation and its pauses' ends are inside the run; the attacked countries'
+//! own users, so that a pause's collateral shows. Run on the memory store and on the
+//! Firestore emulator, through the service's HTTP handler, on the injected clock.
+//! docs/SECURITY.md quotes the figures this prints
+//! (`cargo test -p otp-core --test pumping -- --nocapture`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,9 +27,13 @@ const ATTACKED: [(&str, &str, f64); 5] = [
     ("KZ", "+7701{}0", 0.227),
     ("UZ", "+99890{}0", 0.262),
 ];
-/// Countries of the genuine users.
+/// Countries of the genuine users, outside the attacked ones.
 const GENUINE: [(&str, &str); 5] =
     [("US", "+1415{}1"), ("DE", "+4915123{}"), ("FR", "+3361{}0"), ("GB", "+447400{}"), ("ES", "+34612{}")];
+/// Genuine users of two attacked countries, in number blocks the bots do not walk.
+const GENUINE_IN_ATTACKED: [(&str, &str); 2] = [("LV", "+37129{}"), ("KZ", "+7705{}0")];
+/// The simulated span.
+const HOURS: u32 = 72;
 
 fn number(pattern: &str, n: u32) -> String {
     // Sequential numbers, as a pumping run walks a range.
@@ -54,22 +61,45 @@ fn user_ip(i: u32) -> String {
 #[derive(Debug, Default)]
 struct Figures {
     bot_attempts: u32,
-    sms_by_country: BTreeMap<String, u32>,
-    genuine_users: u32,
-    genuine_served: u32,
+    /// SMS by UTC day (0, 1, 2) and country.
+    sms: BTreeMap<(u32, String), u32>,
+    /// Genuine users of the unattacked countries: (came, served).
+    genuine: (u32, u32),
+    /// Genuine users of the attacked countries: (came, served).
+    genuine_in_attacked: (u32, u32),
     most_sms_in_a_country_hour: u32,
 }
 
-/// A day at the contract's default limits: each minute one bot send to each attacked
-/// country (7,200 in all, from 4,096 addresses); every 12 minutes one genuine user in each
-/// other country, who sends and verifies.
-async fn simulate_a_day(store: Arc<dyn OtpStore>) -> Figures {
+impl Figures {
+    fn sms_of(&self, day: u32, country: &str) -> u32 {
+        self.sms.get(&(day, country.to_owned())).copied().unwrap_or(0)
+    }
+
+    fn sms_on(&self, day: u32) -> u32 {
+        self.sms.iter().filter(|((d, _), _)| *d == day).map(|(_, n)| n).sum()
+    }
+}
+
+/// One genuine user: sends, reads the code, verifies. Whether they got in.
+async fn sign_in(app: &TestApp, phone: &str, ip: &str) -> bool {
+    if app.post(Endpoint::SendOtp, json!({ "phone": phone }), ip).await.status != 202 {
+        return false;
+    }
+    let code = app.outbox().list().into_iter().find(|m| m.to == phone).map(|m| code_in(&m.body));
+    let Some(code) = code else { return false };
+    app.post(Endpoint::VerifyOtp, json!({ "phone": phone, "code": code }), ip).await.status == 200
+}
+
+/// [`HOURS`] at the contract's default limits: each minute one bot send to each attacked
+/// country (21,600 in all, from 4,096 addresses); every 12 minutes one genuine user in
+/// each unattacked country and in two of the attacked ones, who sends and verifies.
+async fn simulate(store: Arc<dyn OtpStore>) -> Figures {
     let clock = Arc::new(ManualClock::new(day_start()));
     let app = &instance(store, clock.clone(), &[]).await;
     let mut figures = Figures::default();
-    let mut per_hour: BTreeMap<(String, i64), u32> = BTreeMap::new();
+    let mut per_hour: BTreeMap<(String, u32), u32> = BTreeMap::new();
     let mut seen = 0;
-    for minute in 0..24 * 60u32 {
+    for minute in 0..HOURS * 60 {
         let mut calls = Vec::new();
         for (k, (_, pattern, _)) in ATTACKED.iter().enumerate() {
             let n = minute * 5 + k as u32;
@@ -83,28 +113,21 @@ async fn simulate_a_day(store: Arc<dyn OtpStore>) -> Figures {
             assert!(matches!(reply.status, 202 | 429), "a bot send answered {}: {}", reply.status, reply.body);
         }
         if minute % 12 == 0 {
-            for (k, (_, pattern)) in GENUINE.iter().enumerate() {
-                let user = minute / 12 * 5 + k as u32;
-                figures.genuine_users += 1;
-                let phone = number(pattern, 200_000 + user);
-                let ip = user_ip(user);
-                if app.post(Endpoint::SendOtp, json!({ "phone": phone }), &ip).await.status != 202 {
-                    continue;
-                }
-                let code = app.outbox().list().into_iter().find(|m| m.to == phone).map(|m| code_in(&m.body));
-                let Some(code) = code else { continue };
-                let body = json!({ "phone": phone, "code": code });
-                if app.post(Endpoint::VerifyOtp, body, &ip).await.status == 200 {
-                    figures.genuine_served += 1;
-                }
+            let users = GENUINE.iter().map(|g| (g, false)).chain(GENUINE_IN_ATTACKED.iter().map(|g| (g, true)));
+            for (k, ((_, pattern), in_attacked)) in users.enumerate() {
+                let user = minute / 12 * 7 + k as u32;
+                let served = sign_in(app, &number(pattern, 200_000 + user), &user_ip(user)).await;
+                let tally = if in_attacked { &mut figures.genuine_in_attacked } else { &mut figures.genuine };
+                tally.0 += 1;
+                tally.1 += u32::from(served);
             }
         }
         let sent = app.outbox().list();
         for message in &sent[..sent.len() - seen] {
             let phone = otp_core::domain::E164Phone::parse(&message.to, None).expect("sent numbers parse");
             let country = phone.region().to_owned();
-            *figures.sms_by_country.entry(country.clone()).or_default() += 1;
-            *per_hour.entry((country, i64::from(minute / 60))).or_default() += 1;
+            *figures.sms.entry((minute / (24 * 60), country.clone())).or_default() += 1;
+            *per_hour.entry((country, minute / 60)).or_default() += 1;
         }
         seen = sent.len();
         clock.advance(TimeDelta::minutes(1));
@@ -113,44 +136,77 @@ async fn simulate_a_day(store: Arc<dyn OtpStore>) -> Figures {
     figures
 }
 
+fn share(tally: (u32, u32)) -> f64 {
+    f64::from(tally.1) / f64::from(tally.0.max(1))
+}
+
 fn check_and_report(store: &str, figures: &Figures) {
     let defaults = Settings::default().service.policy;
-    let total: u32 = figures.sms_by_country.values().sum();
-    let pumped: u32 = ATTACKED.iter().map(|(cc, _, _)| figures.sms_by_country.get(*cc).copied().unwrap_or(0)).sum();
-    let cost: f64 = ATTACKED
-        .iter()
-        .map(|(cc, _, price)| f64::from(figures.sms_by_country.get(*cc).copied().unwrap_or(0)) * price)
-        .sum();
+    let days = HOURS / 24;
+    let pumped = |day: u32| -> u32 { ATTACKED.iter().map(|(cc, _, _)| figures.sms_of(day, cc)).sum() };
+    let cost =
+        |day: u32| -> f64 { ATTACKED.iter().map(|(cc, _, price)| f64::from(figures.sms_of(day, cc)) * price).sum() };
     let unguarded: f64 = ATTACKED.iter().map(|(_, _, price)| 24.0 * 60.0 * price).sum();
-    let served = f64::from(figures.genuine_served) / f64::from(figures.genuine_users.max(1));
     println!(
-        "pumping simulation ({store}): {} bot sends -> {pumped} SMS to the attacked countries (${cost:.2}; \
-         ${unguarded:.2} without the guard), {total} SMS in all, most in one country-hour {}, \
-         genuine users served {}/{} ({:.1} %); SMS by country {:?}",
+        "pumping simulation ({store}, {HOURS} h): {} bot sends; most SMS in one country-hour {}; \
+         genuine users served: other countries {}/{} ({:.1} %), attacked countries {}/{} ({:.1} %)",
         figures.bot_attempts,
         figures.most_sms_in_a_country_hour,
-        figures.genuine_served,
-        figures.genuine_users,
-        served * 100.0,
-        figures.sms_by_country,
+        figures.genuine.1,
+        figures.genuine.0,
+        share(figures.genuine) * 100.0,
+        figures.genuine_in_attacked.1,
+        figures.genuine_in_attacked.0,
+        share(figures.genuine_in_attacked) * 100.0,
     );
-    assert!(total <= defaults.daily_budget.unwrap_or(u32::MAX), "within the daily budget: {total}");
+    for day in 0..days {
+        let by_country: Vec<String> =
+            ATTACKED.iter().map(|(cc, _, _)| format!("{cc} {}", figures.sms_of(day, cc))).collect();
+        println!(
+            "  day {}: {} SMS in all; to the attacked countries {} (${:.2}; ${unguarded:.2} without the guard): {}",
+            day + 1,
+            figures.sms_on(day),
+            pumped(day),
+            cost(day),
+            by_country.join(", "),
+        );
+    }
+    for day in 0..days {
+        let total = figures.sms_on(day);
+        assert!(total <= defaults.daily_budget.unwrap_or(u32::MAX), "day {day} within the daily budget: {total}");
+        for (cc, _, _) in ATTACKED {
+            let sms = figures.sms_of(day, cc);
+            assert!(sms < 24 * 60 / 4, "day {day}, {cc}: the guard paused it (it got {sms} of 1440 sends)");
+        }
+        assert!(pumped(day) * 5 < 24 * 60 * ATTACKED.len() as u32, "day {day}: most bot sends were refused");
+    }
     assert!(
         figures.most_sms_in_a_country_hour <= defaults.per_country_hour.default.unwrap_or(u32::MAX),
         "within every country's hourly cap"
     );
-    for (cc, _, _) in ATTACKED {
-        let sms = figures.sms_by_country.get(cc).copied().unwrap_or(0);
-        assert!(sms < 24 * 60 / 4, "{cc}: the guard paused it (it got {sms} of 1440 sends)");
-    }
-    assert!(pumped * 5 < figures.bot_attempts, "most bot sends were refused: {pumped}");
-    assert!(served >= 0.95, "genuine users served: {:.1} %", served * 100.0);
+    // The escalation: after the first day's trips, no later day texts the bots more.
+    assert!(
+        pumped(1) <= pumped(0) && pumped(2) <= pumped(0),
+        "the pauses escalate: {:?}",
+        (0..days).map(pumped).collect::<Vec<_>>()
+    );
+    assert!(share(figures.genuine) >= 0.99, "genuine users of the other countries served: {:?}", figures.genuine);
+    // The guard pauses a whole country, so its own users lose their sign-ins with the bots'
+    // (the collateral the prefix guard is to remove): the simulation sees it.
+    assert!(
+        share(figures.genuine_in_attacked) < share(figures.genuine),
+        "the collateral of a country pause shows: {:?} vs {:?}",
+        figures.genuine_in_attacked,
+        figures.genuine
+    );
 }
 
 #[test]
 fn every_simulated_number_is_a_valid_mobile_number_of_its_country() {
-    let attacked = ATTACKED.iter().map(|(c, p, _)| (*c, *p, [0, 1439, 300_000, 300_199]));
-    for (country, pattern, uses) in attacked.chain(GENUINE.map(|(c, p)| (c, p, [200_000, 200_599, 300_000, 300_199]))) {
+    let attacked = ATTACKED.iter().map(|(c, p, _)| (*c, *p, [0, HOURS * 60 - 1, 300_000, 300_199]));
+    let genuine =
+        GENUINE.iter().chain(&GENUINE_IN_ATTACKED).map(|(c, p)| (*c, *p, [200_000, 201_799, 300_000, 300_199]));
+    for (country, pattern, uses) in attacked.chain(genuine) {
         for n in uses {
             let raw = number(pattern, n);
             let phone = otp_core::domain::E164Phone::parse(&raw, None).unwrap_or_else(|e| panic!("{raw}: {e}"));
@@ -161,16 +217,16 @@ fn every_simulated_number_is_a_valid_mobile_number_of_its_country() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_day_of_pumping_on_the_memory_store() {
-    let figures = simulate_a_day(Arc::new(MemoryStore::new())).await;
+async fn three_days_of_pumping_on_the_memory_store() {
+    let figures = simulate(Arc::new(MemoryStore::new())).await;
     check_and_report("memory", &figures);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_day_of_pumping_on_firestore() {
-    let Some(store) = emulator::fresh_store("a_day_of_pumping_on_firestore") else { return };
+async fn three_days_of_pumping_on_firestore() {
+    let Some(store) = emulator::fresh_store("three_days_of_pumping_on_firestore") else { return };
     let store = Arc::new(store);
-    let figures = simulate_a_day(store).await;
+    let figures = simulate(store).await;
     check_and_report("Firestore emulator", &figures);
 }
 
