@@ -184,12 +184,16 @@ fn check_and_report(store: &str, figures: &Figures) {
         figures.most_sms_in_a_country_hour <= defaults.per_country_hour.default.unwrap_or(u32::MAX),
         "within every country's hourly cap"
     );
-    // The escalation: after the first day's trips, no later day texts the bots more.
-    assert!(
-        pumped(1) <= pumped(0) && pumped(2) <= pumped(0),
-        "the pauses escalate: {:?}",
-        (0..days).map(pumped).collect::<Vec<_>>()
-    );
+    // The escalation: after the first day's trips the pauses stay at a day (their memory
+    // runs from a pause's end), so a later day texts each attacked country at most twice
+    // the guard's threshold (its sends before a trip, and its own users').
+    let min_sends = defaults.guard.map_or(0, |g| g.min_sends);
+    for day in 1..days {
+        for (cc, _, _) in ATTACKED {
+            let sms = figures.sms_of(day, cc);
+            assert!(sms <= 2 * min_sends, "day {day}, {cc}: {sms} SMS; the pauses do not escalate");
+        }
+    }
     assert!(share(figures.genuine) >= 0.99, "genuine users of the other countries served: {:?}", figures.genuine);
     // The guard pauses a whole country, so its own users lose their sign-ins with the bots'
     // (the collateral the prefix guard is to remove): the simulation sees it.

@@ -60,9 +60,11 @@ impl CountryCap {
 
 /// Pauses a country whose sends stop turning into sign-ins: with at least `min_sends`
 /// sends in the last hour and fewer than `min_conversion_percent` % of them approved.
-/// The first pause lasts `pause`; each further one within a day of the last doubles, up
-/// to a day: a pumping run that waits out one pause meets a longer one, where a fixed
-/// pause would let it through again at every end.
+/// The first pause lasts `pause`; each further one within a day of the last one's end
+/// doubles, up to a day: a pumping run that waits out one pause meets a longer one, where
+/// a fixed pause would let it through again at every end. The day runs from the end of the
+/// pause, not from its trip: counted from the trip, a 24 h pause would end with its trips
+/// forgotten, and the next run would start again at the first, shortest pause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConversionGuard {
     pub min_sends: u32,
@@ -70,7 +72,7 @@ pub struct ConversionGuard {
     pub pause: TimeDelta,
 }
 
-/// The longest pause, and how long a trip counts toward the doubling.
+/// The longest pause, and how long after a pause's end its trips count toward the doubling.
 pub const GUARD_MEMORY: TimeDelta = TimeDelta::days(1);
 
 /// Figures of the last hour for one country, from its current and previous hourly
@@ -115,16 +117,18 @@ pub struct CountryRecords {
 pub struct GuardState {
     /// Until when the country is paused.
     pub paused_until: Option<DateTime<Utc>>,
-    /// Trips in a row, each within [`GUARD_MEMORY`] of the one before.
+    /// Trips in a row, each within [`GUARD_MEMORY`] of the end of the pause before.
     pub trips: u32,
     pub last_trip_at: Option<DateTime<Utc>>,
 }
 
 impl GuardState {
-    /// Trips that still count toward the next pause's length at `now`.
+    /// Trips that still count toward the next pause's length at `now`: those whose last
+    /// pause ended less than [`GUARD_MEMORY`] ago (a state written before pauses were kept
+    /// falls back to its last trip).
     pub fn recent_trips(&self, now: DateTime<Utc>) -> u32 {
-        match self.last_trip_at {
-            Some(at) if now - at < GUARD_MEMORY => self.trips,
+        match self.paused_until.or(self.last_trip_at) {
+            Some(end) if now - end < GUARD_MEMORY => self.trips,
             _ => 0,
         }
     }
@@ -183,7 +187,7 @@ pub fn country_counter_expiry(now: DateTime<Utc>) -> DateTime<Utc> {
 /// When a country's guard state is needed by no rule any more: its pause is over and
 /// its last trip no longer lengthens the next.
 pub fn guard_expiry(state: &GuardState) -> DateTime<Utc> {
-    let remembered = state.last_trip_at.map(|at| at + GUARD_MEMORY);
+    let remembered = state.paused_until.or(state.last_trip_at).map(|end| end + GUARD_MEMORY);
     state.paused_until.max(remembered).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
@@ -274,6 +278,17 @@ mod tests {
         let state = GuardState { paused_until: None, trips: 3, last_trip_at: Some(at("2026-11-24T10:00:00Z")) };
         assert_eq!(state.recent_trips(at("2026-11-25T09:59:59Z")), 3);
         assert_eq!(state.recent_trips(at("2026-11-25T10:00:00Z")), 0, "a day without a trip forgets them");
+        // A day's pause: its trips are remembered for a day after it ends, not after it began.
+        let state = GuardState {
+            paused_until: Some(at("2026-11-25T10:00:00Z")),
+            trips: 6,
+            last_trip_at: Some(at("2026-11-24T10:00:00Z")),
+        };
+        assert_eq!(state.recent_trips(at("2026-11-25T10:00:01Z")), 6, "the next trip after the pause gets 24 h");
+        assert_eq!(guard.pause_after(state.recent_trips(at("2026-11-25T10:00:01Z"))), TimeDelta::days(1));
+        assert_eq!(state.recent_trips(at("2026-11-26T09:59:59Z")), 6);
+        assert_eq!(state.recent_trips(at("2026-11-26T10:00:00Z")), 0, "a day after the pause's end forgets them");
+        assert_eq!(guard_expiry(&state), at("2026-11-26T10:00:00Z"));
     }
 
     #[test]
