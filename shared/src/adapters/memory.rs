@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS};
 use crate::domain::{
-    ClientRecord, CodeHash, CountryRecords, GuardState, NumberRecord, SendDecision, SendLog, SendPolicy, SendRecords,
-    SubjectKey, VerifyOutcome, VerifyPolicy,
+    ClientRecord, CodeHash, CountryRecords, GuardState, NumberRecord, SendChanges, SendDecision, SendLog, SendPolicy,
+    SendRecords, SubjectKey, VerifyChanges, VerifyOutcome, VerifyPolicy,
 };
 use crate::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 
@@ -120,31 +120,25 @@ impl OtpStore for MemoryStore {
         };
         let pick = rand::random::<u32>();
         let decision = policy.apply(&mut step, subjects.country, code, now, pick);
-        match &decision {
-            SendDecision::Allowed { reserved, .. } => {
-                let number_expiry = policy.number_record_expiry(&step.number);
-                let client_expiry = policy.client_record_expiry(&step.client);
-                records.numbers.put(subjects.number, step.number, number_expiry, now);
-                records.clients.put(subjects.client, step.client, client_expiry, now);
-                if let (Some(key), Some(range)) = (subjects.range, step.range) {
-                    let range_expiry = policy.range_record_expiry(&range);
-                    records.ranges.put(key, range, range_expiry, now);
-                }
-                if let (Some(shard), Some(counts)) = (reserved.budget_shard, &step.budget) {
-                    let expiry = Some(quota::budget_counter_expiry(now));
-                    records.budget.put(&quota::budget_counter(now, shard), counts[shard], expiry, now);
-                }
-                if let (Some(shard), Some(country)) = (reserved.country_shard, &step.country) {
-                    let expiry = Some(quota::country_counter_expiry(now));
-                    let key = quota::country_counter(subjects.country, now, shard);
-                    records.country_sends.put(&key, country.sent[shard], expiry, now);
-                }
-            }
-            SendDecision::RateLimited { paused: Some(trip), .. } => {
-                let expiry = Some(quota::guard_expiry(&trip.state));
-                records.guards.put(&subjects.country.to_owned(), trip.state, expiry, now);
-            }
-            SendDecision::RateLimited { paused: None, .. } => {}
+        let SendChanges { number, client, range, budget, country_sent, guard } = policy.changes(&decision, step, now);
+        if let Some(write) = number {
+            records.numbers.put(subjects.number, write.record, write.expires_at, now);
+        }
+        if let Some(write) = client {
+            records.clients.put(subjects.client, write.record, write.expires_at, now);
+        }
+        if let (Some(key), Some(write)) = (subjects.range, range) {
+            records.ranges.put(key, write.record, write.expires_at, now);
+        }
+        if let Some(shard) = budget {
+            records.budget.put(&quota::budget_counter(now, shard.shard), shard.count, Some(shard.expires_at), now);
+        }
+        if let Some(shard) = country_sent {
+            let key = quota::country_counter(subjects.country, now, shard.shard);
+            records.country_sends.put(&key, shard.count, Some(shard.expires_at), now);
+        }
+        if let Some(write) = guard {
+            records.guards.put(&subjects.country.to_owned(), write.record, write.expires_at, now);
         }
         Ok(decision)
     }
@@ -157,23 +151,21 @@ impl OtpStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<VerifyOutcome, StoreError> {
         let mut records = self.records();
-        let mut number = records.numbers.get(subjects.number);
+        let before = records.numbers.map.get(subjects.number).map(|(record, _)| record.clone());
+        let mut number = before.clone().unwrap_or_default();
         let mut client = records.clients.get(subjects.client);
         let outcome = policy.apply(&mut number, &mut client, candidate, now);
-        if let VerifyOutcome::RateLimited { .. } = outcome {
-            return Ok(outcome);
+        let VerifyChanges { client, number, approval } =
+            policy.changes(&outcome, before.as_ref(), number, client, subjects.country, now);
+        if let Some(write) = client {
+            records.clients.put(subjects.client, write.record, write.expires_at, now);
         }
-        let client_expiry = policy.client_record_expiry(&client);
-        records.clients.put(subjects.client, client, client_expiry, now);
-        // A number with no record stays without one: nothing about it changed.
-        if records.numbers.map.contains_key(subjects.number) || number != NumberRecord::default() {
-            let number_expiry = policy.number_failures_expiry(&number);
-            records.numbers.put(subjects.number, number, number_expiry, now);
+        if let Some(write) = number {
+            records.numbers.put(subjects.number, write.record, write.expires_at, now);
         }
-        if outcome == VerifyOutcome::Approved {
-            let key = quota::approval_counter(subjects.country, now);
+        if let Some((key, expiry)) = approval {
             let approvals = records.country_approvals.get(&key) + 1;
-            records.country_approvals.put(&key, approvals, Some(quota::country_counter_expiry(now)), now);
+            records.country_approvals.put(&key, approvals, Some(expiry), now);
         }
         Ok(outcome)
     }

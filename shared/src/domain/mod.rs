@@ -1,6 +1,7 @@
 //! Domain types and rules, free of I/O: parsed phone numbers, codes and their keyed
 //! hashes, the send and verify policy, SMS texts and their segments, and session tokens.
 
+pub mod changes;
 pub mod code;
 pub mod message;
 pub mod phone;
@@ -9,6 +10,7 @@ pub mod quota;
 pub mod segment;
 pub mod token;
 
+pub use changes::{SendChanges, ShardCount, VerifyChanges, Write};
 pub use code::{CodeHash, CodeLength, OtpCode, Pepper, SubjectKey};
 pub use phone::{CountryAllowList, E164Phone};
 pub use policy::{

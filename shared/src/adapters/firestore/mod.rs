@@ -36,7 +36,7 @@ pub use self::auth::{ConnectError, FirestoreAuth, credentials_from_json};
 pub use self::records::EXPIRE_AT;
 use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS};
 use crate::domain::{
-    CodeHash, CountryRecords, NumberRecord, SendDecision, SendPolicy, SendReads, SendRecords, SubjectKey,
+    CodeHash, CountryRecords, SendChanges, SendDecision, SendPolicy, SendReads, SendRecords, SubjectKey, VerifyChanges,
     VerifyOutcome, VerifyPolicy,
 };
 use crate::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
@@ -458,34 +458,34 @@ impl OtpStore for FirestoreStore {
             let read = layout.read(read)?;
             let mut step = send_records(&read, reads)?;
             let decision = policy.apply(&mut step, subjects.country, code, now, rand::random());
+            let SendChanges { number, client, range, budget, country_sent, guard } =
+                policy.changes(&decision, step, now);
             let mut writes = Vec::new();
             let mut guarded = |role: Role, fields| {
                 if let Some(name) = layout.name(role) {
                     writes.push(guarded_write(name, fields, read.get(role)));
                 }
             };
-            match &decision {
-                SendDecision::Allowed { reserved, .. } => {
-                    let number_expiry = later(read.get(Role::Number), policy.number_record_expiry(&step.number));
-                    guarded(Role::Number, records::number_fields(&step.number, number_expiry));
-                    let client_expiry = later(read.get(Role::Client), policy.client_record_expiry(&step.client));
-                    guarded(Role::Client, records::client_fields(&step.client, client_expiry));
-                    if let Some(range) = &step.range {
-                        guarded(Role::Range, records::range_fields(range, policy.range_record_expiry(range)));
-                    }
-                    if let (Some(shard), Some(counts)) = (reserved.budget_shard, &step.budget) {
-                        let fields = records::counter_fields(counts[shard], quota::budget_counter_expiry(now));
-                        guarded(Role::Budget(shard), fields);
-                    }
-                    if let (Some(shard), Some(country)) = (reserved.country_shard, &step.country) {
-                        let fields = records::counter_fields(country.sent[shard], quota::country_counter_expiry(now));
-                        guarded(Role::CountrySent { shard, previous: false }, fields);
-                    }
-                }
-                SendDecision::RateLimited { paused: Some(trip), .. } => {
-                    guarded(Role::Guard, records::guard_fields(&trip.state));
-                }
-                SendDecision::RateLimited { paused: None, .. } => {}
+            if let Some(write) = number {
+                let expiry = later(read.get(Role::Number), write.expires_at);
+                guarded(Role::Number, records::number_fields(&write.record, expiry));
+            }
+            if let Some(write) = client {
+                let expiry = later(read.get(Role::Client), write.expires_at);
+                guarded(Role::Client, records::client_fields(&write.record, expiry));
+            }
+            if let Some(write) = range {
+                guarded(Role::Range, records::range_fields(&write.record, write.expires_at));
+            }
+            if let Some(shard) = budget {
+                guarded(Role::Budget(shard.shard), records::counter_fields(shard.count, shard.expires_at));
+            }
+            if let Some(shard) = country_sent {
+                let role = Role::CountrySent { shard: shard.shard, previous: false };
+                guarded(role, records::counter_fields(shard.count, shard.expires_at));
+            }
+            if let Some(write) = guard {
+                guarded(Role::Guard, records::guard_fields(&write.record, write.expires_at));
             }
             Ok((decision, writes))
         })
@@ -515,26 +515,21 @@ impl OtpStore for FirestoreStore {
                 .map_err(malformed)?
                 .unwrap_or_default();
             let outcome = policy.apply(&mut number, &mut client, candidate, now);
-            if let VerifyOutcome::RateLimited { .. } = outcome {
-                return Ok((outcome, Vec::new()));
+            let VerifyChanges { client, number, approval } =
+                policy.changes(&outcome, before.as_ref(), number, client, subjects.country, now);
+            let mut writes = Vec::new();
+            if let Some(write) = client {
+                let expiry = later(client_doc, write.expires_at);
+                let name = layout.name(Role::Client).unwrap_or_default();
+                writes.push(guarded_write(name, records::client_fields(&write.record, expiry), client_doc));
             }
-            let client_expiry = later(client_doc, policy.client_record_expiry(&client));
-            let mut writes = vec![guarded_write(
-                layout.name(Role::Client).unwrap_or_default(),
-                records::client_fields(&client, client_expiry),
-                client_doc,
-            )];
-            if before.as_ref() != Some(&number) && (before.is_some() || number != NumberRecord::default()) {
-                let number_expiry = later(number_doc, policy.number_failures_expiry(&number));
-                writes.push(guarded_write(
-                    layout.name(Role::Number).unwrap_or_default(),
-                    records::number_fields(&number, number_expiry),
-                    number_doc,
-                ));
+            if let Some(write) = number {
+                let expiry = later(number_doc, write.expires_at);
+                let name = layout.name(Role::Number).unwrap_or_default();
+                writes.push(guarded_write(name, records::number_fields(&write.record, expiry), number_doc));
             }
-            if outcome == VerifyOutcome::Approved {
-                let id = quota::approval_counter(subjects.country, now);
-                writes.push(blind_increment(&self.named(db, "approvals", &id), quota::country_counter_expiry(now)));
+            if let Some((id, expiry)) = approval {
+                writes.push(blind_increment(&self.named(db, "approvals", &id), expiry));
             }
             Ok((outcome, writes))
         })

@@ -23,7 +23,6 @@ use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 use firestore::gcloud_sdk::google::firestore::v1::{ArrayValue, MapValue, Value};
 use firestore::gcloud_sdk::prost_types::Timestamp;
 
-use crate::domain::quota;
 use crate::domain::{ClientRecord, CodeHash, GuardState, NumberRecord, PendingCode, SendLog, stored_instant};
 
 /// The field a Firestore TTL policy on every collection deletes documents by.
@@ -88,14 +87,14 @@ pub fn counter(fields: &Fields) -> Result<u32, MalformedRecord> {
     }
 }
 
-pub fn guard_fields(state: &GuardState) -> Fields {
+pub fn guard_fields(state: &GuardState, expire_at: Option<DateTime<Utc>>) -> Fields {
     with_expiry(
         Fields::from([
             ("pausedUntil".to_owned(), state.paused_until.map_or_else(null, timestamp)),
             ("trips".to_owned(), value(ValueType::IntegerValue(i64::from(state.trips)))),
             ("lastTripAt".to_owned(), state.last_trip_at.map_or_else(null, timestamp)),
         ]),
-        Some(quota::guard_expiry(state)),
+        expire_at,
     )
 }
 
@@ -282,7 +281,7 @@ mod tests {
         let log = SendLog { sends: vec![t0()] };
         assert_eq!(range_record(&range_fields(&log, None)), Ok(log));
         let state = GuardState { paused_until: Some(t0()), trips: 2, last_trip_at: Some(t0() - TimeDelta::seconds(5)) };
-        assert_eq!(guard_state(&guard_fields(&state)), Ok(state));
+        assert_eq!(guard_state(&guard_fields(&state, Some(crate::domain::quota::guard_expiry(&state)))), Ok(state));
         let mut bad = fields;
         bad.insert(COUNT.into(), value(ValueType::IntegerValue(-1)));
         assert_eq!(counter(&bad), Err(MalformedRecord("count")));

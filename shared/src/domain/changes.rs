@@ -1,0 +1,182 @@
+//! What a decided step changes, as every store writes it: the policy decides, then says
+//! here which records to write, with what, and until when a rule needs each. The stores
+//! destructure these structs whole, so a record or counter added here is a compile error
+//! in each store until it writes it too.
+
+use chrono::{DateTime, Utc};
+
+use super::policy::{
+    ClientRecord, NumberRecord, SendDecision, SendLog, SendPolicy, SendRecords, VerifyOutcome, VerifyPolicy,
+};
+use super::quota::{self, GuardState};
+
+/// A record to write, and the time after which no rule needs it (`None`: no rule needs it
+/// at any later time it knows of; the store keeps any later expiry it already holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write<T> {
+    pub record: T,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// One shard of a shared counter, with its new count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardCount {
+    pub shard: usize,
+    pub count: u32,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a send changes. A refusal changes nothing, but the pause the guard calls for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendChanges {
+    pub number: Option<Write<NumberRecord>>,
+    pub client: Option<Write<ClientRecord>>,
+    /// The number range's log, with the per-range limit on.
+    pub range: Option<Write<SendLog>>,
+    /// Today's budget shard that took the SMS (`quota::budget_counter`).
+    pub budget: Option<ShardCount>,
+    /// This hour's country shard that took the SMS (`quota::country_counter`).
+    pub country_sent: Option<ShardCount>,
+    /// The guard's new state for the country, when it pauses it.
+    pub guard: Option<Write<GuardState>>,
+}
+
+/// What a verify changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyChanges {
+    pub client: Option<Write<ClientRecord>>,
+    pub number: Option<Write<NumberRecord>>,
+    /// An approval, added to one of the hour's approval counters of the country, blindly
+    /// (`quota::approval_counter`): its id and expiry.
+    pub approval: Option<(String, DateTime<Utc>)>,
+}
+
+impl SendPolicy {
+    /// The changes of `decision`, made on `records` by [`SendPolicy::apply`] at `now`.
+    pub fn changes(&self, decision: &SendDecision, records: SendRecords, now: DateTime<Utc>) -> SendChanges {
+        match decision {
+            SendDecision::Allowed { reserved, .. } => {
+                let SendRecords { number, client, range, budget, country } = records;
+                SendChanges {
+                    number: Some(Write { expires_at: self.number_record_expiry(&number), record: number }),
+                    client: Some(Write { expires_at: self.client_record_expiry(&client), record: client }),
+                    range: range.map(|log| Write { expires_at: self.range_record_expiry(&log), record: log }),
+                    budget: reserved.budget_shard.zip(budget).and_then(|(shard, counts)| {
+                        let count = *counts.get(shard)?;
+                        Some(ShardCount { shard, count, expires_at: quota::budget_counter_expiry(now) })
+                    }),
+                    country_sent: reserved.country_shard.zip(country).and_then(|(shard, country)| {
+                        let count = *country.sent.get(shard)?;
+                        Some(ShardCount { shard, count, expires_at: quota::country_counter_expiry(now) })
+                    }),
+                    guard: None,
+                }
+            }
+            SendDecision::RateLimited { paused, .. } => SendChanges {
+                guard: paused
+                    .map(|trip| Write { record: trip.state, expires_at: Some(quota::guard_expiry(&trip.state)) }),
+                ..SendChanges::default()
+            },
+        }
+    }
+}
+
+impl VerifyPolicy {
+    /// The changes of `outcome` for a number of `country`, judged by [`VerifyPolicy::apply`]
+    /// at `now`: `before` is the number's record as read (`None`: there was none), `number`
+    /// and `client` the records as judged. A refused attempt changes nothing; a number
+    /// that had no record and gained nothing gets none.
+    pub fn changes(
+        &self,
+        outcome: &VerifyOutcome,
+        before: Option<&NumberRecord>,
+        number: NumberRecord,
+        client: ClientRecord,
+        country: &str,
+        now: DateTime<Utc>,
+    ) -> VerifyChanges {
+        if let VerifyOutcome::RateLimited { .. } = outcome {
+            return VerifyChanges::default();
+        }
+        let number_changed = before != Some(&number) && (before.is_some() || number != NumberRecord::default());
+        VerifyChanges {
+            client: Some(Write { expires_at: self.client_record_expiry(&client), record: client }),
+            number: number_changed.then(|| Write { expires_at: self.number_failures_expiry(&number), record: number }),
+            approval: (*outcome == VerifyOutcome::Approved)
+                .then(|| (quota::approval_counter(country, now), quota::country_counter_expiry(now))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::domain::policy::WindowLimit;
+    use crate::domain::{CodeHash, CodeLength, OtpCode, Pepper};
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_532_400, 0).unwrap_or_default()
+    }
+
+    fn hash(code: &str) -> CodeHash {
+        Pepper::new(b"k".to_vec()).hash_code("+14155550123", &OtpCode::parse(code, CodeLength::default()).unwrap())
+    }
+
+    fn policies() -> (SendPolicy, VerifyPolicy) {
+        let settings = crate::Settings::default().service;
+        (settings.policy, settings.verify_policy)
+    }
+
+    #[test]
+    fn an_allowed_send_writes_every_record_it_counts_in_and_a_refusal_nothing() {
+        let (policy, _) = policies();
+        let mut records = SendRecords::default();
+        let decision = policy.apply(&mut records, "US", hash("111111"), t0(), 7);
+        let changes = policy.changes(&decision, records.clone(), t0());
+        let SendChanges { number, client, range, budget, country_sent, guard } = changes;
+        assert_eq!(number.map(|w| w.record), Some(records.number.clone()));
+        assert_eq!(client.map(|w| w.expires_at), Some(Some(t0() + TimeDelta::seconds(900))));
+        assert_eq!(range, None, "the per-range limit is off by default");
+        let budget = budget.expect("the default budget is on");
+        assert_eq!((budget.count, budget.expires_at), (1, quota::budget_counter_expiry(t0())));
+        assert_eq!(country_sent.map(|c| c.count), Some(1));
+        assert_eq!(guard, None);
+
+        // The cooldown refuses the next one: nothing to write.
+        let decision = policy.apply(&mut records, "US", hash("222222"), t0() + TimeDelta::seconds(1), 7);
+        assert!(matches!(decision, SendDecision::RateLimited { paused: None, .. }));
+        assert_eq!(policy.changes(&decision, records, t0()), SendChanges::default());
+    }
+
+    #[test]
+    fn a_verify_writes_what_it_changed_and_counts_an_approval() {
+        let (_, verify) = policies();
+        let (mut number, mut client) = (NumberRecord::default(), ClientRecord::default());
+        // A number with no record and no code: its record stays absent, the client's attempt counts.
+        let outcome = verify.apply(&mut number, &mut client, &hash("123456"), t0());
+        let changes = verify.changes(&outcome, None, number.clone(), client.clone(), "US", t0());
+        assert_eq!((changes.number, changes.approval), (None, None));
+        assert_eq!(changes.client.map(|w| w.record.verifies.len()), Some(1));
+
+        let (policy, _) = policies();
+        let mut records = SendRecords::default();
+        policy.apply(&mut records, "US", hash("123456"), t0(), 0);
+        let before = records.number.clone();
+        let mut number = records.number;
+        let outcome = verify.apply(&mut number, &mut client, &hash("123456"), t0());
+        assert_eq!(outcome, VerifyOutcome::Approved);
+        let changes = verify.changes(&outcome, Some(&before), number, client.clone(), "US", t0());
+        assert_eq!(changes.number.map(|w| w.record.pending), Some(None), "the code is gone");
+        assert_eq!(changes.approval.map(|(id, _)| id.starts_with("US-")), Some(true));
+
+        let limited = VerifyPolicy { per_client: WindowLimit { max: 1, window: TimeDelta::seconds(60) }, ..verify };
+        let outcome = limited.apply(&mut before.clone(), &mut client, &hash("000000"), t0());
+        assert!(matches!(outcome, VerifyOutcome::RateLimited { .. }));
+        assert_eq!(
+            limited.changes(&outcome, Some(&before), before.clone(), client, "US", t0()),
+            VerifyChanges::default()
+        );
+    }
+}
