@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
 use crate::config::ServiceSettings;
-use crate::domain::message::render_sms;
+use crate::domain::message::{render_sms, ttl_minutes};
 use crate::domain::{E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome};
 use crate::error::ApiError;
 use crate::ports::{
@@ -156,7 +156,7 @@ impl OtpService {
             tracing::info!(event = "test_number", phone = %phone.masked(), "test number: code set, no SMS sent");
             return Ok(self.accepted(phone, expires_at));
         }
-        let ttl_minutes = (self.settings.policy.code_ttl.num_seconds() + 59) / 60;
+        let ttl_minutes = ttl_minutes(self.settings.policy.code_ttl);
         let body = render_sms(locale, &code, ttl_minutes, self.settings.webotp_domain.as_deref());
         let message = SmsMessage { to: phone.as_str().to_owned(), body };
         if let Err(error) = self.sms.send(&message).await {

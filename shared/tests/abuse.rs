@@ -350,7 +350,31 @@ async fn the_bot_challenge_is_checked_before_anything_is_recorded_or_sent() {
 
 #[tokio::test]
 async fn a_configured_challenge_without_its_secret_is_a_start_up_error() {
-    let app = TestApp::builder().settings(&[("OTP_CAPTCHA", "hcaptcha")]).start_unchecked().await;
-    let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": "x" }), "192.0.2.1").await;
+    use fake_captcha::{FakeCaptcha, Flavor, Pass};
+    // A working provider (the fake), so that the 503 below can only come from the missing
+    // secret, not from a provider out of reach.
+    let fake = FakeCaptcha::start(CAPTCHA_SECRET).await.expect("fake siteverify starts");
+    let url = fake.verify_url(Flavor::Hcaptcha);
+    let settings = [("OTP_CAPTCHA", "hcaptcha"), ("OTP_CAPTCHA_VERIFY_URL", url.as_str())];
+    let token = Pass::token("app.example.com", "send_otp", 0.9);
+
+    let app = TestApp::builder().settings(&settings).start_unchecked().await;
+    assert!(
+        app.problems.iter().any(|p| p.contains("captcha-secret")),
+        "the start-up names the missing secret: {:?}",
+        app.problems
+    );
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": token }), "192.0.2.1").await;
     assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"));
+    assert!(fake.calls().is_empty(), "without its secret the provider is never called");
+    assert!(app.outbox().list().is_empty());
+
+    // The same app with the secret passes: the secret alone made the difference.
+    let app = TestApp::builder()
+        .settings(&settings)
+        .secrets(secrets_with(&[("OTP_CAPTCHA_SECRET", CAPTCHA_SECRET)]))
+        .start()
+        .await;
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": token }), "192.0.2.1").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
 }

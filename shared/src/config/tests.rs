@@ -190,8 +190,7 @@ fn the_longest_lifetime_the_settings_accept_is_within_the_texts_checked_bound() 
         let value = seconds.to_string();
         let lookup = |name: &str| (name == "OTP_CODE_TTL_SECONDS").then(|| value.clone());
         if let Ok(settings) = Settings::from_lookup(lookup) {
-            // As the service rounds it for the text.
-            let minutes = (settings.service.policy.code_ttl.num_seconds() + 59) / 60;
+            let minutes = crate::domain::message::ttl_minutes(settings.service.policy.code_ttl);
             assert!(
                 minutes <= crate::domain::message::MAX_TTL_MINUTES,
                 "{seconds} s is accepted: {minutes} min is beyond the bound"

@@ -18,6 +18,12 @@ pub const MAX_TTL_MINUTES: i64 = 9_999_999;
 /// the domain is ASCII by `check_webotp_domain`, so its every character is one septet.
 pub const MAX_WEBOTP_DOMAIN_LEN: usize = 60;
 
+/// A code lifetime as the texts say it: whole minutes, rounded up (a 90 s code "expires in
+/// 2 min", never in less than it has).
+pub fn ttl_minutes(ttl: chrono::TimeDelta) -> i64 {
+    (ttl.num_seconds() + 59).div_euclid(60)
+}
+
 /// Renders the SMS for `code`. `locale` is a BCP 47 tag (`es-MX`); only its language
 /// is used, and an unknown language gets the English text.
 pub fn render_sms(locale: Option<&str>, code: &OtpCode, ttl_minutes: i64, webotp_domain: Option<&str>) -> String {
@@ -85,6 +91,12 @@ mod tests {
     /// A valid host name of exactly `len` characters.
     fn domain_of(len: usize) -> String {
         format!("{}.example", "a".repeat(len - ".example".len()))
+    }
+
+    #[test]
+    fn lifetimes_are_said_in_whole_minutes_rounded_up() {
+        let minutes = |s| ttl_minutes(chrono::TimeDelta::seconds(s));
+        assert_eq!([minutes(1), minutes(59), minutes(60), minutes(61), minutes(90), minutes(600)], [1, 1, 1, 2, 2, 10]);
     }
 
     #[test]
