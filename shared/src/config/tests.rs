@@ -200,3 +200,45 @@ fn the_longest_lifetime_the_settings_accept_is_within_the_texts_checked_bound() 
     }
     assert!(accepted >= 2, "the probes include lifetimes the settings accept");
 }
+
+/// The variables named in the second column of README's settings tables.
+fn readme_variables() -> std::collections::BTreeSet<String> {
+    let readme = include_str!("../../../README.md");
+    readme
+        .lines()
+        .filter(|line| line.starts_with("| "))
+        .filter_map(|line| line.split('|').nth(2))
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .filter(|name| {
+            name.len() > 2 && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every variable of README's settings tables is read here (but those read elsewhere, named
+/// below), and every variable read here is in those tables: a new setting cannot be left out
+/// of either, nor a listed one stop being read.
+#[test]
+fn the_settings_read_exactly_the_variables_readme_lists() {
+    // Read by the log subscriber before the settings (telemetry.rs).
+    const READ_ELSEWHERE: [&str; 1] = ["RUST_LOG"];
+    // Set by Lambda itself, not by anyone configuring the service (README says so in prose).
+    const NOT_A_SETTING: [&str; 1] = ["AWS_LAMBDA_FUNCTION_NAME"];
+    let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    // A challenge provider, so that its companions are read too.
+    let settings = Settings::from_lookup(|name| {
+        read.borrow_mut().insert(name.to_owned());
+        (name == "OTP_CAPTCHA").then(|| "recaptcha".to_owned())
+    });
+    assert!(settings.is_ok(), "{settings:?}");
+    let read = read.into_inner();
+    let listed = readme_variables();
+    assert!(listed.len() > 30, "README's tables were found: {listed:?}");
+    let unread: Vec<&String> =
+        listed.iter().filter(|v| !read.contains(*v) && !READ_ELSEWHERE.contains(&v.as_str())).collect();
+    assert!(unread.is_empty(), "README lists settings that are not read: {unread:?}");
+    let unlisted: Vec<&String> =
+        read.iter().filter(|v| !listed.contains(*v) && !NOT_A_SETTING.contains(&v.as_str())).collect();
+    assert!(unlisted.is_empty(), "settings read but not in README's tables: {unlisted:?}");
+}
