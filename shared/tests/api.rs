@@ -97,7 +97,9 @@ async fn malformed_requests_are_invalid_request() {
 #[tokio::test]
 async fn bad_numbers_are_invalid_phone() {
     let app = TestApp::new().await;
-    for phone in ["", "hello", "4155550123", "+1 415 555", "+49 30 12345678", "+1 800 555 0199", "+999999999999"] {
+    let landlines = ["+39 031 2342 2785", "+39 0431 234 5678", "+247 040914"]; // Italian fixed lines, a UAN number
+    let garbage = ["", "hello", "4155550123", "+1 415 555", "+49 30 12345678", "+1 800 555 0199", "+999999999999"];
+    for phone in garbage.into_iter().chain(landlines) {
         let reply = app.send(phone).await;
         assert_eq!((reply.status, reply.error_code()), (400, "invalid_phone"), "{phone}");
         let reply = app.verify(phone, "123456").await;
