@@ -163,12 +163,13 @@ async fn twilio_never_creates_more_messages_than_the_budgets_counted() {
 async fn a_timed_out_call_is_not_retried_and_its_code_is_withdrawn() {
     let setup = TwilioSetup { attempt_timeout: Duration::from_millis(300), ..TwilioSetup::default() };
     let app = TestApp::builder().twilio(setup).start().await;
-    app.fake_twilio().push_faults([Fault::Slow { delay_ms: 1_500 }]);
+    // Far longer than the call's timeout, so that no stalled machine sees the answer first.
+    app.fake_twilio().push_faults([Fault::Slow { delay_ms: 60_000 }]);
     let reply = app.send(PHONE).await;
     assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{}", reply.body);
-    // Twilio took the call but answered too late. A retry could text a second SMS for one
-    // counted send: there is none.
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    // Twilio took the call (the fake records it on arrival) but answered too late. A retry
+    // could text a second SMS for one counted send: there is none, and none can come, as
+    // the send has answered.
     assert_eq!(app.fake_twilio().attempts().len(), 1, "one call, no retry");
     let delivered = app.fake_twilio().messages();
     assert_eq!(delivered.len(), 1, "the code reached the phone");

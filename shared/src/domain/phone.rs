@@ -403,6 +403,7 @@ fn example_numbers(region: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusty_fork::rusty_fork_test;
 
     fn parse(raw: &str, region: Option<&str>) -> Result<String, PhoneError> {
         E164Phone::parse(raw, region.and_then(parse_country)).map(|p| p.as_str().to_owned())
@@ -505,8 +506,21 @@ mod tests {
         assert!(checked > 500, "{checked}");
     }
 
-    #[test]
-    fn warming_compiles_what_numbers_of_those_regions_need_and_keeps_it() {
+    // These count what the process-wide pattern cache holds: each runs in a process of its
+    // own, or the numbers other tests parse meanwhile would change the count.
+    rusty_fork_test! {
+        #[test]
+        fn warming_compiles_what_numbers_of_those_regions_need_and_keeps_it() {
+            warming_compiles_what_numbers_need()
+        }
+
+        #[test]
+        fn warmed_patterns_outlast_a_stream_of_other_regions() {
+            warmed_patterns_outlast_other_regions()
+        }
+    }
+
+    fn warming_compiles_what_numbers_need() {
         let warmed = warm_regions(&["GB", "DE", "XX", "AQ"]);
         assert_eq!(warmed.regions, 2, "unknown regions and regions with no example are skipped: {warmed:?}");
         assert!(warmed.patterns >= 10, "{warmed:?}");
@@ -522,8 +536,7 @@ mod tests {
         assert!(compiled_patterns() > before);
     }
 
-    #[test]
-    fn warmed_patterns_outlast_a_stream_of_other_regions() {
+    fn warmed_patterns_outlast_other_regions() {
         let warmed = warm_regions(&["FR"]);
         // 100 spare patterns is about 8 other regions; a stream of 6 leaves FR's in place.
         for raw in
