@@ -18,7 +18,7 @@ async fn logs_carry_the_request_id_and_no_code_secret_or_number() {
     let (logs, _guard) = capture_logs("debug");
     let app = TestApp::builder().twilio(TwilioSetup::default()).start().await;
     app.fake_twilio().fail_number(REFUSED, 21614);
-    app.fake_twilio().push_faults([Fault::Status { status: 503 }]);
+    app.fake_twilio().push_faults([Fault::Status { status: 429 }]);
 
     // The span lambda_runtime opens around each invocation (`Lambda runtime invoke`).
     let invoke = |id: &str| tracing::info_span!("Lambda runtime invoke", requestId = id);
@@ -47,7 +47,7 @@ async fn logs_carry_the_request_id_and_no_code_secret_or_number() {
     let reply = app.verify(PHONE, &code).instrument(invoke("req-verify-2")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let token = reply.body["token"].as_str().expect("a session token").to_owned();
-    assert_eq!(app.fake_twilio().attempts().iter().map(|a| a.status).collect::<Vec<_>>(), [503, 201, 400]);
+    assert_eq!(app.fake_twilio().attempts().iter().map(|a| a.status).collect::<Vec<_>>(), [429, 201, 400]);
 
     let text = logs.text();
     let lines: Vec<Value> = text

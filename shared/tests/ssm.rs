@@ -3,7 +3,8 @@
 //! rotated, and the secret store unreachable.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use otp_core::ports::{SecretError, SecretSource, TwilioSenderId};
 use otp_core::secrets::ssm::SsmSecrets;
@@ -136,7 +137,14 @@ async fn a_rotation_is_picked_up_after_the_ttl_and_not_before() {
     put_all(&admin, &prefix).await;
     let counter = CallCounter::default();
     let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, true, |_| None);
-    let cache = SecretCache::new(Arc::new(source), Required::default(), Duration::from_millis(700));
+    // The cache's clock is the test's: the calls to moto take what they take on a busy
+    // machine, and the TTL passes when the test says so.
+    let ttl = Duration::from_secs(300);
+    let base = Instant::now();
+    let stepped = Arc::new(AtomicU64::new(0));
+    let now = stepped.clone();
+    let cache = SecretCache::new(Arc::new(source), Required::default(), ttl)
+        .with_clock(Arc::new(move || base + Duration::from_millis(now.load(Ordering::SeqCst))));
     cache.prime().await.expect("secrets load");
 
     put(&admin, &prefix, "twilio-auth-token", "rotated-token").await;
@@ -146,8 +154,12 @@ async fn a_rotation_is_picked_up_after_the_ttl_and_not_before() {
         assert_eq!(token.as_deref(), Some(AUTH_TOKEN), "within the TTL the cached value serves");
     }
     assert_eq!(counter.get(), 1, "SSM is read once, not per request");
+    stepped.store(ttl.as_millis() as u64 - 1, Ordering::SeqCst);
+    let secrets = cache.current().await.expect("cached secrets");
+    let token = secrets.twilio.as_ref().map(|t| t.auth_token.expose_secret().to_owned());
+    assert_eq!((token.as_deref(), counter.get()), (Some(AUTH_TOKEN), 1), "a millisecond before the TTL: cached");
 
-    tokio::time::sleep(Duration::from_millis(750)).await;
+    stepped.store(ttl.as_millis() as u64, Ordering::SeqCst);
     let secrets = cache.current().await.expect("refreshed secrets");
     let token = secrets.twilio.as_ref().map(|t| t.auth_token.expose_secret().to_owned());
     assert_eq!(token.as_deref(), Some("rotated-token"), "after the TTL the rotated value serves");

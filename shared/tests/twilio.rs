@@ -100,35 +100,76 @@ async fn bad_credentials_are_sms_failed_not_retried_and_logged_by_name() {
 }
 
 #[tokio::test]
-async fn transient_failures_are_retried_within_bounds_and_show_in_the_record() {
+async fn only_failures_that_created_nothing_are_retried_within_bounds() {
     let app = TestApp::builder().twilio(TwilioSetup::default()).start().await;
-    // More failures than the three calls allowed: the send gives up after exactly three.
-    app.fake_twilio().push_faults([status(500), status(500), status(500), status(500), status(500)]);
+    // More 429s than the three calls allowed: the send gives up after exactly three.
+    app.fake_twilio().push_faults(std::iter::repeat_n(status(429), 5));
     let reply = app.send(PHONE).await;
     assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{}", reply.body);
-    assert_eq!(app.fake_twilio().attempts().iter().map(|a| a.status).collect::<Vec<_>>(), [500, 500, 500]);
+    assert_eq!(app.fake_twilio().attempts().iter().map(|a| a.status).collect::<Vec<_>>(), [429, 429, 429]);
 
-    // A 429 (Twilio 20429) and a 503, then Twilio recovers: the user gets the SMS.
+    // Two 429s (Twilio 20429), then Twilio recovers: the user gets the SMS.
     app.fake_twilio().reset();
-    app.fake_twilio().push_faults([status(429), status(503)]);
+    app.fake_twilio().push_faults([status(429), status(429)]);
     let reply = app.send(PHONE).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     let attempts = app.fake_twilio().attempts();
-    assert_eq!(attempts.iter().map(|a| a.status).collect::<Vec<_>>(), [429, 503, 201]);
+    assert_eq!(attempts.iter().map(|a| a.status).collect::<Vec<_>>(), [429, 429, 201]);
     assert_eq!(attempts[0].code, Some(20429));
     assert_eq!(app.fake_twilio().messages().len(), 1);
+
+    // A server error may come after Twilio created the message: never retried.
+    for fault in [status(500), status(503)] {
+        app.fake_twilio().reset();
+        app.fake_twilio().push_faults([fault, fault]);
+        let reply = app.send(PHONE).await;
+        assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{fault:?}: {}", reply.body);
+        assert_eq!(app.fake_twilio().attempts().len(), 1, "{fault:?}: one call, no retry");
+    }
+}
+
+/// The SMS budgets count one unit per send; whatever Twilio answers, a send makes at most
+/// one call that may have created a message, so Twilio never texts more than was counted.
+#[tokio::test]
+async fn twilio_never_creates_more_messages_than_the_budgets_counted() {
+    for (cap, limit) in [("OTP_SMS_PER_DAY", 4), ("OTP_SMS_PER_COUNTRY_HOUR", 4)] {
+        // Every number here is new: let new numbers use the whole daily budget.
+        let settings = [(cap, "4"), ("OTP_SENDS_PER_IP", "100"), ("OTP_SMS_PER_DAY_NEW_PERCENT", "100")];
+        let app = TestApp::builder().twilio(TwilioSetup::default()).settings(&settings).start().await;
+        let fake = app.fake_twilio();
+        let created_then_500 = Fault::CreatedThenStatus { status: 500 };
+        let created_then_503 = Fault::CreatedThenStatus { status: 503 };
+        // Twilio creates each message and then fails, once after a 429 that created nothing.
+        fake.push_faults([created_then_500, status(429), created_then_503, created_then_500, created_then_503]);
+        fake.push_faults(std::iter::repeat_n(created_then_500, 20));
+        let mut allowed = 0;
+        for n in 0..8 {
+            let reply = app.send(&format!("+1650555020{n}")).await;
+            match (reply.status, reply.error_code()) {
+                (502, "sms_failed") => allowed += 1,
+                (429, "rate_limited") => {}
+                other => panic!("{cap}: send {n}: {other:?} {}", reply.body),
+            }
+        }
+        assert_eq!(allowed, limit, "{cap}: the cap counted {limit} sends, then refused");
+        let created = fake.messages().len();
+        assert_eq!(created, limit, "{cap}: one message per counted send, not one per call");
+        let statuses: Vec<_> = fake.attempts().iter().map(|a| a.status).collect();
+        assert_eq!(statuses, [500, 429, 503, 500, 503], "{cap}: only the 429 was retried");
+    }
 }
 
 #[tokio::test]
 async fn a_timed_out_call_is_not_retried_and_its_code_is_withdrawn() {
     let setup = TwilioSetup { attempt_timeout: Duration::from_millis(300), ..TwilioSetup::default() };
     let app = TestApp::builder().twilio(setup).start().await;
-    app.fake_twilio().push_faults([Fault::Slow { delay_ms: 1_500 }]);
+    // Far longer than the call's timeout, so that no stalled machine sees the answer first.
+    app.fake_twilio().push_faults([Fault::Slow { delay_ms: 60_000 }]);
     let reply = app.send(PHONE).await;
     assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{}", reply.body);
-    // Twilio took the call but answered too late. A retry could text a second SMS for one
-    // counted send: there is none.
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    // Twilio took the call (the fake records it on arrival) but answered too late. A retry
+    // could text a second SMS for one counted send: there is none, and none can come, as
+    // the send has answered.
     assert_eq!(app.fake_twilio().attempts().len(), 1, "one call, no retry");
     let delivered = app.fake_twilio().messages();
     assert_eq!(delivered.len(), 1, "the code reached the phone");
@@ -148,15 +189,22 @@ async fn the_time_budget_bounds_the_retries_of_a_send() {
         },
         ..TwilioSetup::default()
     };
+    let policy = setup.retry.clone();
     let app = TestApp::builder().twilio(setup).start().await;
-    app.fake_twilio().push_faults(std::iter::repeat_n(status(503), 10));
+    app.fake_twilio().push_faults(std::iter::repeat_n(status(429), 10));
     let started = Instant::now();
     let reply = app.send(PHONE).await;
     let elapsed = started.elapsed();
     assert_eq!((reply.status, reply.error_code()), (502, "sms_failed"), "{}", reply.body);
-    assert!(elapsed < Duration::from_millis(2_000), "the budget bounds the send: {elapsed:?}");
-    let calls = app.fake_twilio().attempts().len();
-    assert!((2..=4).contains(&calls), "the budget, not max_attempts, stopped the retries: {calls} calls");
+    // What holds for every jitter draw and however slowly the calls run: no pause starts
+    // a call past the budget, so at most `max_calls` calls (pauses of at least 100, 200,
+    // 200, 200 ms fit in 900 ms: five), fewer than `max_attempts`.
+    let calls = app.fake_twilio().attempts().len() as u32;
+    assert_eq!(policy.max_calls(), 5);
+    assert!((1..=policy.max_calls()).contains(&calls), "the budget, not max_attempts, stopped the retries: {calls}");
+    // Without the budget, ten calls would pause at least 1.7 s in all; with it, no call
+    // outlives it. The rest of the send is the in-memory store's: a second is ample.
+    assert!(elapsed < policy.budget + Duration::from_secs(1), "the budget bounds the send: {elapsed:?}");
     assert!(app.fake_twilio().messages().is_empty());
     let reply = app.verify(PHONE, "123456").await;
     assert_eq!(

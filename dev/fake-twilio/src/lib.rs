@@ -6,8 +6,8 @@
 //!   Message resource JSON, or Twilio's error JSON `{"code", "message", "more_info", "status"}`.
 //! - Twilio's magic test numbers fail as Twilio's test credentials do ([`MAGIC_NUMBERS`]);
 //!   more numbers can be scripted ([`FakeTwilio::fail_number`], `POST /_fake/numbers`).
-//! - Faults for the next calls: `500`, `503`, `429` or a slow answer
-//!   ([`FakeTwilio::push_faults`], `POST /_fake/faults`).
+//! - Faults for the next calls: `500`, `503`, `429`, a slow answer, or an error answer
+//!   after the message was created ([`FakeTwilio::push_faults`], `POST /_fake/faults`).
 //! - `GET /2010-04-01/Accounts/{AccountSid}.json`: the Account resource (the same auth), as
 //!   the service's start-up fetches it to open its connection and check its credentials.
 //! - Every call is recorded (`GET /_fake/attempts`), every accepted message too
@@ -52,6 +52,9 @@ pub enum Fault {
     /// The call is handled as usual, but answered only after this delay: a client that
     /// gives up earlier sees a timeout although the message was accepted.
     Slow { delay_ms: u64 },
+    /// The call is handled as usual (a message that passes is created, and goes out), but
+    /// answered with this error status (500, 503, ...): a Twilio that fails after acting.
+    CreatedThenStatus { status: u16 },
 }
 
 /// One accepted message, as Twilio would hold it.
@@ -75,7 +78,8 @@ pub struct Attempt {
     pub status: u16,
     /// Twilio's error code, for error answers.
     pub code: Option<u32>,
-    /// The SID of the accepted message, for `201` answers.
+    /// The SID of the message created: for `201` answers, and for error answers served
+    /// by [`Fault::CreatedThenStatus`] after creating one.
     pub sid: Option<String>,
     /// A fault served instead of (or, for a slow answer, besides) the normal answer.
     pub fault: Option<Fault>,
@@ -291,7 +295,7 @@ async fn create_message(shared: &Shared, account: &str, headers: &http::HeaderMa
     let (fault, outcome) = {
         let mut state = shared.state();
         let fault = state.faults.pop_front();
-        let outcome = match fault {
+        let mut outcome = match fault {
             Some(Fault::Status { status }) => Err(fault_error(status)),
             _ => judge(shared, &state, account, headers, &form),
         };
@@ -301,6 +305,15 @@ async fn create_message(shared: &Shared, account: &str, headers: &http::HeaderMa
                 (201, None, Some(message.sid.clone()))
             }
             Err(error) => (error.status, Some(error.code), None),
+        };
+        let (status, code) = match (fault, &outcome) {
+            (Some(Fault::CreatedThenStatus { status }), Ok(_)) => {
+                let error = fault_error(status);
+                let answered = (error.status, Some(error.code));
+                outcome = Err(error);
+                answered
+            }
+            _ => (status, code),
         };
         state.attempts.push(Attempt { to, status, code, sid, fault, at: now });
         (fault, outcome)

@@ -108,3 +108,21 @@ impl JsonOrNull for reqwest::Response {
         serde_json::from_str(&self.text().await.unwrap_or_default()).unwrap_or(Value::Null)
     }
 }
+
+#[tokio::test]
+async fn a_fault_after_creating_keeps_the_message_and_answers_the_error() {
+    let fake = FakeTwilio::start(SID, TOKEN).await.expect("starts");
+    let form = [("To", "+14155550123"), ("From", "+15005550006"), ("Body", "x")];
+    let fault = r#"{"count": 2, "fault": {"kind": "createdThenStatus", "status": 503}}"#;
+    assert_eq!(control(&fake, "/_fake/faults", fault).await, 204);
+    let (status, body) = create(&fake, TOKEN, &form).await;
+    assert_eq!((status, body["code"].as_u64()), (503, Some(20503)), "{body}");
+    // A refused number is refused as usual: nothing to create.
+    let refused = [("To", "+15005550009"), ("From", "+15005550006"), ("Body", "x")];
+    assert_eq!(create(&fake, TOKEN, &refused).await.1["code"], 21614);
+    let messages = fake.messages();
+    assert_eq!(messages.len(), 1, "the first call created its message");
+    let attempts = fake.attempts();
+    assert_eq!((attempts[0].status, attempts[0].sid.as_deref()), (503, Some(messages[0].sid.as_str())));
+    assert_eq!((attempts[1].status, attempts[1].sid.as_deref()), (400, None));
+}

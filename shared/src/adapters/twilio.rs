@@ -1,9 +1,11 @@
 //! The production SMS sender: Twilio's Messages API over HTTPS (reqwest, rustls).
-//! A call is retried only where Twilio surely did not act on it (the connection failed
-//! before the request went out, 429, 5xx), with capped exponential backoff and jitter,
-//! bounded in count and in total time: a call that timed out after the request went out
-//! may have been accepted, and retrying it could send the code twice. Twilio's permanent
-//! errors map to `SmsError` at once (docs/PROVIDERS.md has the table).
+//! A call is retried only where Twilio certainly created no message (the connection
+//! failed before the request went out, or Twilio's 429 rate-limit refusal), with capped
+//! exponential backoff and jitter, bounded in count and in total time. Any call that may
+//! have created one (a 5xx, a timeout or a cut connection after the request went out) is
+//! the send's last: the send counted one unit of the SMS budgets, so it may cost Twilio
+//! one message, never two. Twilio's refusals map to `SmsError` at once (docs/PROVIDERS.md
+//! has the table and the reasons).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +33,33 @@ pub struct RetryPolicy {
     /// Time from the first call after which no new call starts, and which no call
     /// outlives: the send answers within it whatever Twilio does.
     pub budget: Duration,
+}
+
+impl RetryPolicy {
+    /// The shortest and the longest pause before call `attempt + 1`: `base * 2^(attempt-1)`,
+    /// capped at `max_delay`, of which a random part up to half is dropped ("equal
+    /// jitter"), so that many functions failing together do not retry in step.
+    pub fn delay_bounds(&self, attempt: u32) -> (Duration, Duration) {
+        let exponent = attempt.saturating_sub(1).min(16);
+        let full = self.base_delay.saturating_mul(1 << exponent).min(self.max_delay);
+        (full / 2, full)
+    }
+
+    /// The most calls one send can make, whatever the jitter draws and however fast Twilio
+    /// answers: call `n + 1` starts only if the pauses before it, each at least its lower
+    /// bound, end inside the budget.
+    pub fn max_calls(&self) -> u32 {
+        let mut calls = 1;
+        let mut least_elapsed = Duration::ZERO;
+        while calls < self.max_attempts {
+            least_elapsed += self.delay_bounds(calls).0;
+            if least_elapsed >= self.budget {
+                break;
+            }
+            calls += 1;
+        }
+        calls
+    }
 }
 
 impl Default for RetryPolicy {
@@ -172,13 +201,14 @@ struct CreatedMessage {
 #[derive(Debug)]
 enum CallOutcome {
     Sent,
-    /// Worth another try, because Twilio surely did not act: 429, 5xx, or no connection
-    /// before the request went out. `retry_after` is Twilio's `Retry-After`, if it sent one.
+    /// Worth another try, because Twilio certainly created no message: its 429 (code 20429),
+    /// or no connection before the request went out. `retry_after` is Twilio's
+    /// `Retry-After`, if it sent one.
     Transient {
         reason: String,
         retry_after: Option<Duration>,
     },
-    /// Final: no further call could succeed.
+    /// Final: no further call could succeed, or one might text a second time.
     Permanent(SmsError),
 }
 
@@ -273,9 +303,8 @@ async fn call(request: reqwest::RequestBuilder) -> CallOutcome {
             tracing::warn!(event = "twilio_answer_unread", error = %error.without_url(), "Twilio accepted; answer unread");
             return CallOutcome::Sent;
         }
-        Err(error) => {
-            return CallOutcome::Transient { reason: error.without_url().to_string(), retry_after };
-        }
+        // An error answer cut short: judged by its status alone.
+        Err(_) => return judge_error(status.as_u16(), None, retry_after),
     };
     if status.is_success() {
         let created = serde_json::from_slice::<CreatedMessage>(&body).ok();
@@ -301,8 +330,19 @@ fn answer_text(status: u16, code: Option<u32>) -> String {
 /// Maps Twilio's answer to what the service does with it (docs/PROVIDERS.md).
 fn judge_error(status: u16, code: Option<u32>, retry_after: Option<Duration>) -> CallOutcome {
     match (status, code) {
+        // Twilio's rate limit refused the call before acting on it (error 20429).
         (429, _) | (_, Some(20429)) => CallOutcome::Transient { reason: answer_text(status, code), retry_after },
-        (500..=599, _) => CallOutcome::Transient { reason: answer_text(status, code), retry_after },
+        // A server error may come after the message was created (Twilio's Messages API
+        // takes no idempotency key): a retry could text twice for one counted send.
+        (500..=599, _) => {
+            tracing::error!(
+                event = "twilio_server_error",
+                status,
+                twilio_code = code,
+                "Twilio answered a server error; not retried, as it may have created the message"
+            );
+            CallOutcome::Permanent(SmsError::Failed(answer_text(status, code)))
+        }
         // Every refusal that the submitted number can cause: any caller can set these off
         // at will, so they are the caller's answer (`sms_refused`), never an alarm.
         // 21211/21217/21401/21421: not a valid number; 21265: a short code; 21266: To
@@ -334,15 +374,11 @@ fn permanent(code: Option<u32>, error: SmsError) -> CallOutcome {
     CallOutcome::Permanent(error)
 }
 
-/// The pause before call `attempt + 1`: `base * 2^(attempt-1)`, capped at `max_delay`,
-/// then a random part of it dropped ("equal jitter"), so that many functions failing
-/// together do not retry in step.
+/// The pause before call `attempt + 1`, drawn evenly from [`RetryPolicy::delay_bounds`].
 fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(16);
-    let full = policy.base_delay.saturating_mul(1 << exponent).min(policy.max_delay);
-    let half = full / 2;
-    let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-    half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
+    let (least, most) = policy.delay_bounds(attempt);
+    let jitter_ms = u64::try_from((most - least).as_millis()).unwrap_or(u64::MAX);
+    least + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
 }
 
 #[cfg(test)]
@@ -358,6 +394,11 @@ mod tests {
             budget: Duration::from_secs(60),
         };
         for _ in 0..200 {
+            for attempt in [1, 2, 3, 4, 40] {
+                let (least, most) = policy.delay_bounds(attempt);
+                let drawn = backoff(&policy, attempt);
+                assert!(least <= drawn && drawn <= most, "{attempt}: {drawn:?}");
+            }
             let first = backoff(&policy, 1);
             assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
             let third = backoff(&policy, 3);
@@ -370,9 +411,34 @@ mod tests {
     }
 
     #[test]
+    fn the_most_calls_follow_from_the_least_pauses() {
+        let policy = |max_attempts, base_ms, max_ms, budget_ms| RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(base_ms),
+            max_delay: Duration::from_millis(max_ms),
+            budget: Duration::from_millis(budget_ms),
+        };
+        let tight = policy(10, 200, 400, 900);
+        assert_eq!(tight.delay_bounds(1), (Duration::from_millis(100), Duration::from_millis(200)));
+        assert_eq!(tight.delay_bounds(2), (Duration::from_millis(200), Duration::from_millis(400)));
+        assert_eq!(tight.delay_bounds(9), (Duration::from_millis(200), Duration::from_millis(400)));
+        // Pauses of at least 100, 200, 200, 200 ms end at 700 ms, inside 900: five calls can
+        // fit (what a fresh machine saw), a sixth cannot (900 is not inside 900).
+        assert_eq!(tight.max_calls(), 5);
+        assert_eq!(policy(3, 250, 2_000, 8_000).max_calls(), 3, "the defaults: max_attempts bounds");
+        assert_eq!(RetryPolicy::default().max_calls(), 3);
+        assert_eq!(policy(10, 2_000, 2_000, 900).max_calls(), 1, "no pause fits: one call");
+    }
+
+    #[test]
     fn only_transient_answers_are_retried() {
-        for (status, code) in [(429, Some(20429)), (500, Some(20500)), (503, None), (502, None), (400, Some(20429))] {
+        for (status, code) in [(429, Some(20429)), (429, None), (400, Some(20429))] {
             assert!(matches!(judge_error(status, code, None), CallOutcome::Transient { .. }), "{status} {code:?}");
+        }
+        // A server error may follow the message's creation: never retried.
+        for (status, code) in [(500, Some(20500)), (503, None), (502, None), (504, Some(20504))] {
+            let outcome = judge_error(status, code, None);
+            assert!(matches!(outcome, CallOutcome::Permanent(SmsError::Failed(_))), "{status} {code:?}: {outcome:?}");
         }
         let permanent = |status, code| match judge_error(status, Some(code), None) {
             CallOutcome::Permanent(error) => error,

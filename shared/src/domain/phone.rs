@@ -6,8 +6,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use phonenumber::country;
-use phonenumber::metadata::DATABASE;
+use phonenumber::metadata::{DATABASE, Metadata};
 use phonenumber::{PhoneNumber, Type};
+
+mod classify;
+use classify::classify;
 
 /// Why a raw phone number was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,10 +56,11 @@ impl NumberType {
         }
     }
 
-    /// The SMS-capable type of a parsed number; `None` for fixed lines, toll-free,
-    /// premium-rate, shared-cost, UAN and unknown numbers (the usual targets of pumping).
-    fn of(number: &PhoneNumber) -> Option<Self> {
-        match number.number_type(&DATABASE) {
+    /// The SMS-capable type of a number's libphonenumber type; `None` for fixed lines,
+    /// toll-free, premium-rate, shared-cost, UAN and unknown numbers (the usual targets of
+    /// pumping).
+    fn of(kind: Type) -> Option<Self> {
+        match kind {
             Type::Mobile => Some(Self::Mobile),
             Type::FixedLineOrMobile => Some(Self::FixedLineOrMobile),
             Type::Voip => Some(Self::Voip),
@@ -151,11 +155,14 @@ impl E164Phone {
         let region =
             if normalised.starts_with('+') { None } else { Some(default_country.ok_or(PhoneError::Unparseable)?) };
         let number = phonenumber::parse(region, &normalised).map_err(|_| PhoneError::Unparseable)?;
-        if !phonenumber::is_valid(&number) {
+        // Validity, territory and type judged once, on the national significant number
+        // (`classify`): not the crate's `number_type`, which drops leading zeros.
+        let (territory, kind) = classify(&number).ok_or(PhoneError::Invalid)?;
+        if kind == Type::Unknown {
             return Err(PhoneError::Invalid);
         }
-        let number_type = NumberType::of(&number).ok_or(PhoneError::NotSmsCapable)?;
-        Ok(Self::from_parsed(&number, number_type))
+        let number_type = NumberType::of(kind).ok_or(PhoneError::NotSmsCapable)?;
+        Ok(Self::from_parsed(&number, Some(territory), number_type))
     }
 
     /// Parses an E.164 number without judging its validity or type: for the operator's own
@@ -166,8 +173,9 @@ impl E164Phone {
             return Err(PhoneError::Unparseable);
         }
         let number = phonenumber::parse(default_country, trimmed).map_err(|_| PhoneError::Unparseable)?;
-        let number_type = NumberType::of(&number).unwrap_or(NumberType::Mobile);
-        let mut phone = Self::from_parsed(&number, number_type);
+        let classified = classify(&number);
+        let number_type = classified.and_then(|(_, kind)| NumberType::of(kind)).unwrap_or(NumberType::Mobile);
+        let mut phone = Self::from_parsed(&number, classified.map(|(territory, _)| territory), number_type);
         if phone.country.is_none() {
             // No region claims a fictional number: it counts under its calling code's main
             // region (+1: US), or `001` for the codes of no country.
@@ -179,12 +187,14 @@ impl E164Phone {
         Ok(phone)
     }
 
-    fn from_parsed(number: &PhoneNumber, number_type: NumberType) -> Self {
+    /// `territory` is the one [`classify`] found (`number.country()` is the crate's, found
+    /// without the leading zeros).
+    fn from_parsed(number: &PhoneNumber, territory: Option<&Metadata>, number_type: NumberType) -> Self {
         // What `number.format().mode(Mode::E164)` writes, without its formatter first
         // matching the region's national formats (patterns compiled for nothing).
         let calling_code = number.code().value().to_string();
         let e164 = format!("+{calling_code}{}", number.national());
-        let country = number.country().id().map(|id| id.as_ref().to_owned());
+        let country = territory.map(Metadata::id).filter(|id| *id != NON_GEOGRAPHIC).map(str::to_owned);
         Self { e164, country, calling_code, number_type }
     }
 
@@ -393,6 +403,7 @@ fn example_numbers(region: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusty_fork::rusty_fork_test;
 
     fn parse(raw: &str, region: Option<&str>) -> Result<String, PhoneError> {
         E164Phone::parse(raw, region.and_then(parse_country)).map(|p| p.as_str().to_owned())
@@ -445,6 +456,14 @@ mod tests {
         // Toll-free and premium-rate numbers.
         assert_eq!(parse("+1 800 555 0199", None), Err(PhoneError::NotSmsCapable));
         assert_eq!(parse("+44 909 8790879", None), Err(PhoneError::NotSmsCapable));
+        // Italian fixed lines and an Ascension UAN number, whose digits without their leading
+        // zero would pass for mobiles.
+        for raw in ["+39 031 2342 2785", "+39 0431 234 5678", "+247 040914"] {
+            assert_eq!(parse(raw, None), Err(PhoneError::NotSmsCapable), "{raw}");
+        }
+        assert_eq!(parse("0431 234 5678", Some("IT")), Err(PhoneError::NotSmsCapable));
+        let mobile = E164Phone::parse("+39 312 345 6789", None).unwrap();
+        assert_eq!((mobile.country(), mobile.number_type()), (Some("IT"), NumberType::Mobile));
     }
 
     #[test]
@@ -478,7 +497,7 @@ mod tests {
                 for raw in [format!("+{}{example}", meta.country_code()), format!("+{}0{example}", meta.country_code())]
                 {
                     let Ok(number) = phonenumber::parse(None, &raw) else { continue };
-                    let ours = E164Phone::from_parsed(&number, NumberType::Mobile);
+                    let ours = E164Phone::from_parsed(&number, None, NumberType::Mobile);
                     assert_eq!(ours.as_str(), number.format().mode(phonenumber::Mode::E164).to_string(), "{raw}");
                     checked += 1;
                 }
@@ -487,8 +506,21 @@ mod tests {
         assert!(checked > 500, "{checked}");
     }
 
-    #[test]
-    fn warming_compiles_what_numbers_of_those_regions_need_and_keeps_it() {
+    // These count what the process-wide pattern cache holds: each runs in a process of its
+    // own, or the numbers other tests parse meanwhile would change the count.
+    rusty_fork_test! {
+        #[test]
+        fn warming_compiles_what_numbers_of_those_regions_need_and_keeps_it() {
+            warming_compiles_what_numbers_need()
+        }
+
+        #[test]
+        fn warmed_patterns_outlast_a_stream_of_other_regions() {
+            warmed_patterns_outlast_other_regions()
+        }
+    }
+
+    fn warming_compiles_what_numbers_need() {
         let warmed = warm_regions(&["GB", "DE", "XX", "AQ"]);
         assert_eq!(warmed.regions, 2, "unknown regions and regions with no example are skipped: {warmed:?}");
         assert!(warmed.patterns >= 10, "{warmed:?}");
@@ -504,8 +536,7 @@ mod tests {
         assert!(compiled_patterns() > before);
     }
 
-    #[test]
-    fn warmed_patterns_outlast_a_stream_of_other_regions() {
+    fn warmed_patterns_outlast_other_regions() {
         let warmed = warm_regions(&["FR"]);
         // 100 spare patterns is about 8 other regions; a stream of 6 leaves FR's in place.
         for raw in

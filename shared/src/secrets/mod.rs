@@ -99,7 +99,12 @@ pub struct SecretCache {
     retry_interval: Duration,
     current: RwLock<Option<(Instant, Arc<Secrets>)>>,
     refresh: Mutex<Option<Instant>>,
+    now: MonotonicNow,
 }
+
+/// Where the cache reads the time: `Instant::now` (monotonic: a wall-clock step changes
+/// no TTL); a test steps its own, so what it asserts about the TTL needs no timing luck.
+pub type MonotonicNow = Arc<dyn Fn() -> Instant + Send + Sync>;
 
 /// How long loaded secrets are used before they are read again.
 pub const SECRET_TTL: Duration = Duration::from_secs(300);
@@ -113,7 +118,18 @@ impl SecretCache {
             retry_interval: Duration::from_secs(5),
             current: RwLock::new(None),
             refresh: Mutex::new(None),
+            now: Arc::new(Instant::now),
         }
+    }
+
+    /// The same cache, reading the time from `now`.
+    pub fn with_clock(self, now: MonotonicNow) -> Self {
+        Self { now, ..self }
+    }
+
+    /// Time since `at`, by the cache's clock.
+    fn since(&self, at: Instant) -> Duration {
+        (self.now)().saturating_duration_since(at)
     }
 
     async fn load_fit(&self) -> Result<Secrets, SecretError> {
@@ -127,7 +143,7 @@ impl SecretCache {
         let mut last_failure = self.refresh.lock().await;
         match self.load_fit().await {
             Ok(secrets) => {
-                *self.current.write().await = Some((Instant::now(), Arc::new(secrets)));
+                *self.current.write().await = Some(((self.now)(), Arc::new(secrets)));
                 Ok(())
             }
             Err(error) => {
@@ -136,7 +152,7 @@ impl SecretCache {
                     %error,
                     "secrets could not be loaded or are not fit for use; every request answers 503 until they are"
                 );
-                *last_failure = Some(Instant::now());
+                *last_failure = Some((self.now)());
                 Err(error)
             }
         }
@@ -145,30 +161,30 @@ impl SecretCache {
     /// The secrets in use: cached, or loaded again once `ttl` has passed.
     pub async fn current(&self) -> Result<Arc<Secrets>, SecretError> {
         if let Some((loaded, secrets)) = self.current.read().await.as_ref()
-            && loaded.elapsed() < self.ttl
+            && self.since(*loaded) < self.ttl
         {
             return Ok(secrets.clone());
         }
         let mut last_failure = self.refresh.lock().await;
         let stale = self.current.read().await.clone();
         if let Some((loaded, secrets)) = &stale
-            && loaded.elapsed() < self.ttl
+            && self.since(*loaded) < self.ttl
         {
             return Ok(secrets.clone()); // another request refreshed while we waited
         }
         let unavailable = || SecretError::Unreachable("secrets unavailable".into());
-        if last_failure.is_some_and(|at| at.elapsed() < self.retry_interval) {
+        if last_failure.is_some_and(|at| self.since(at) < self.retry_interval) {
             return stale.map(|(_, s)| s).ok_or_else(unavailable);
         }
         match self.load_fit().await {
             Ok(secrets) => {
                 let secrets = Arc::new(secrets);
-                *self.current.write().await = Some((Instant::now(), secrets.clone()));
+                *self.current.write().await = Some(((self.now)(), secrets.clone()));
                 *last_failure = None;
                 Ok(secrets)
             }
             Err(error) => {
-                *last_failure = Some(Instant::now());
+                *last_failure = Some((self.now)());
                 match stale {
                     Some((_, secrets)) => {
                         tracing::warn!(%error, "secret refresh failed; keeping the last good secrets");
