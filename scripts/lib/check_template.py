@@ -5,17 +5,24 @@ the template as SAM transforms it, the way CloudFormation receives it, and check
 - every answer API Gateway or WAF gives itself: the contract's JSON shape, a code of the
   contract's error table with its status, every header of API.md "Headers", and
   Retry-After where the contract asks for one;
-- the routes: POST, OPTIONS (keyless) and every other method on both paths reach the
-  functions;
+- the routes: POST, OPTIONS (keyless) and every other method on both paths reach their
+  function, which API Gateway may invoke; GET /.well-known/jwks.json reaches verify-otp,
+  keyless; no dependency cycle; the tokens' issuer defaults to the ApiUrl output;
 - the defaults: no daily quota on the usage plan, WAF on with a per-IP rate rule over
-  every path;
+  every path and a tighter one on /api/send-otp than any that /api/verify-otp meets (with
+  the defaults and with each samconfig.toml environment), AWS's managed lists without a
+  Count override;
 - every setting of the README's tables (which must agree with API.md) reaches both
-  functions, with the table's default;
-- the alarms watch metrics that the metric filters produce.
+  functions, with the table's default; no secret reaches a function's environment (no
+  secret's variable, no NoEcho parameter);
+- each function's role may read exactly the SSM parameters it uses (SECRETS_READ below),
+  named one by one, and every secret of shared/src/secrets is readable by some role;
+- the alarms watch metrics that the metric filters produce, and every alarm notifies the
+  stack's SNS topic, which has an email subscription to a required parameter.
 
-API.md lives beside the repository (../shared/API.md, or $OTP_API_MD). Where it is absent
-(a CI clone), the contract's error table and headers below stand in for it, and the run says
-so; where it is present, they must equal it.
+The contract is docs/API.md (or $OTP_API_MD, such as a newer draft to compare with): the
+error table and headers below must equal it, and README's settings tables must list its
+settings with its defaults.
 """
 
 import json
@@ -84,6 +91,27 @@ REQUIRED_GATEWAY_RESPONSES = {
     "INTEGRATION_TIMEOUT",
 }
 PATHS = ("/api/send-otp", "/api/verify-otp")
+JWKS_PATH = "/.well-known/jwks.json"
+# The SSM parameters (under SsmPrefix) each function reads, and so exactly what its role
+# may read: send-otp never the signing keys, verify-otp never the Twilio or challenge
+# secrets. A secret added to the code needs a line here and in the template.
+SECRETS_READ = {
+    "send-otp": {
+        "session-secret",
+        "code-pepper",
+        "twilio-account-sid",
+        "twilio-auth-token",
+        "twilio-from",
+        "twilio-messaging-service-sid",
+        "captcha-secret",
+        "gcp-credentials",
+        "test-numbers",
+    },
+    "verify-otp": {"session-secret", "code-pepper", "gcp-credentials", "token-signing-keys", "test-numbers"},
+}
+PARAMETER_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SsmPrefix}/"
+# How WAF sees a path: with the stage in front.
+STAGE_PREFIX = "/prod"
 FIRST_ORIGIN = {"Fn::Select": [0, {"Fn::Split": [",", {"Ref": "AllowedOrigins"}]}]}
 
 failures = []
@@ -129,6 +157,8 @@ def settings_table(section):
     for row in table_rows(section):
         variables = re.findall(r"`([A-Z][A-Z0-9_]+)`", row[1])
         defaults = row[2].split(" per ") if len(variables) == 2 else [row[2]]
+        if len(defaults) == 1 and normalise_default(defaults[0]) == "":
+            defaults = defaults * len(variables)  # "unset" for a pair: each unset
         if not variables or len(defaults) != len(variables):
             raise SystemExit(f"cannot read the settings row {row}")
         for variable, default in zip(variables, defaults):
@@ -137,7 +167,7 @@ def settings_table(section):
 
 
 def read_contract():
-    api_md = Path(os.environ.get("OTP_API_MD", ROOT.parent / "shared" / "API.md"))
+    api_md = Path(os.environ.get("OTP_API_MD", ROOT / "docs" / "API.md"))
     if not api_md.is_file():
         print(
             f"NOTE: {api_md} not found: checking against the contract's table copied in "
@@ -169,7 +199,7 @@ class NoManagedPolicies:
 
 
 def translated_template():
-    text = (ROOT / "template.yaml").read_text()
+    text = Path(os.environ.get("OTP_TEMPLATE", ROOT / "template.yaml")).read_text()
     source = yaml_parse(text)
     fragment = yaml_parse(text)
     # `sam build` puts the code in S3 before the transform sees it; any S3 URI will do here.
@@ -189,6 +219,10 @@ def evaluate(value, parameters, conditions):
             return str(a) == str(b)
         if key == "Fn::Not":
             return not evaluate(arg[0], parameters, conditions)
+        if key == "Fn::And":
+            return all(evaluate(v, parameters, conditions) for v in arg)
+        if key == "Fn::Or":
+            return any(evaluate(v, parameters, conditions) for v in arg)
         if key == "Condition":
             return condition(arg, parameters, conditions)
         if key == "Fn::If":
@@ -275,6 +309,81 @@ def check_gateway_responses(api_body):
     return len(responses)
 
 
+def no_value(value):
+    return value == {"Ref": "AWS::NoValue"}
+
+
+def waf_rules(acl, parameters, conditions):
+    """The web ACL's rules as they deploy with `parameters` (conditional rules resolved)."""
+    rules = []
+    for rule in acl["Properties"]["Rules"]:
+        if isinstance(rule, dict) and set(rule) == {"Fn::If"}:
+            name, then, otherwise = rule["Fn::If"]
+            rule = then if condition(name, parameters, conditions) else otherwise
+        if not no_value(rule):
+            rules.append(rule)
+    return rules
+
+
+def transformed(text, transformations):
+    for t in sorted(transformations, key=lambda t: t["Priority"]):
+        if t["Type"] == "LOWERCASE":
+            text = text.lower()
+        elif t["Type"] not in ("NONE", "URL_DECODE"):  # our paths hold nothing to decode
+            raise SystemExit(f"check_template.py cannot apply the text transformation {t['Type']}")
+    return text
+
+
+def counts_path(rate, path):
+    """Whether a rate rule counts a request to `path` (as WAF sees it, stage first)."""
+    scope = rate.get("ScopeDownStatement")
+    if scope is None:
+        return True
+    match = scope.get("ByteMatchStatement")
+    if match is None or "UriPath" not in match.get("FieldToMatch", {}):
+        raise SystemExit(f"check_template.py cannot read the scope-down statement {scope}")
+    seen = transformed(STAGE_PREFIX + path, match.get("TextTransformations", []))
+    search = match["SearchString"]
+    return {
+        "CONTAINS": search in seen,
+        "ENDS_WITH": seen.endswith(search),
+        "STARTS_WITH": seen.startswith(search),
+        "EXACTLY": seen == search,
+    }[match["PositionalConstraint"]]
+
+
+def samconfig_parameters(defaults):
+    """{environment: parameters} for each deploy environment of samconfig.toml, over `defaults`."""
+    import tomllib
+
+    config = tomllib.load(open(ROOT / "samconfig.toml", "rb"))
+    environments = {}
+    for env, commands in config.items():
+        if not isinstance(commands, dict) or "deploy" not in commands:
+            continue
+        overrides = commands["deploy"]["parameters"].get("parameter_overrides", [])
+        if isinstance(overrides, str):
+            overrides = overrides.split()
+        environments[env] = defaults | dict(o.split("=", 1) for o in overrides)
+    return environments
+
+
+def check_waf_limits(acl, where, parameters, conditions):
+    """Each path's tightest per-IP rate limit: sends must meet a lower one than verifies."""
+    limits = {}
+    for path in PATHS:
+        rates = [r["Statement"]["RateBasedStatement"] for r in waf_rules(acl, parameters, conditions) if "RateBasedStatement" in r["Statement"]]
+        counted = [int(evaluate(r["Limit"], parameters, conditions)) for r in rates if counts_path(r, path)]
+        if not counted:
+            fail(f"{where}: no WAF rate rule counts {path}")
+            return
+        limits[path] = min(counted)
+    send, verify = limits["/api/send-otp"], limits["/api/verify-otp"]
+    if not send < verify:
+        fail(f"{where}: WAF lets one address send {send} times per 5 minutes, no fewer than its {verify} verifies")
+    return limits
+
+
 def check_waf(resources, parameters, conditions):
     acls = [r for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACL"]
     if len(acls) != 1:
@@ -288,16 +397,26 @@ def check_waf(resources, parameters, conditions):
         fail("the WAF web ACL is not associated with the stage by default")
     properties = acl["Properties"]
     bodies = properties.get("CustomResponseBodies", {})
+    # Every optional rule on, so that each one is checked, not only the defaults.
+    every_rule_on = parameters | {name: "true" for name in ("WafIpReputationList", "WafAnonymousIpList") if name in parameters}
+    managed = set()
     rate_rules = 0
-    for rule in properties["Rules"]:
+    for rule in waf_rules(acl, every_rule_on, conditions):
         where = f"WAF rule {rule['Name']}"
+        group = rule["Statement"].get("ManagedRuleGroupStatement")
+        if group:
+            managed.add(group["Name"])
+            # Count would only log; None lets the group's own rules block (API Gateway then
+            # answers WAF_FILTERED, checked with the gateway responses).
+            if rule.get("OverrideAction") != {"None": {}} or group.get("RuleActionOverrides"):
+                fail(f"{where}: a managed rule group must block as AWS made it (OverrideAction None)")
+            continue
         rate = rule["Statement"].get("RateBasedStatement")
         if rate:
-            # No scope-down: every request counts, on both paths (and any other).
-            if rate.get("AggregateKeyType") == "IP" and "ScopeDownStatement" not in rate:
+            if rate.get("AggregateKeyType") != "IP":
+                fail(f"{where}: a rate rule must count per connecting IP, never a forwarded header")
+            elif "ScopeDownStatement" not in rate:
                 rate_rules += 1
-            else:
-                fail(f"{where}: a rate rule must count per IP over every path")
         block = rule["Action"].get("Block")
         if block is None:
             continue
@@ -317,17 +436,205 @@ def check_waf(resources, parameters, conditions):
         check_answer(where, custom["ResponseCode"], body.get("Content", ""), headers, origin_ok)
     if rate_rules != 1:
         fail(f"expected one per-IP rate rule over every path, found {rate_rules}")
+    wanted = {"AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesAnonymousIpList"}
+    if managed != wanted:
+        fail(f"the WAF's optional managed rule groups are {sorted(managed)}, expected {sorted(wanted)}")
+    if not any("ManagedRuleGroupStatement" in r["Statement"] for r in waf_rules(acl, parameters, conditions)):
+        fail("the IP reputation list is off by default")
+    limits = check_waf_limits(acl, "defaults", parameters, conditions)
+    for env, values in samconfig_parameters(parameters).items():
+        if condition("WafEnabled", values, conditions):
+            check_waf_limits(acl, f"samconfig.toml [{env}]", values, conditions)
+    return limits
 
 
-def check_routes(api_body):
+def keyed(spec):
+    return any("api_key" in s for s in spec.get("security", []))
+
+
+def reached_function(spec, source):
+    """The template's function an API method's integration invokes: by its ARN, or by name."""
+    uri = json.dumps(spec.get("x-amazon-apigateway-integration", {}).get("uri"))
+    for name, r in source["Resources"].items():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        function_name = r["Properties"].get("FunctionName", {})
+        by_name = isinstance(function_name, dict) and f"function:{function_name.get('Fn::Sub')}/invocations" in uri
+        if by_name or f"${{{name}.Arn}}" in uri:
+            return name
+    return None
+
+
+def check_routes(api_body, source):
+    serving = {"/api/send-otp": "SendOtpFunction", "/api/verify-otp": "VerifyOtpFunction", JWKS_PATH: "VerifyOtpFunction"}
+    for path, function in serving.items():
+        for method, spec in api_body.get("paths", {}).get(path, {}).items():
+            if reached_function(spec, source) != function:
+                fail(f"{method.upper()} {path}: reaches {reached_function(spec, source)}, not {function}")
+        # API Gateway may invoke it there (a permission whose source ARN covers the path).
+        if source["Resources"][function]["Properties"].get("Events"):
+            continue  # SAM writes the permission of an event
+        allowed = [
+            r
+            for r in source["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Permission"
+            and r["Properties"].get("FunctionName") == {"Ref": function}
+            and r["Properties"].get("Principal") == "apigateway.amazonaws.com"
+            and str(r["Properties"].get("SourceArn", {}).get("Fn::Sub", "")).endswith(path)
+        ]
+        if not allowed:
+            fail(f"{path}: no permission lets API Gateway invoke {function} there")
     for path in PATHS:
         methods = api_body.get("paths", {}).get(path, {})
         for method in ("post", "options", "x-amazon-apigateway-any-method"):
             if method not in methods:
                 fail(f"{path}: no {method} method")
-        keyless = [m for m, spec in methods.items() if not any("api_key" in s for s in spec.get("security", []))]
+        keyless = [m for m, spec in methods.items() if not keyed(spec)]
         if keyless != ["options"]:
             fail(f"{path}: methods without the API key should be exactly OPTIONS, are {keyless}")
+    # Any backend fetches the public keys, with no key of ours: its own GET, keyless, to
+    # verify-otp (which holds them).
+    methods = api_body.get("paths", {}).get(JWKS_PATH, {})
+    if set(methods) != {"get"}:
+        fail(f"{JWKS_PATH}: needs exactly a GET method, has {sorted(methods)}")
+    elif keyed(methods["get"]):
+        fail(f"{JWKS_PATH}: GET must need no API key")
+
+
+
+def dependencies(value, names):
+    """The resources `value` refers to (Ref, GetAtt, ${...} in Sub)."""
+    found = set()
+    if isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0] if isinstance(arg, list) else arg.split(".")[0])
+            elif key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+                if not isinstance(arg, str):
+                    found |= dependencies(arg[1], names)
+            else:
+                found |= dependencies(arg, names)
+    elif isinstance(value, list):
+        for item in value:
+            found |= dependencies(item, names)
+    return found & names
+
+
+def check_no_cycle(translated):
+    """CloudFormation refuses a template whose resources depend on each other in a circle
+    (cfn-lint does not see one made by the SAM transform): the functions take the API's
+    URL, so the API must not take the functions' ARNs."""
+    resources = translated["Resources"]
+    names = set(resources)
+    graph = {}
+    for name, r in resources.items():
+        depends = r.get("DependsOn", [])
+        graph[name] = dependencies({k: v for k, v in r.items() if k != "DependsOn"}, names) | set(
+            [depends] if isinstance(depends, str) else depends
+        )
+    state = {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                fail(f"a dependency cycle: {' -> '.join(trail[trail.index(nxt):] + [nxt])}")
+                return True
+            if nxt not in state and visit(nxt, trail + [nxt]):
+                return True
+        state[node] = "done"
+        return False
+
+    for node in sorted(graph):
+        if node not in state and visit(node, [node]):
+            break
+
+
+def check_issuer(source):
+    """The tokens' default issuer is the API's URL, as the ApiUrl output gives it."""
+    issuer = source["Globals"]["Function"]["Environment"]["Variables"].get("OTP_TOKEN_ISSUER")
+    default = issuer.get("Fn::If", [None, None, None])[2] if isinstance(issuer, dict) else None
+    api_url = source["Outputs"]["ApiUrl"]["Value"]
+    if source["Parameters"].get("TokenIssuer", {}).get("Default") != "" or default != api_url:
+        fail(f"OTP_TOKEN_ISSUER must default (empty TokenIssuer) to the ApiUrl output {api_url}, is {issuer}")
+
+
+def code_secrets():
+    """{ssm name: variable} of every secret shared/src/secrets names."""
+    text = (ROOT / "shared" / "src" / "secrets" / "mod.rs").read_text()
+    names = dict(re.findall(r'SecretName\s*\{\s*ssm:\s*"([a-z-]+)",\s*env:\s*"([A-Z0-9_]+)"', text))
+    if "session-secret" not in names:
+        raise SystemExit("cannot read the secrets' names from shared/src/secrets/mod.rs")
+    return names
+
+
+def check_secret_access(source):
+    """Each function's role reads exactly its SSM parameters, named one by one."""
+    resources = source["Resources"]
+    readable = set()
+    for name, function in resources.items():
+        if function["Type"] != "AWS::Serverless::Function":
+            continue
+        binary = function.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        role = function["Properties"].get("Role", {}).get("Fn::GetAtt", [None])[0]
+        if binary not in SECRETS_READ or role not in resources:
+            fail(f"{name}: expected a function of {sorted(SECRETS_READ)} with a role of the template")
+            continue
+        properties = resources[role]["Properties"]
+        if properties.get("ManagedPolicyArns"):
+            fail(f"{role}: no managed policy, so that what it may read stays in the template")
+        granted = set()
+        for policy in properties.get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if no_value(statement) or "Fn::If" in statement:
+                    statement = statement.get("Fn::If", [None, {}, {}])[1]  # the KMS grant, when on
+                actions = statement.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                ssm = [a for a in actions if a.lower().startswith("ssm:") or a == "*"]
+                if not ssm:
+                    continue
+                if ssm != ["ssm:GetParameters"] or statement.get("Effect") != "Allow":
+                    fail(f"{role}: SSM actions should be exactly ssm:GetParameters, are {actions}")
+                targets = statement.get("Resource", [])
+                targets = targets if isinstance(targets, list) else [targets]
+                for target in targets:
+                    arn = target.get("Fn::Sub") if isinstance(target, dict) else target
+                    if not (isinstance(arn, str) and arn.startswith(PARAMETER_ARN)) or "*" in arn:
+                        fail(f"{role}: may read {target!r}; name each parameter under SsmPrefix, no wildcard")
+                        continue
+                    granted.add(arn.removeprefix(PARAMETER_ARN))
+        if granted != SECRETS_READ[binary]:
+            fail(
+                f"{role} ({binary}) may read {sorted(granted)}; it uses exactly {sorted(SECRETS_READ[binary])} "
+                f"(too many: {sorted(granted - SECRETS_READ[binary])}, missing: {sorted(SECRETS_READ[binary] - granted)})"
+            )
+        readable |= granted
+    unread = sorted(set(code_secrets()) - readable)
+    if unread:
+        fail(f"secrets of shared/src/secrets no role may read: {unread} (add them to SECRETS_READ and the roles)")
+    return len(readable)
+
+
+def check_no_secret_in_environment(source, translated):
+    """No secret is plain text in a function's configuration."""
+    variables = set(code_secrets().values())
+    no_echo = {name for name, p in source["Parameters"].items() if p.get("NoEcho")}
+    for name, function in translated["Resources"].items():
+        if function["Type"] != "AWS::Lambda::Function":
+            continue
+        environment = function["Properties"].get("Environment", {}).get("Variables", {})
+        for variable in sorted(set(environment) & variables):
+            fail(f"{name}: the secret {variable} is an environment variable; it belongs in SSM")
+        for variable, value in environment.items():
+            used = {m for m in re.findall(r'"Ref": "([A-Za-z0-9]+)"', json.dumps(value))} | set(
+                re.findall(r"\$\{([A-Za-z0-9]+)\}", json.dumps(value))
+            )
+            if used & no_echo:
+                fail(f"{name}: {variable} takes the NoEcho parameter {sorted(used & no_echo)}: a secret belongs in SSM")
 
 
 def check_settings(source, translated, parameters, contract):
@@ -346,7 +653,10 @@ def check_settings(source, translated, parameters, contract):
     if len(functions) != 2:
         fail(f"expected two functions, found {sorted(functions)}")
     checked = 0
+    secret_variables = set(code_secrets().values())
     for variable, default in documented.items():
+        if variable in secret_variables:
+            continue  # a secret: from SSM, never the environment (check_no_secret_in_environment)
         refs = {name: f["Properties"].get("Environment", {}).get("Variables", {}).get(variable) for name, f in functions.items()}
         if variable in abuse and not all(refs.values()):
             fail(f"{variable} does not reach {sorted(n for n, r in refs.items() if not r)}")
@@ -367,7 +677,26 @@ def check_settings(source, translated, parameters, contract):
     return checked, len(abuse)
 
 
-def check_alarms(translated):
+def alarm_topics(source):
+    """The stack's SNS topics with an email subscription to a required parameter."""
+    resources, parameters = source["Resources"], source["Parameters"]
+    topics = set()
+    for r in resources.values():
+        if r["Type"] != "AWS::SNS::Subscription" or "Condition" in r:
+            continue
+        p = r["Properties"]
+        endpoint = p.get("Endpoint", {}).get("Ref") if isinstance(p.get("Endpoint"), dict) else None
+        topic = p.get("TopicArn", {}).get("Ref") if isinstance(p.get("TopicArn"), dict) else None
+        if p.get("Protocol") == "email" and endpoint in parameters and "Default" not in parameters[endpoint]:
+            if topic in resources and resources[topic]["Type"] == "AWS::SNS::Topic" and "Condition" not in resources[topic]:
+                topics.add(topic)
+    return topics
+
+
+def check_alarms(translated, source, parameters, conditions):
+    topics = alarm_topics(source)
+    if not topics:
+        fail("no SNS topic of the stack with an email subscription to a required parameter: the alarms page no one")
     produced = set()
     for r in translated["Resources"].values():
         if r["Type"] == "AWS::Logs::MetricFilter":
@@ -384,6 +713,11 @@ def check_alarms(translated):
             namespace = json.dumps(metric.get("Namespace"))
             if "OtpService/" in namespace and metric["MetricName"] not in produced:
                 fail(f"alarm {name} watches {metric['MetricName']}, which no metric filter produces")
+        # With the defaults (and so always): an alarm notifies the stack's topic.
+        actions = evaluate(p.get("AlarmActions"), parameters, conditions)
+        notified = {a.get("Ref") for a in actions if isinstance(a, dict)} if isinstance(actions, list) else set()
+        if not notified & topics:
+            fail(f"alarm {name} notifies {actions!r}, not the stack's alarm topic {sorted(topics)}")
     return alarms
 
 
@@ -396,8 +730,12 @@ def main():
     api_body = apis[0]["Properties"]["Body"]
 
     responses = check_gateway_responses(api_body)
-    check_waf(source["Resources"], parameters, conditions)
-    check_routes(api_body)
+    limits = check_waf(source["Resources"], parameters, conditions) or {}
+    check_routes(api_body, source)
+    check_no_cycle(translated)
+    check_issuer(source)
+    readable = check_secret_access(source)
+    check_no_secret_in_environment(source, translated)
 
     plans = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
     quota = evaluate(plans[0]["Properties"].get("Quota"), parameters, conditions) if plans else None
@@ -407,15 +745,17 @@ def main():
         fail("the usage plan has no throttle")
 
     settings, abuse = check_settings(source, translated, parameters, contract)
-    alarms = check_alarms(translated)
+    alarms = check_alarms(translated, source, parameters, conditions)
 
     if failures:
         print("\n".join(f"FAIL {f}" for f in failures), file=sys.stderr)
         raise SystemExit(f"template check: {len(failures)} failed")
     print(
         f"template check: {responses} gateway responses and the WAF answers are the contract's; "
-        f"every method routed; no daily quota and WAF on by default; {abuse} abuse limits reach both "
-        f"functions, {settings} settings with the README's default; {alarms} alarms watch produced metrics"
+        f"every method routed, the JWK Set keyless; no daily quota and WAF on by default, per IP per 5 minutes "
+        f"{limits.get('/api/send-otp')} sends and {limits.get('/api/verify-otp')} verifies; {abuse} abuse limits reach both "
+        f"functions, {settings} settings with the README's default, no secret in an environment; the roles read "
+        f"{readable} parameters, each exactly its own; {alarms} alarms watch produced metrics and page the alarm topic"
     )
 
 

@@ -72,14 +72,15 @@ pub struct ServiceSettings {
     /// 3 makes blocks of 1000 numbers. Used only with `policy.per_range` on.
     pub range_digits: u8,
     pub token_ttl: TimeDelta,
+    /// The tokens' `iss` (`OTP_TOKEN_ISSUER`).
     pub token_issuer: String,
+    /// The tokens' `aud` (`OTP_TOKEN_AUDIENCE`): the backends that accept them check it.
+    pub token_audience: String,
     pub allowed_countries: CountryAllowList,
     /// Number types that may receive codes (`OTP_NUMBER_TYPES`).
     pub number_types: NumberTypes,
     /// Adds the WebOTP line `@domain #code` to every SMS (`OTP_WEBOTP_DOMAIN`).
     pub webotp_domain: Option<String>,
-    /// Numbers that are never texted and take a fixed code (`OTP_TEST_NUMBERS`).
-    pub test_numbers: TestNumbers,
 }
 
 /// The Firestore database of the store: `OTP_FIRESTORE_PROJECT_ID` (required with
@@ -93,11 +94,28 @@ pub struct FirestoreSettings {
     pub emulator_host: Option<String>,
 }
 
-/// Test numbers and their fixed codes.
+/// Test numbers and their fixed codes. The list is a secret (`test-numbers` in SSM,
+/// `OTP_TEST_NUMBERS` locally: see `secrets`), read with the other secrets; this is its
+/// shape once parsed.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct TestNumbers(BTreeMap<String, OtpCode>);
 
 impl TestNumbers {
+    /// `+E164=code` pairs, each number valid and each code of the configured length. A
+    /// reason never repeats a number or a code.
+    pub fn parse(list: &str, length: CodeLength) -> Result<Self, String> {
+        let mut numbers = BTreeMap::new();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (number, code) = item.split_once('=').ok_or("each entry is +E164=code")?;
+            // Parsed with every number type allowed: a test number is often a fictional range.
+            let phone = E164Phone::parse_any_type(number, None).map_err(|e| format!("a test number: {e}"))?;
+            let code = OtpCode::parse(code.trim(), length)
+                .map_err(|_| format!("a test code must be {} digits", length.get()))?;
+            numbers.insert(phone.as_str().to_owned(), code);
+        }
+        Ok(Self(numbers))
+    }
+
     /// The test number `raw` names, if any: a test number need not be a valid number.
     pub fn find(&self, raw: &str) -> Option<E164Phone> {
         let raw = raw.trim();
@@ -280,8 +298,6 @@ fn service_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<S
         None => NumberTypes::default(),
         Some(list) => NumberTypes::parse(&list).map_err(|reason| invalid("OTP_NUMBER_TYPES", reason))?,
     };
-    let test_numbers = test_numbers(&env.text("OTP_TEST_NUMBERS").unwrap_or_default(), code_length)
-        .map_err(|reason| invalid("OTP_TEST_NUMBERS", reason))?;
     let webotp_domain = env.text("OTP_WEBOTP_DOMAIN");
     if let Some(domain) = &webotp_domain {
         // The WebOTP line must keep every text within one SMS segment.
@@ -294,10 +310,10 @@ fn service_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<S
         range_digits,
         token_ttl: env.seconds("OTP_TOKEN_TTL_SECONDS", 3600, 1)?,
         token_issuer: env.text("OTP_TOKEN_ISSUER").unwrap_or_else(|| "otp-service".into()),
+        token_audience: env.text("OTP_TOKEN_AUDIENCE").unwrap_or_else(|| "otp-service-clients".into()),
         allowed_countries,
         number_types,
         webotp_domain,
-        test_numbers,
     })
 }
 
@@ -369,20 +385,6 @@ fn country_overrides(list: &str) -> Result<BTreeMap<String, Option<u32>>, String
         overrides.insert(country, (cap > 0).then_some(cap));
     }
     Ok(overrides)
-}
-
-/// `+E164=code` pairs, each number valid and each code of the configured length.
-fn test_numbers(list: &str, length: CodeLength) -> Result<TestNumbers, String> {
-    let mut numbers = BTreeMap::new();
-    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (number, code) = item.split_once('=').ok_or("each entry is +E164=code")?;
-        // Parsed with every number type allowed: a test number is often a fictional range.
-        let phone = E164Phone::parse_any_type(number, None).map_err(|e| format!("a test number: {e}"))?;
-        let code =
-            OtpCode::parse(code.trim(), length).map_err(|_| format!("a test code must be {} digits", length.get()))?;
-        numbers.insert(phone.as_str().to_owned(), code);
-    }
-    Ok(TestNumbers(numbers))
 }
 
 /// The largest per-number, per-client or per-range send limit (see `Env::send_limit`).

@@ -10,6 +10,7 @@ use crate::adapters::captcha::{CaptchaProvider, ChallengeConfig, SiteVerify};
 use crate::adapters::firestore::FirestoreAuth;
 use crate::adapters::outbox::OutboxEntry;
 use crate::config::Settings;
+use crate::domain::token::{AuthMethod, TokenKeys};
 use crate::domain::{CodeLength, E164Phone, OtpCode, Pepper, SessionTokenIssuer};
 use crate::ports::{SecretSource, SmsMessage};
 use crate::secrets::env::EnvSecrets;
@@ -66,31 +67,45 @@ fn keys_hashes_and_tokens_are_not_printed() {
     assert_hides("Pepper", format!("{pepper:?}"), &[SECRET]);
     let hash = pepper.hash_code(NUMBER, &code());
     assert_hides("CodeHash", format!("{hash:?}"), &[CODE]);
-    let issuer = SessionTokenIssuer::new(SECRET.as_bytes(), "otp-service", TimeDelta::hours(1));
-    assert_hides("SessionTokenIssuer", format!("{issuer:?}"), &[SECRET]);
-    let token = issuer.issue(&phone(), at()).expect("a token");
+    let pem = TokenKeys::generate_pem();
+    // The key's base64 body, line by line: no line of it may show.
+    let key_lines: Vec<&str> = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+    let keys = std::sync::Arc::new(TokenKeys::parse(&pem).expect("a generated key"));
+    assert_hides("TokenKeys", format!("{keys:?}"), &key_lines);
+    let issuer = SessionTokenIssuer::new(keys, "otp-service", "clients", TimeDelta::hours(1));
+    assert_hides("SessionTokenIssuer", format!("{issuer:?}"), &key_lines);
+    let token = issuer.issue(&phone(), AuthMethod::Sms, at()).expect("a token");
     let jwt = token.token.clone();
     assert_hides("SessionToken", format!("{token:?}"), &[&jwt, NATIONAL]);
+    // Issued now, so that it decodes (unexpired).
+    let fresh = issuer.issue(&phone(), AuthMethod::Sms, Utc::now()).expect("a token");
+    let claims = issuer.decode(&fresh.token).expect("claims");
+    assert_hides("SessionClaims", format!("{claims:?}"), &[NATIONAL, &claims.jti]);
     let approval = Approval { to: phone(), token };
     assert_hides("Approval", format!("{approval:?}"), &[&jwt, NATIONAL]);
 }
 
 #[tokio::test]
 async fn secrets_and_settings_are_not_printed() {
+    let pem = TokenKeys::generate_pem();
+    let key_lines: Vec<&str> = pem.lines().filter(|line| !line.starts_with("-----")).collect();
     let lookup = |name: &str| match name {
         "OTP_SESSION_SECRET"
         | "OTP_CODE_PEPPER"
         | "TWILIO_AUTH_TOKEN"
         | "OTP_CAPTCHA_SECRET"
         | "OTP_GCP_CREDENTIALS" => Some(format!("{SECRET}-{name}")),
+        "OTP_TOKEN_SIGNING_KEYS" => Some(pem.clone()),
         "TWILIO_ACCOUNT_SID" => Some("AC0123456789abcdef0123456789abcdef".into()),
         "TWILIO_FROM" => Some("+15005550006".into()),
         _ => None,
     };
     let env = EnvSecrets::from_lookup(lookup);
     assert_hides("EnvSecrets", format!("{env:?}"), &[SECRET]);
+    assert_hides("EnvSecrets", format!("{env:?}"), &key_lines);
     let secrets = env.load().await.expect("every secret given");
     assert_hides("Secrets", format!("{secrets:?}"), &[SECRET]);
+    assert_hides("Secrets", format!("{secrets:?}"), &key_lines);
     let twilio = secrets.twilio.clone().expect("the Twilio secrets");
     assert_hides("TwilioSecrets", format!("{twilio:?}"), &[SECRET]);
 

@@ -108,7 +108,7 @@ impl ApiError {
             Self::Forbidden => "Forbidden.".into(),
             Self::IncorrectCode { .. } => "The code is incorrect.".into(),
             Self::CountryNotAllowed => "Numbers from this country are not supported.".into(),
-            Self::MethodNotAllowed => "Only POST is allowed here.".into(),
+            Self::MethodNotAllowed => "This method is not allowed here.".into(),
             Self::CodeExpired => "There is no pending code for this number; request a new one.".into(),
             Self::PayloadTooLarge => "The request body is larger than 4 KiB.".into(),
             Self::UnsupportedMediaType => "The request body must be JSON (Content-Type: application/json).".into(),

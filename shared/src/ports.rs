@@ -1,10 +1,13 @@
 //! The service's ports: what it needs from the outside world, one small trait each.
 //! Adapters in `adapters/` and `secrets/` implement them; the service uses only these.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use crate::domain::token::TokenKeys;
 use crate::domain::{CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy};
 
 /// The store of pending codes and limit counters.
@@ -121,7 +124,7 @@ pub trait Clock: Send + Sync {
 /// The service's secrets, whatever holds them.
 #[derive(Clone)]
 pub struct Secrets {
-    /// HS256 key of session tokens.
+    /// HMAC key of the device tokens (the session tokens are signed with `token_keys`).
     pub session_secret: SecretString,
     /// HMAC key of stored code hashes and store keys.
     pub code_pepper: SecretString,
@@ -132,6 +135,12 @@ pub struct Secrets {
     pub gcp_credentials: Option<SecretString>,
     /// The bot challenge's siteverify secret; absent where no challenge is configured.
     pub captcha_secret: Option<SecretString>,
+    /// Test numbers and their fixed codes (`+E164=code`, comma-separated), as stored: a
+    /// number and its code sign in, so the list is kept with the secrets, not the settings.
+    pub test_numbers: Option<SecretString>,
+    /// The session tokens' ES256 keys, parsed when the secrets are loaded (the first
+    /// signs); verify-otp's alone.
+    pub token_keys: Option<Arc<TokenKeys>>,
 }
 
 #[derive(Clone)]

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
-use crate::config::ServiceSettings;
+use crate::config::{ServiceSettings, TestNumbers};
 use crate::domain::message::{render_sms, ttl_minutes};
+use crate::domain::token::{AuthMethod, JwkSet};
 use crate::domain::{E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome};
 use crate::error::ApiError;
 use crate::ports::{
-    BotChallenge, ChallengeError, Clock, OtpStore, SendSubjects, SmsError, SmsMessage, SmsSender, StoreError,
+    BotChallenge, ChallengeError, Clock, OtpStore, Secrets, SendSubjects, SmsError, SmsMessage, SmsSender, StoreError,
     VerifySubjects,
 };
 use crate::secrets::SecretCache;
@@ -108,7 +109,8 @@ impl OtpService {
         self.check_challenge(caller, captcha_token).await?;
         let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
-        let test_code = self.settings.test_numbers.code_for(&phone);
+        let test_numbers = self.test_numbers(&secrets)?;
+        let test_code = test_numbers.code_for(&phone);
         let code = test_code.cloned().unwrap_or_else(|| OtpCode::generate(self.settings.code_length));
         let hash = pepper.hash_code(phone.as_str(), &code);
         let number_key = pepper.number_key(phone.as_str());
@@ -183,6 +185,25 @@ impl OtpService {
         Ok(self.accepted(phone, expires_at))
     }
 
+    /// The operator's test number that `raw` names, if any (it may be fictional, no valid
+    /// number). While the secrets cannot be read, none: the number is then answered as the
+    /// invalid number it is, as it would be without test numbers.
+    pub async fn find_test_number(&self, raw: &str) -> Option<E164Phone> {
+        let secrets = self.secrets.current().await.ok()?;
+        self.test_numbers(&secrets).ok()?.find(raw)
+    }
+
+    /// The test numbers the secrets hold. The cache already checked them with this code
+    /// length when it loaded them, so a failure here is two lengths disagreeing: answered
+    /// as unavailable rather than as a number without its fixed code.
+    fn test_numbers(&self, secrets: &Secrets) -> Result<TestNumbers, ApiError> {
+        let Some(list) = &secrets.test_numbers else { return Ok(TestNumbers::default()) };
+        TestNumbers::parse(list.expose_secret(), self.settings.code_length).map_err(|reason| {
+            tracing::error!(event = "secrets_unusable", %reason, "the test numbers do not parse");
+            ApiError::ServiceUnavailable
+        })
+    }
+
     fn accepted(&self, to: E164Phone, expires_at: DateTime<Utc>) -> SendAccepted {
         let resend_after_seconds = u64::try_from(self.settings.policy.resend_cooldown.num_seconds()).unwrap_or(0);
         SendAccepted { to, expires_at, resend_after_seconds }
@@ -210,6 +231,13 @@ impl OtpService {
     /// Judges `code` for `phone`; on a match, issues a session token.
     pub async fn verify(&self, phone: E164Phone, code: OtpCode, caller: Caller<'_>) -> Result<Approval, ApiError> {
         let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
+        // Before the code is judged, so that no approval is spent on a token that cannot be
+        // signed. Where codes are verified the cache loads no secrets without the keys; a
+        // process that only sends has none (it may read none).
+        let Some(keys) = secrets.token_keys.clone() else {
+            tracing::error!(event = "secrets_unusable", "no token signing keys loaded: this process signs no tokens");
+            return Err(ApiError::ServiceUnavailable);
+        };
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
         let hash = pepper.hash_code(phone.as_str(), &code);
         let number_key = pepper.number_key(phone.as_str());
@@ -226,11 +254,12 @@ impl OtpService {
             VerifyOutcome::Approved => {
                 tracing::info!(event = "verify_approved", phone = %phone.masked(), country = phone.region(), "approved");
                 let issuer = SessionTokenIssuer::new(
-                    secrets.session_secret.expose_secret().as_bytes(),
+                    keys,
                     self.settings.token_issuer.clone(),
+                    self.settings.token_audience.clone(),
                     self.settings.token_ttl,
                 );
-                let token = issuer.issue(&phone, now).map_err(|error| {
+                let token = issuer.issue(&phone, AuthMethod::Sms, now).map_err(|error| {
                     tracing::error!(%error, "session token not issued");
                     ApiError::Internal
                 })?;
@@ -249,6 +278,14 @@ impl OtpService {
                 Err(ApiError::RateLimited { retry_after_seconds })
             }
         }
+    }
+}
+
+impl OtpService {
+    /// The public keys the session tokens may be signed with (every configured one).
+    pub async fn jwk_set(&self) -> Result<JwkSet, ApiError> {
+        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
+        secrets.token_keys.as_ref().map(|keys| keys.jwk_set()).ok_or(ApiError::ServiceUnavailable)
     }
 }
 

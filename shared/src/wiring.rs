@@ -17,7 +17,7 @@ use crate::http::{Api, Cors, Endpoint, StartupError};
 use crate::ports::{BotChallenge, Clock, OtpStore, SecretSource, SmsSender};
 use crate::secrets::env::EnvSecrets;
 use crate::secrets::ssm::SsmSecrets;
-use crate::secrets::{Required, SECRET_TTL, SecretCache};
+use crate::secrets::{Required, SECRET_TTL, SecretCache, TestNumbersRule};
 use crate::service::OtpService;
 
 /// Parts handed to the start-up ready-made instead of built from the settings: the fakes
@@ -34,6 +34,9 @@ pub struct Overrides {
     pub firestore_call_timeout: Option<Duration>,
     /// The outbox prints each SMS to the terminal (the local run).
     pub echo_outbox: bool,
+    /// How long loaded secrets serve before they are read again ([`SECRET_TTL`]): a test
+    /// of a rotation sets zero, so that each request reads its source.
+    pub secret_ttl: Option<Duration>,
 }
 
 /// A started service.
@@ -47,9 +50,9 @@ pub struct App {
     pub problems: Vec<String>,
 }
 
-/// The `Api` of the Lambda function serving `endpoint`, from the environment.
-pub async fn lambda_api(endpoint: Endpoint) -> Api {
-    build_from_env(Overrides::default(), &[endpoint]).await.api
+/// The `Api` of the Lambda function serving `endpoints`, from the environment.
+pub async fn lambda_api(endpoints: &[Endpoint]) -> Api {
+    build_from_env(Overrides::default(), endpoints).await.api
 }
 
 /// Reads the settings from the environment and builds the service for `endpoints`.
@@ -67,7 +70,7 @@ pub async fn build_from_env(overrides: Overrides, endpoints: &[Endpoint]) -> App
 /// Builds the service that `settings` describe, with `overrides` in place of the parts
 /// they give, serving both endpoints (the local run, tests).
 pub async fn build(settings: Settings, overrides: Overrides) -> App {
-    build_serving(settings, overrides, &[Endpoint::SendOtp, Endpoint::VerifyOtp]).await
+    build_serving(settings, overrides, &Endpoint::ALL).await
 }
 
 /// [`build`] for a process that serves only `endpoints`: it warms only what they use (a
@@ -77,12 +80,21 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
         return refuse(&settings.allowed_origins, reason);
     }
     let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let sends = endpoints.contains(&Endpoint::SendOtp);
     let required = Required {
-        twilio: overrides.sms.is_none() && settings.sms == SmsKind::Twilio,
-        captcha: overrides.challenge.is_none() && settings.captcha.is_some(),
+        twilio: sends && overrides.sms.is_none() && settings.sms == SmsKind::Twilio,
+        captcha: sends && overrides.challenge.is_none() && settings.captcha.is_some(),
+        token_keys: endpoints.contains(&Endpoint::VerifyOtp) || endpoints.contains(&Endpoint::Jwks),
+        // Test numbers would let anyone who knows one sign in as it: inside Lambda a list in
+        // the secrets makes them unfit, unless the stack allows them on purpose.
+        test_numbers: if settings.in_lambda && !settings.test_numbers_in_lambda {
+            TestNumbersRule::Refused
+        } else {
+            TestNumbersRule::Allowed(settings.service.code_length)
+        },
     };
-    let source = overrides.secrets.unwrap_or_else(|| secret_source(&settings));
-    let secrets = Arc::new(SecretCache::new(source, required, SECRET_TTL));
+    let source = overrides.secrets.unwrap_or_else(|| secret_source(&settings, required));
+    let secrets = Arc::new(SecretCache::new(source, required, overrides.secret_ttl.unwrap_or(SECRET_TTL)));
 
     let mut outbox = None;
     let mut twilio = None;
@@ -179,9 +191,9 @@ fn challenge_from_settings(
 
 /// Where secrets come from: SSM under `OTP_SSM_PREFIX` when it is set (environment
 /// variables override single values), else the environment alone.
-fn secret_source(settings: &Settings) -> Arc<dyn SecretSource> {
+fn secret_source(settings: &Settings, required: Required) -> Arc<dyn SecretSource> {
     match &settings.ssm_prefix {
-        Some(prefix) => Arc::new(SsmSecrets::from_env(prefix, settings.sms == SmsKind::Twilio)),
+        Some(prefix) => Arc::new(SsmSecrets::from_env(prefix, required)),
         None => Arc::new(EnvSecrets::from_env()),
     }
 }
@@ -215,8 +227,8 @@ pub fn firestore_store(
 }
 
 /// Inside Lambda the local-only adapters are refused: memory would not be shared between
-/// instances (limits would not hold), the outbox would send nothing, the emulator is not
-/// Firestore, and test numbers would let anyone sign in as them.
+/// instances (limits would not hold), the outbox would send nothing, and the emulator is
+/// not Firestore. (Test numbers are secrets: `Required::test_numbers` refuses them.)
 fn refused_in_lambda(settings: &Settings, overrides: &Overrides) -> Option<String> {
     if !settings.in_lambda {
         return None;
@@ -230,9 +242,6 @@ fn refused_in_lambda(settings: &Settings, overrides: &Overrides) -> Option<Strin
     }
     if settings.firestore.emulator_host.is_some() {
         refused.push("FIRESTORE_EMULATOR_HOST");
-    }
-    if !settings.service.test_numbers.is_empty() && !settings.test_numbers_in_lambda {
-        refused.push("OTP_TEST_NUMBERS (without OTP_TEST_NUMBERS_IN_LAMBDA=true)");
     }
     (!refused.is_empty()).then(|| {
         format!(
@@ -286,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn lambda_refuses_local_only_adapters_and_test_numbers() {
+    fn lambda_refuses_local_only_adapters() {
         let none = Overrides::default();
         assert_eq!(refused_in_lambda(&settings(&[]), &none), None, "outside Lambda anything goes");
         let lambda = [("AWS_LAMBDA_FUNCTION_NAME", "send-otp")];
@@ -304,12 +313,52 @@ mod tests {
             pairs.extend_from_slice(extra);
             refused_in_lambda(&settings(&pairs), &none)
         };
-        let reason = with(&[("OTP_TEST_NUMBERS", "+15555550100=123456")]).expect("test numbers refused");
-        assert!(reason.contains("OTP_TEST_NUMBERS"), "{reason}");
-        assert_eq!(with(&[("OTP_TEST_NUMBERS", "+15555550100=123456"), ("OTP_TEST_NUMBERS_IN_LAMBDA", "true")]), None);
         assert!(
             with(&[("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")])
                 .is_some_and(|r| r.contains("FIRESTORE_EMULATOR_HOST"))
+        );
+    }
+
+    #[tokio::test]
+    async fn inside_lambda_test_numbers_in_the_secrets_are_refused_unless_allowed() {
+        let key = crate::domain::token::TokenKeys::generate_pem();
+        let secrets = |list: &str| {
+            let list = list.to_owned();
+            let key = key.clone();
+            let env = EnvSecrets::from_lookup(move |name| match name {
+                "OTP_TOKEN_SIGNING_KEYS" => Some(key.clone()),
+                "OTP_SESSION_SECRET" => Some("s".repeat(16) + &"t".repeat(16)),
+                "OTP_CODE_PEPPER" => Some("p".repeat(16) + &"q".repeat(16)),
+                "OTP_TEST_NUMBERS" => Some(list.clone()),
+                _ => None,
+            });
+            Overrides {
+                secrets: Some(Arc::new(env) as Arc<dyn SecretSource>),
+                store: Some(Arc::new(MemoryStore::new()) as Arc<dyn OtpStore>),
+                sms: Some(Arc::new(Outbox::new(Arc::new(SystemClock), false)) as Arc<dyn SmsSender>),
+                ..Overrides::default()
+            }
+        };
+        // One country served, so that start-up warms few patterns (the pattern-cache tests
+        // of domain::phone count them in the same process).
+        let us = ("OTP_ALLOWED_COUNTRIES", "US");
+        let lambda = [("AWS_LAMBDA_FUNCTION_NAME", "send-otp"), us];
+        let app = build(settings(&lambda), secrets("+15555550100=123456")).await;
+        assert!(
+            app.problems.iter().any(|p| p.contains("OTP_TEST_NUMBERS_IN_LAMBDA")),
+            "refused in Lambda: {:?}",
+            app.problems
+        );
+        let allowed = [("AWS_LAMBDA_FUNCTION_NAME", "send-otp"), ("OTP_TEST_NUMBERS_IN_LAMBDA", "true"), us];
+        let app = build(settings(&allowed), secrets("+15555550100=123456")).await;
+        assert_eq!(app.problems, Vec::<String>::new(), "allowed on purpose");
+        let app = build(settings(&[us]), secrets("+15555550100=123456")).await;
+        assert_eq!(app.problems, Vec::<String>::new(), "outside Lambda");
+        let app = build(settings(&[("OTP_CODE_LENGTH", "8"), us]), secrets("+15555550100=123456")).await;
+        assert!(
+            app.problems.iter().any(|p| p.contains("8 digits")),
+            "the codes take the code length: {:?}",
+            app.problems
         );
     }
 

@@ -3,7 +3,7 @@
 
 use otp_core::Endpoint;
 use otp_core::domain::phone::compiled_patterns;
-use otp_testkit::{ORIGIN, SESSION_SECRET, TestApp, request, t0, wrong_code};
+use otp_testkit::{ORIGIN, TestApp, request, t0, tokens, wrong_code};
 use rusty_fork::rusty_fork_test;
 use serde_json::json;
 
@@ -207,18 +207,15 @@ async fn the_right_code_approves_once_with_a_valid_token() {
     assert_eq!(reply.body["to"], PHONE);
     assert_eq!(reply.body["tokenExpiresAt"], "2026-11-24T16:00:30Z");
     let token = reply.body["token"].as_str().expect("a token");
-    // Decode as a consumer would, with the session secret (its expiry checked at the real now).
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    validation.validate_exp = false;
-    validation.set_issuer(&["otp-service"]);
-    let claims = jsonwebtoken::decode::<serde_json::Value>(
-        token,
-        &jsonwebtoken::DecodingKey::from_secret(SESSION_SECRET.as_bytes()),
-        &validation,
-    )
-    .expect("token verifies")
-    .claims;
+    // Checked as a backend would, with the served public keys alone.
+    let jwks = app.jwks().await;
+    assert_eq!(jwks.status, 200, "{}", jwks.body);
+    let claims = tokens::check(token, &jwks.body).expect("the token checks against the JWK Set");
     assert_eq!(claims["sub"], PHONE);
+    assert_eq!(claims["phone_number"], PHONE);
+    assert_eq!(claims["phone_number_verified"], true);
+    assert_eq!(claims["amr"], json!(["sms"]));
+    assert_eq!((claims["iss"].as_str(), claims["aud"].as_str()), (Some(tokens::ISSUER), Some(tokens::AUDIENCE)));
     assert_eq!(claims["iat"], t0().timestamp() + 30);
     assert_eq!(claims["exp"], t0().timestamp() + 30 + 3600);
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
@@ -505,5 +502,155 @@ async fn every_answer_carries_the_security_headers_preflights_and_errors_include
         }
         assert_eq!(reply.header("vary"), Some("Origin"));
         assert_eq!(reply.header("access-control-allow-origin"), Some(ORIGIN));
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the signing key's public half, by its RFC 7638 kid, with
+/// every header of the contract but a cacheable `Cache-Control`.
+#[tokio::test]
+async fn the_jwk_set_lists_the_public_keys_and_may_be_cached() {
+    let app = TestApp::new().await;
+    let reply = app.jwks().await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let keys = reply.body["keys"].as_array().expect("a JWK Set");
+    assert_eq!(keys.len(), 1);
+    let key = &keys[0];
+    for (member, value) in [("kty", "EC"), ("crv", "P-256"), ("alg", "ES256"), ("use", "sig")] {
+        assert_eq!(key[member], value, "{member}");
+    }
+    assert!(key.get("d").is_none(), "never the private part: {key}");
+    let (x, y) = (key["x"].as_str().expect("x"), key["y"].as_str().expect("y"));
+    let members = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    use base64::Engine;
+    use sha2::Digest;
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(members));
+    assert_eq!(key["kid"], thumbprint.as_str(), "the kid is the RFC 7638 thumbprint");
+    assert_eq!(reply.header("cache-control"), Some("public, max-age=300"));
+    assert_eq!(reply.header("content-type"), Some("application/json; charset=utf-8"));
+    for (name, value) in otp_core::http::SECURITY_HEADERS.iter().filter(|(name, _)| *name != "cache-control") {
+        assert_eq!(reply.header(name), Some(*value), "{name}");
+    }
+    assert_eq!(reply.header("access-control-allow-origin"), Some(ORIGIN));
+
+    for method in ["POST", "PUT", "DELETE"] {
+        let reply = request(&app.api, Endpoint::Jwks, method, Some("application/json"), "{}", "198.51.100.7").await;
+        assert_eq!((reply.status, reply.error_code()), (405, "method_not_allowed"), "{method}");
+        assert_eq!((reply.header("allow"), reply.header("cache-control")), (Some("GET, OPTIONS"), Some("no-store")));
+    }
+    let preflight = request(&app.api, Endpoint::Jwks, "OPTIONS", None, "", "198.51.100.7").await;
+    assert_eq!(preflight.status, 204);
+
+    // Without usable secrets: the contract's 503, never cached.
+    let empty = otp_core::secrets::env::EnvSecrets::from_lookup(|_| None);
+    let down = TestApp::builder().secrets(empty).start_unchecked().await;
+    let reply = down.jwks().await;
+    assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+}
+
+/// Secrets whose signing keys the test changes between requests, as an operator edits the
+/// `token-signing-keys` parameter.
+struct RotatingKeys(std::sync::Arc<std::sync::Mutex<String>>);
+
+#[async_trait::async_trait]
+impl otp_core::ports::SecretSource for RotatingKeys {
+    async fn load(&self) -> Result<otp_core::ports::Secrets, otp_core::ports::SecretError> {
+        let keys = self.0.lock().map(|k| k.clone()).unwrap_or_default();
+        otp_testkit::secrets::secrets_with(&[("OTP_TOKEN_SIGNING_KEYS", &keys)]).load().await
+    }
+}
+
+/// docs/DEPLOY.md's rotation, step by step: add the new key second, move it first, drop the
+/// old one. At no step does a token that was valid stop checking against the served keys
+/// before it was meant to (the old key's tokens, once it is dropped, are past their lifetime).
+#[tokio::test]
+async fn a_key_rotation_fails_no_sign_in() {
+    use otp_testkit::{TOKEN_SIGNING_KEY as OLD, TOKEN_SIGNING_KEY_2 as NEW};
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(OLD.to_owned()));
+    let source = RotatingKeys(keys.clone());
+    let app = TestApp::builder().secrets(source).secret_ttl(std::time::Duration::ZERO).start().await;
+    let set_keys = |pem: String| *keys.lock().expect("the keys") = pem;
+    let mut n = 0;
+    let mut sign_in = || {
+        n += 1;
+        let phone = format!("+1415555{:04}", 100 + n);
+        let app = &app;
+        async move {
+            assert_eq!(app.send(&phone).await.status, 202);
+            let reply = app.verify(&phone, &app.last_code(&phone)).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.body["token"].as_str().expect("a token").to_owned()
+        }
+    };
+    let kid = |token: &str| jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid).unwrap_or_default();
+    let served = |reply: &otp_testkit::Reply| -> Vec<String> {
+        reply.body["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    let before = sign_in().await;
+    let old_kid = kid(&before);
+    assert_eq!(served(&app.jwks().await), std::slice::from_ref(&old_kid));
+
+    // 1. The new key goes in second: published, not yet signing.
+    set_keys(format!("{OLD}{NEW}"));
+    let jwks = app.jwks().await;
+    let kids = served(&jwks);
+    assert_eq!(kids.len(), 2);
+    let new_kid = kids[1].clone();
+    assert!(tokens::check(&before, &jwks.body).is_ok(), "a token of before the rotation checks");
+    let during = sign_in().await;
+    assert_eq!(kid(&during), old_kid, "the old key still signs");
+
+    // 2. Once caches hold the new key, it moves first and signs; the old one still checks.
+    set_keys(format!("{NEW}{OLD}"));
+    let jwks = app.jwks().await;
+    assert_eq!(served(&jwks), [new_kid.clone(), old_kid.clone()]);
+    let after = sign_in().await;
+    assert_eq!(kid(&after), new_kid, "the new key signs");
+    for token in [&before, &during, &after] {
+        assert!(tokens::check(token, &jwks.body).is_ok(), "every token checks while both are served");
+    }
+    // A backend whose cached set predates step 2 (it fetched during step 1) checks the new
+    // tokens too: that is why the new key was published before it signed.
+    let cached_in_step_1 = json!({ "keys": jwks.body["keys"].as_array().map(|k| vec![k[1].clone(), k[0].clone()]) });
+    assert!(tokens::check(&after, &cached_in_step_1).is_ok());
+
+    // 3. After the longest token lifetime, the old key goes.
+    set_keys(NEW.to_owned());
+    let jwks = app.jwks().await;
+    assert_eq!(served(&jwks), [new_kid]);
+    assert!(tokens::check(&after, &jwks.body).is_ok());
+    assert!(tokens::check(&before, &jwks.body).is_err(), "the old key's tokens no longer check once it is gone");
+}
+
+#[tokio::test]
+async fn unfit_signing_keys_are_a_start_up_error_then_503() {
+    use otp_testkit::TOKEN_SIGNING_KEY as KEY;
+    let p384 = "-----BEGIN PRIVATE KEY-----\nMIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDDTgy6CUr93LH84rAeR\n\
+                /4wCpFmWJcd0Otwg5Ssgy5fWyxR3E6FirHKOG5r79rTMBb+hZANiAAS3KN9OyRH5\n\
+                dIN/ovsys8iCl9lhxErj/fzBc6J7WYlJIZZ62LBn8QIteFaxvB8hnAax9EIFKvj+\n\
+                w88j+JmR7KKs26Zd1lma60lusStosqOwZkHnld34N9jHAwkr2SX6Mr8=\n-----END PRIVATE KEY-----\n";
+    for (keys, reason) in [
+        ("not a key", "PEM block"),
+        (&*format!("{KEY}{p384}"), "key 2 is not a P-256"),
+        (&*format!("{KEY}{KEY}"), "key 2 repeats key 1"),
+        ("", "token-signing-keys"), // absent: missing
+    ] {
+        let secrets = otp_testkit::secrets::secrets_with(&[("OTP_TOKEN_SIGNING_KEYS", keys)]);
+        let app = TestApp::builder().secrets(secrets).start_unchecked().await;
+        assert!(
+            app.problems.iter().any(|p| p.contains(reason) && p.contains("token-signing-keys")),
+            "{:?}",
+            app.problems
+        );
+        assert!(!app.problems.iter().any(|p| p.contains("MIG")), "no key material in the reason");
+        let reply = app.verify(PHONE, "123456").await;
+        assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"), "{keys:.20}");
+        assert_eq!(app.jwks().await.status, 503);
     }
 }

@@ -150,7 +150,7 @@ async fn check(fixture: &Fixture) {
     if let Seed::PendingCode(code) = fixture.seed {
         seed_pending_code(&h, code).await;
     }
-    let response = otp_core::http::lambda::handle(&h.app.api, fixture.endpoint, request).await;
+    let response = otp_core::http::lambda::handle(&h.app.api, &[fixture.endpoint], request).await;
     let json = body_json(response.body());
     assert_eq!(response.status().as_u16(), fixture.status, "{}: body {json}", fixture.file);
     assert_eq!(json["error"]["code"].as_str(), fixture.error, "{}: body {json}", fixture.file);
@@ -229,7 +229,7 @@ async fn a_backend_that_outlasts_the_deadline_gets_503_in_time() {
         .unwrap_or_default()
         .with_lambda_context(context);
     let started = std::time::Instant::now();
-    let response = otp_core::http::lambda::handle(&app.api, Endpoint::SendOtp, request).await;
+    let response = otp_core::http::lambda::handle(&app.api, otp_core::http::SEND_OTP_FUNCTION, request).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     assert!(started.elapsed() < std::time::Duration::from_millis(800), "answered before the deadline");

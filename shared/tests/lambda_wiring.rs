@@ -37,11 +37,11 @@ async fn lambda_api_reads_ssm_and_sends_through_twilio() {
     }
 
     // verify-otp sends nothing, so it opens no connection to Twilio.
-    let api = otp_core::wiring::lambda_api(Endpoint::VerifyOtp).await;
-    assert!(api.service().is_some(), "verify-otp starts");
+    let verify_api = otp_core::wiring::lambda_api(otp_core::http::VERIFY_OTP_FUNCTION).await;
+    assert!(verify_api.service().is_some(), "verify-otp starts");
     assert_eq!((fake.account_fetches().len(), fake.connections()), (0, 0), "verify-otp left Twilio alone");
     // send-otp opens it at start-up, with the credentials from SSM, and sends over it.
-    let api = otp_core::wiring::lambda_api(Endpoint::SendOtp).await;
+    let api = otp_core::wiring::lambda_api(otp_core::http::SEND_OTP_FUNCTION).await;
     assert!(api.service().is_some(), "the service starts");
     assert_eq!(fake.account_fetches(), [200], "the Twilio connection was opened and the credentials accepted");
     let reply = post(&api, Endpoint::SendOtp, json!({ "phone": "+16505550100" }), CLIENT_IP).await;
@@ -51,6 +51,12 @@ async fn lambda_api_reads_ssm_and_sends_through_twilio() {
     assert_eq!(messages.len(), 1, "sent through Twilio with the credentials from SSM");
     assert_eq!(messages[0].from.as_deref(), Some(env_from), "TWILIO_FROM overrides the SSM sender");
     let code = code_in(&messages[0].body);
+    // Each function asked SSM for its own secrets only (its role may read no others):
+    // send-otp holds no signing key, so it cannot sign a session token...
     let reply = post(&api, Endpoint::VerifyOtp, json!({ "phone": "+16505550100", "code": code }), CLIENT_IP).await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"), "{}", reply.body);
+    // ...and verify-otp publishes the one from SSM.
+    let jwks = otp_testkit::request(&verify_api, Endpoint::Jwks, "GET", None, Vec::new(), CLIENT_IP).await;
+    assert_eq!(jwks.status, 200, "{}", jwks.body);
+    assert_eq!(jwks.body["keys"].as_array().map(Vec::len), Some(1), "{}", jwks.body);
 }

@@ -121,7 +121,7 @@ async fn at_trace_the_lambda_path_logs_no_code_secret_number_address_key_or_even
     // What lambda_runtime logs at trace and debug: the whole event, body and headers.
     tracing::trace!(target: "lambda_runtime::layers::api_client", event = ?raw_event, "raw invocation event");
     tracing::debug!(target: "lambda_http", headers = ?raw_event.headers(), "request");
-    let response = otp_core::http::lambda::handle(&app.api, otp_core::Endpoint::SendOtp, raw_event)
+    let response = otp_core::http::lambda::handle(&app.api, otp_core::http::SEND_OTP_FUNCTION, raw_event)
         .instrument(invoke("req-trace-send"))
         .await;
     assert_eq!(response.status(), 202);
@@ -129,7 +129,7 @@ async fn at_trace_the_lambda_path_logs_no_code_secret_number_address_key_or_even
     let verify_body = serde_json::json!({ "phone": PHONE, "code": code });
     let response = otp_core::http::lambda::handle(
         &app.api,
-        otp_core::Endpoint::VerifyOtp,
+        otp_core::http::VERIFY_OTP_FUNCTION,
         event(otp_core::Endpoint::VerifyOtp, &verify_body),
     )
     .instrument(invoke("req-trace-verify"))

@@ -10,8 +10,20 @@ use otp_core::ports::{SecretError, SecretSource, TwilioSenderId};
 use otp_core::secrets::ssm::SsmSecrets;
 use otp_core::secrets::{Required, SecretCache};
 use otp_testkit::moto::{self, CallCounter, client, prefix, put, put_all};
-use otp_testkit::{ACCOUNT_SID, AUTH_TOKEN, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET, TestApp, capture_logs};
+use otp_testkit::{
+    ACCOUNT_SID, AUTH_TOKEN, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET, TOKEN_SIGNING_KEY, TestApp, capture_logs,
+};
 use secrecy::ExposeSecret;
+
+/// What the local run and the test apps need: both functions' secrets.
+fn both() -> Required {
+    Required { twilio: true, token_keys: true, ..Required::default() }
+}
+
+/// Both functions' secrets, with SMS that need no Twilio credentials.
+fn no_twilio() -> Required {
+    Required { token_keys: true, ..Required::default() }
+}
 
 #[tokio::test]
 async fn present_secrets_are_read_with_one_call() {
@@ -19,7 +31,7 @@ async fn present_secrets_are_read_with_one_call() {
     let prefix = prefix("present");
     put_all(&client(&endpoint, None), &prefix).await;
     let counter = CallCounter::default();
-    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, true, |_| None);
+    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, both(), |_| None);
 
     let secrets = source.load().await.expect("all secrets are there");
     assert_eq!(counter.get(), 1, "one GetParameters call for every secret");
@@ -46,7 +58,7 @@ async fn environment_variables_override_single_values() {
     ] {
         put(&admin, &prefix, name, value).await;
     }
-    let source = SsmSecrets::with_client(client(&endpoint, None), &prefix, true, |name| match name {
+    let source = SsmSecrets::with_client(client(&endpoint, None), &prefix, both(), |name| match name {
         "OTP_CODE_PEPPER" => Some("pepper-from-env".into()),
         "TWILIO_AUTH_TOKEN" => Some("token-from-env".into()),
         _ => None,
@@ -66,7 +78,7 @@ async fn a_missing_secret_is_named() {
     let prefix = prefix("missing");
     let admin = client(&endpoint, None);
     put(&admin, &prefix, "session-secret", SESSION_SECRET).await;
-    let source = SsmSecrets::with_client(client(&endpoint, None), &prefix, false, |_| None);
+    let source = SsmSecrets::with_client(client(&endpoint, None), &prefix, no_twilio(), |_| None);
     match source.load().await {
         Err(SecretError::Missing(name)) => assert_eq!(name, format!("{prefix}/code-pepper (or OTP_CODE_PEPPER)")),
         other => panic!("expected the pepper to be missing, got {other:?}"),
@@ -75,7 +87,7 @@ async fn a_missing_secret_is_named() {
     // Without Twilio credentials: fine for the outbox, a named gap when Twilio sends.
     put(&admin, &prefix, "code-pepper", PEPPER).await;
     assert!(source.load().await.expect("no Twilio needed").twilio.is_none());
-    let for_twilio = SsmSecrets::with_client(client(&endpoint, None), &prefix, true, |_| None);
+    let for_twilio = SsmSecrets::with_client(client(&endpoint, None), &prefix, both(), |_| None);
     match for_twilio.load().await {
         Err(SecretError::Missing(name)) => assert!(name.starts_with(&format!("{prefix}/twilio-account-sid")), "{name}"),
         other => panic!("expected the Twilio SID to be missing, got {other:?}"),
@@ -93,8 +105,9 @@ async fn a_missing_secret_is_one_clear_log_line_then_503_until_it_is_there() {
     let prefix = prefix("missing-api");
     let admin = client(&endpoint, None);
     put(&admin, &prefix, "session-secret", SESSION_SECRET).await;
+    put(&admin, &prefix, "token-signing-keys", TOKEN_SIGNING_KEY).await;
     let (logs, _guard) = capture_logs("info");
-    let app = app_over(SsmSecrets::with_client(client(&endpoint, None), &prefix, false, |_| None)).await;
+    let app = app_over(SsmSecrets::with_client(client(&endpoint, None), &prefix, no_twilio(), |_| None)).await;
 
     for _ in 0..3 {
         let reply = app.send("+16505550100").await;
@@ -117,7 +130,8 @@ async fn a_missing_secret_is_one_clear_log_line_then_503_until_it_is_there() {
 #[tokio::test]
 async fn an_unreachable_secret_store_is_503_not_a_crash() {
     // Needs no moto: nothing listens on the discard port.
-    let source = SsmSecrets::with_client(client("http://127.0.0.1:9", None), "/otp-test/unreachable", false, |_| None);
+    let source =
+        SsmSecrets::with_client(client("http://127.0.0.1:9", None), "/otp-test/unreachable", no_twilio(), |_| None);
     match source.load().await {
         Err(SecretError::Unreachable(reason)) => assert!(reason.contains("GetParameters"), "{reason}"),
         other => panic!("expected an unreachable store, got {other:?}"),
@@ -136,7 +150,7 @@ async fn a_rotation_is_picked_up_after_the_ttl_and_not_before() {
     let admin = client(&endpoint, None);
     put_all(&admin, &prefix).await;
     let counter = CallCounter::default();
-    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, true, |_| None);
+    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, both(), |_| None);
     // The cache's clock is the test's: the calls to moto take what they take on a busy
     // machine, and the TTL passes when the test says so.
     let ttl = Duration::from_secs(300);
@@ -172,7 +186,7 @@ async fn parts_reading_through_the_cache_cause_no_second_call() {
     let prefix = prefix("shared-cache");
     put_all(&client(&endpoint, None), &prefix).await;
     let counter = CallCounter::default();
-    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, true, |_| None);
+    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, both(), |_| None);
     let cache = Arc::new(SecretCache::new(Arc::new(source), Required::default(), Duration::from_secs(300)));
     // As wiring::build does it: the store's read of its credentials races the prime.
     let as_source: Arc<dyn SecretSource> = cache.clone();
@@ -181,4 +195,47 @@ async fn parts_reading_through_the_cache_cause_no_second_call() {
     let credentials = for_store.expect("the store gets the secrets").gcp_credentials;
     assert_eq!(credentials.map(|c| c.expose_secret().to_owned()).as_deref(), Some(GCP_CREDENTIALS));
     assert_eq!(counter.get(), 1, "one GetParameters for the service and the store together");
+}
+
+#[tokio::test]
+async fn test_numbers_come_from_ssm_in_the_one_call_and_the_environment_overrides_them() {
+    let Some(endpoint) = moto::endpoint() else { return };
+    let prefix = prefix("test-numbers");
+    let admin = client(&endpoint, None);
+    put_all(&admin, &prefix).await;
+    let source = SsmSecrets::with_client(client(&endpoint, None), &prefix, no_twilio(), |_| None);
+    assert!(source.load().await.expect("secrets load").test_numbers.is_none(), "the parameter is optional");
+
+    put(&admin, &prefix, "test-numbers", "+15555550100=424242").await;
+    let counter = CallCounter::default();
+    let source = SsmSecrets::with_client(client(&endpoint, Some(counter.clone())), &prefix, no_twilio(), |_| None);
+    let app = TestApp::builder().secrets(source).start().await;
+    let reply = app.send("+15555550100").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert!(app.outbox().list().is_empty(), "a test number is never texted");
+    assert_eq!(app.verify("+15555550100", "424242").await.status, 200, "its code is the one in SSM");
+    assert_eq!(counter.get(), 1, "read in the one GetParameters of every secret, then cached");
+
+    // For local work the variable gives the list instead, as for every secret.
+    let source = SsmSecrets::with_client(client(&endpoint, None), &prefix, no_twilio(), |name| {
+        (name == "OTP_TEST_NUMBERS").then(|| "+15555550199=171717".to_owned())
+    });
+    let secrets = source.load().await.expect("secrets load");
+    let list = secrets.test_numbers.expect("the variable's list");
+    assert_eq!(list.expose_secret(), "+15555550199=171717");
+}
+
+#[tokio::test]
+async fn test_numbers_in_ssm_that_do_not_parse_are_a_clear_start_up_error_then_503() {
+    let Some(endpoint) = moto::endpoint() else { return };
+    let prefix = prefix("test-numbers-unfit");
+    let admin = client(&endpoint, None);
+    put_all(&admin, &prefix).await;
+    put(&admin, &prefix, "test-numbers", "+15555550100=4242").await; // 4 digits, codes have 6
+    let (logs, _guard) = capture_logs("info");
+    let app = app_over(SsmSecrets::with_client(client(&endpoint, None), &prefix, no_twilio(), |_| None)).await;
+    assert!(app.problems.iter().any(|p| p.contains("test-numbers")), "{:?}", app.problems);
+    let reply = app.send("+16505550100").await;
+    assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"), "{}", reply.body);
+    assert!(!logs.text().contains("5555550100") && !logs.text().contains("=4242"), "never the list: {}", logs.text());
 }

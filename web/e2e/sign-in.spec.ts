@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 
 import { expect, test } from '@playwright/test';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 import {
   artifacts,
@@ -55,6 +56,16 @@ test('the whole sign-in, with the code read from the outbox', async ({ page }) =
   await expect(page.getByTestId('subject')).toHaveText(number.e164);
   const token = (await page.getByTestId('token').textContent()) ?? '';
   expect(subjectOf(token)).toBe(number.e164);
+  // Checked as a backend would, by a library no one here wrote, with the served public
+  // keys alone (a backend's job, never the browser's).
+  const keys = createRemoteJWKSet(new URL('/.well-known/jwks.json', base));
+  const { payload, protectedHeader } = await jwtVerify(token, keys, {
+    algorithms: ['ES256'],
+    issuer: 'otp-service',
+    audience: 'otp-service-clients',
+  });
+  expect(protectedHeader.alg).toBe('ES256');
+  expect(payload).toMatchObject({ sub: number.e164, phone_number: number.e164, phone_number_verified: true, amr: ['sms'] });
   await screenshot(page, '03-signed-in');
 });
 

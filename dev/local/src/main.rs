@@ -65,7 +65,9 @@ async fn run() -> Result<(), String> {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let extra = if local.outbox.is_some() { ", GET /_dev/outbox" } else { " (SMS through Twilio's API)" };
-    println!("OTP service (local run) on http://{address}: POST /api/send-otp, POST /api/verify-otp{extra}");
+    println!(
+        "OTP service (local run) on http://{address}: POST /api/send-otp, POST /api/verify-otp, GET /.well-known/jwks.json{extra}"
+    );
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);

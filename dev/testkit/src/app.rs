@@ -17,7 +17,7 @@ use otp_core::{Api, Endpoint, Settings};
 use serde_json::Value;
 
 use crate::clock::ManualClock;
-use crate::secrets::{ACCOUNT_SID, AUTH_TOKEN, FROM, secrets};
+use crate::secrets::{ACCOUNT_SID, AUTH_TOKEN, FROM, secrets_with};
 use crate::twilio::{self, TwilioSetup};
 
 /// The origin the apps allow (`OTP_ALLOWED_ORIGINS`), and every request comes from.
@@ -80,6 +80,11 @@ impl TestApp {
         self.post(Endpoint::VerifyOtp, serde_json::json!({ "phone": phone, "code": code }), CLIENT_IP).await
     }
 
+    /// `GET /.well-known/jwks.json`, as a backend fetches it.
+    pub async fn jwks(&self) -> Reply {
+        request(&self.api, Endpoint::Jwks, "GET", None, Vec::new(), CLIENT_IP).await
+    }
+
     /// The outbox the SMS went to (the default backend).
     pub fn outbox(&self) -> &Outbox {
         match &self.sms {
@@ -118,6 +123,7 @@ pub struct Builder {
     clock: Option<Arc<ManualClock>>,
     sms: Option<Arc<dyn SmsSender>>,
     twilio: Option<TwilioSetup>,
+    secret_ttl: Option<std::time::Duration>,
 }
 
 impl Builder {
@@ -143,6 +149,13 @@ impl Builder {
     /// A clock the test holds, or shares between apps.
     pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// How long the secrets serve before they are read again (zero: every request reads
+    /// them, so a test rotates a secret without waiting).
+    pub fn secret_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.secret_ttl = Some(ttl);
         self
     }
 
@@ -177,13 +190,24 @@ impl Builder {
         }
         values.extend(self.settings);
         let settings = Settings::from_lookup(|name| values.get(name).cloned()).expect("test settings are valid");
+        // One environment gives the settings and the secrets, as in the local run: a secret's
+        // variable among the settings (`OTP_TEST_NUMBERS`) joins the test secrets.
+        let secret_variables: Vec<(&str, &str)> = otp_core::secrets::ALL
+            .iter()
+            .filter_map(|name| values.get(name.env).map(|value| (name.env, value.as_str())))
+            .collect();
         let source: Arc<dyn SecretSource> = match (self.secrets, &self.twilio) {
             (Some(secrets), _) => secrets,
             (None, Some(setup)) => Arc::new(twilio::secrets(setup.auth_token, "TWILIO_FROM", FROM)),
-            (None, None) => Arc::new(secrets()),
+            (None, None) => Arc::new(secrets_with(&secret_variables)),
         };
-        let mut overrides =
-            Overrides { clock: Some(clock.clone()), store: self.store, sms: self.sms, ..Default::default() };
+        let mut overrides = Overrides {
+            clock: Some(clock.clone()),
+            store: self.store,
+            sms: self.sms,
+            secret_ttl: self.secret_ttl,
+            ..Default::default()
+        };
         let mut fake = None;
         match self.twilio {
             Some(setup) => {
@@ -191,7 +215,7 @@ impl Builder {
                 // The sender reads its credentials through the service's own cache.
                 let cache = Arc::new(SecretCache::new(
                     source,
-                    Required { twilio: true, captcha: false },
+                    Required { twilio: true, ..Required::default() },
                     Duration::from_secs(300),
                 ));
                 cache.prime().await.expect("secrets load");

@@ -24,12 +24,16 @@ pub mod logs;
 pub mod moto;
 pub mod secrets;
 pub mod store;
+pub mod tokens;
 pub mod twilio;
 
 pub use app::{Builder, CLIENT_IP, ORIGIN, Reply, TestApp, code_in, post, request, wrong_code};
 pub use clock::{ManualClock, secs, t0, t0_ns};
 pub use logs::capture_logs;
-pub use secrets::{ACCOUNT_SID, AUTH_TOKEN, CAPTCHA_SECRET, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET};
+pub use secrets::{
+    ACCOUNT_SID, AUTH_TOKEN, CAPTCHA_SECRET, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET, TOKEN_SIGNING_KEY,
+    TOKEN_SIGNING_KEY_2,
+};
 
 /// Says on the process's stderr that a test was skipped, where no run can miss it: the test
 /// harness hides what `eprintln!` prints in passing tests.

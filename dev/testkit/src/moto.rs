@@ -11,7 +11,7 @@ use aws_sdk_ssm::types::ParameterType;
 
 use otp_core::secrets as names;
 
-use crate::secrets::{ACCOUNT_SID, AUTH_TOKEN, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET};
+use crate::secrets::{ACCOUNT_SID, AUTH_TOKEN, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET, TOKEN_SIGNING_KEY};
 
 /// moto's address. Without one the test fails, unless the run opts out with
 /// `OTP_SKIP_MOTO=1`: then it is skipped, loudly (`scripts/test` always starts moto).
@@ -105,6 +105,7 @@ pub async fn put_all(admin: &aws_sdk_ssm::Client, prefix: &str) {
         (names::TWILIO_AUTH_TOKEN, AUTH_TOKEN),
         (names::TWILIO_FROM, FROM),
         (names::GCP_CREDENTIALS, GCP_CREDENTIALS),
+        (names::TOKEN_SIGNING_KEYS, TOKEN_SIGNING_KEY),
     ] {
         put(admin, prefix, name.ssm, value).await;
     }

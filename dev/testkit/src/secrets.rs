@@ -21,7 +21,24 @@ pub const CAPTCHA_SECRET: &str = "captcha-secret-7d1f0a9b2c";
 /// The Firestore credentials stored in SSM (`OTP_GCP_CREDENTIALS`): their shape only.
 pub const GCP_CREDENTIALS: &str = "{\"type\": \"service_account\"}";
 
-/// The service's own secrets, the pepper and the session secret, as the environment gives them.
+/// The session tokens' signing key (`OTP_TOKEN_SIGNING_KEYS`): a P-256 key made with
+/// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`, as docs/DEPLOY.md does.
+pub const TOKEN_SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgXUXzU13fAC68S7Wr
+0ptKh5KXd1GckY+C16ki47GzIwehRANCAARBXsu8XpL3QuO9sh4UIQKT8IywPgut
+1XKszXStfJaUP4hwutXigpON10frwmmIdFRHVVWJtugqy6EgKXWqqeeI
+-----END PRIVATE KEY-----
+";
+/// A second key of the same kind, for the rotation tests.
+pub const TOKEN_SIGNING_KEY_2: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgCGCDHnPOGD4T5qPf
+VNlTQREgf3PTLUrFX3BNkXMPBIChRANCAARymqwJI7hvFB4Qsn/dX+TT5NJBaS/V
+QsUDK4Ufb4JIXaxzpm0SEGyBGWNfOI7rmgLHpMgvGloW2mF+SbclS6IS
+-----END PRIVATE KEY-----
+";
+
+/// The service's own secrets (the pepper, the session secret and the signing key) as the
+/// environment gives them.
 pub fn secrets() -> EnvSecrets {
     secrets_with(&[])
 }
@@ -29,8 +46,11 @@ pub fn secrets() -> EnvSecrets {
 /// The service's own secrets with `extra` (variable, value) added, or replacing them; an
 /// empty value leaves the variable out.
 pub fn secrets_with(extra: &[(&str, &str)]) -> EnvSecrets {
-    let mut values: HashMap<&str, &str> =
-        HashMap::from([(names::CODE_PEPPER.env, PEPPER), (names::SESSION_SECRET.env, SESSION_SECRET)]);
+    let mut values: HashMap<&str, &str> = HashMap::from([
+        (names::CODE_PEPPER.env, PEPPER),
+        (names::SESSION_SECRET.env, SESSION_SECRET),
+        (names::TOKEN_SIGNING_KEYS.env, TOKEN_SIGNING_KEY),
+    ]);
     values.extend(extra.iter().copied());
     EnvSecrets::from_lookup(|name| values.get(name).filter(|v| !v.is_empty()).map(|v| (*v).to_owned()))
 }

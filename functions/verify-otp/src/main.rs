@@ -2,8 +2,7 @@
 //! hands every API Gateway request to the shared handler.
 
 use lambda_http::{Error, Request, service_fn};
-use otp_core::Endpoint;
-use otp_core::http::lambda;
+use otp_core::http::{self, lambda};
 
 // One thread: Lambda hands a function one request at a time, and the start-up's waits
 // (secrets, Firestore, Twilio) overlap on one thread as well as on several. Worker threads
@@ -11,10 +10,10 @@ use otp_core::http::lambda;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     otp_core::telemetry::init(true);
-    let api = otp_core::wiring::lambda_api(Endpoint::VerifyOtp).await;
+    let api = otp_core::wiring::lambda_api(http::VERIFY_OTP_FUNCTION).await;
     let api = &api;
     lambda_http::run(service_fn(move |request: Request| async move {
-        Ok::<_, std::convert::Infallible>(lambda::handle(api, Endpoint::VerifyOtp, request).await)
+        Ok::<_, std::convert::Infallible>(lambda::handle(api, http::VERIFY_OTP_FUNCTION, request).await)
     }))
     .await
 }

@@ -34,9 +34,20 @@ fn time_left(request: &Request) -> Option<Duration> {
     Some(left.saturating_sub(DEADLINE_MARGIN))
 }
 
-/// Answers one API Gateway request to `endpoint`; never fails. Slow backends (store,
-/// SMS provider) that would outlast the invocation get a `503` just before its deadline.
-pub async fn handle(api: &Api, endpoint: Endpoint, request: Request) -> Response<Body> {
+/// Which of a function's `endpoints` a request is for: by its path as API Gateway received
+/// it (no stage), else the first, the function's main route (API Gateway sends a function
+/// only the paths the template routes to it).
+pub fn endpoint_for(endpoints: &[Endpoint], request: &Request) -> Endpoint {
+    let path = Endpoint::from_path(request.raw_http_path());
+    let first = endpoints.first().copied().unwrap_or(Endpoint::SendOtp);
+    endpoints.iter().copied().find(|endpoint| Some(*endpoint) == path).unwrap_or(first)
+}
+
+/// Answers one API Gateway request to one of `endpoints` (a function's routes); never
+/// fails. Slow backends (store, SMS provider) that would outlast the invocation get a `503`
+/// just before its deadline.
+pub async fn handle(api: &Api, endpoints: &[Endpoint], request: Request) -> Response<Body> {
+    let endpoint = endpoint_for(endpoints, &request);
     let ip = source_ip(&request);
     let answer = api.handle(endpoint, &request, ip);
     let response = match time_left(&request) {

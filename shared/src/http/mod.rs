@@ -2,6 +2,7 @@
 //! used unchanged by the Lambda binaries (`lambda`) and the local run.
 
 pub mod cors;
+mod jwks;
 pub mod lambda;
 mod request;
 mod response;
@@ -19,29 +20,37 @@ pub use response::{SECURITY_HEADERS, error_response, with_security_headers};
 use crate::error::ApiError;
 use crate::service::OtpService;
 
-/// The two endpoints, one per Lambda function.
+/// The endpoints: send-otp serves the first, verify-otp the other two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     SendOtp,
     VerifyOtp,
+    /// `GET /.well-known/jwks.json`: the session tokens' public keys.
+    Jwks,
 }
 
 impl Endpoint {
+    pub const ALL: [Self; 3] = [Self::SendOtp, Self::VerifyOtp, Self::Jwks];
+
     pub fn path(self) -> &'static str {
         match self {
             Self::SendOtp => "/api/send-otp",
             Self::VerifyOtp => "/api/verify-otp",
+            Self::Jwks => "/.well-known/jwks.json",
         }
     }
 
     pub fn from_path(path: &str) -> Option<Self> {
-        match path.trim_end_matches('/') {
-            "/api/send-otp" => Some(Self::SendOtp),
-            "/api/verify-otp" => Some(Self::VerifyOtp),
-            _ => None,
-        }
+        let path = path.trim_end_matches('/');
+        Self::ALL.into_iter().find(|endpoint| endpoint.path() == path)
     }
 }
+
+/// The routes of the send-otp Lambda function (template.yaml).
+pub const SEND_OTP_FUNCTION: &[Endpoint] = &[Endpoint::SendOtp];
+/// The routes of the verify-otp Lambda function: it holds the signing keys, so it also
+/// publishes their public halves.
+pub const VERIFY_OTP_FUNCTION: &[Endpoint] = &[Endpoint::VerifyOtp, Endpoint::Jwks];
 
 /// Why the service could not start: it then answers `503` to every request.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -82,7 +91,8 @@ impl Api {
             tracing::error!(event = "handler_panicked", "a handler panicked; answering 500");
             error_response(&ApiError::Internal)
         });
-        with_security_headers(self.cors.decorate(origin, response))
+        let response = with_security_headers(self.cors.decorate(origin, response));
+        if endpoint == Endpoint::Jwks { jwks::cacheable(response) } else { response }
     }
 
     async fn answer<B: AsRef<[u8]>>(
@@ -91,12 +101,16 @@ impl Api {
         request: &http::Request<B>,
         client_ip: Option<IpAddr>,
     ) -> http::Response<String> {
+        if endpoint == Endpoint::Jwks {
+            return jwks::answer(self.service.as_ref().ok(), request.method()).await;
+        }
         let result = match request::json_body(request) {
             Err(error) => Err(error),
             Ok(body) => match (&self.service, endpoint) {
                 (Err(_), _) => Err(ApiError::ServiceUnavailable),
                 (Ok(service), Endpoint::SendOtp) => send::send_otp(service, &body, client_ip).await,
                 (Ok(service), Endpoint::VerifyOtp) => verify::verify_otp(service, &body, client_ip).await,
+                (Ok(_), Endpoint::Jwks) => Err(ApiError::NotFound),
             },
         };
         result.unwrap_or_else(|error| error_response(&error))

@@ -28,7 +28,7 @@ pub(super) async fn send_otp(
         tracing::info!(event = "send_country_refused", calling_code = code, "send refused: country not allowed");
         return Err(ApiError::CountryNotAllowed);
     }
-    let phone = parse_phone(service, raw_phone, default_country)?;
+    let phone = parse_phone(service, raw_phone, default_country).await?;
     let client = client_bucket(client_ip);
     let caller = Caller { client: &client, ip: client_ip };
     let accepted = service.send(phone, locale, caller, captcha_token).await?;
@@ -46,15 +46,15 @@ pub(super) async fn send_otp(
 
 /// The number of a request: any valid SMS-capable number, or one of the operator's test
 /// numbers (which may be fictional).
-pub(super) fn parse_phone(
+pub(super) async fn parse_phone(
     service: &OtpService,
     raw: &str,
     default_country: Option<phonenumber::country::Id>,
 ) -> Result<E164Phone, ApiError> {
-    E164Phone::parse(raw, default_country)
-        .ok()
-        .or_else(|| service.settings().test_numbers.find(raw))
-        .ok_or(ApiError::InvalidPhone)
+    if let Ok(phone) = E164Phone::parse(raw, default_country) {
+        return Ok(phone);
+    }
+    service.find_test_number(raw).await.ok_or(ApiError::InvalidPhone)
 }
 
 /// The `defaultCountry` field: absent or blank is none, anything but an ISO code is a bad

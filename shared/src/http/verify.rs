@@ -30,7 +30,7 @@ pub(super) async fn verify_otp(
         return Err(ApiError::CodeExpired);
     }
     // The frontend sends back the E.164 `to` of the send; other formats parse the same way.
-    let phone = parse_phone(service, raw_phone, default_country)?;
+    let phone = parse_phone(service, raw_phone, default_country).await?;
     let code = parse_code()?;
     let client = client_bucket(client_ip);
     let approval = service.verify(phone, code, Caller { client: &client, ip: client_ip }).await?;

@@ -2,16 +2,17 @@
 //! per-run values (the local run). Names: `OTP_SESSION_SECRET`, `OTP_CODE_PEPPER`,
 //! `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `TWILIO_FROM` or
 //! `TWILIO_MESSAGING_SERVICE_SID`, `OTP_GCP_CREDENTIALS` (service-account JSON) and
-//! `OTP_CAPTCHA_SECRET` (see `secrets::ALL`).
+//! `OTP_CAPTCHA_SECRET`, `OTP_TEST_NUMBERS` and `OTP_TOKEN_SIGNING_KEYS` (see `secrets::ALL`).
 
 use async_trait::async_trait;
 use rand::RngCore;
 use secrecy::SecretString;
 
 use super::{
-    CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, SESSION_SECRET, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM,
-    TWILIO_MESSAGING_SERVICE_SID,
+    CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, SESSION_SECRET, TEST_NUMBERS, TOKEN_SIGNING_KEYS, TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID, parse_token_keys,
 };
+use crate::domain::token::TokenKeys;
 use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
 
 /// Reads `OTP_SESSION_SECRET`, `OTP_CODE_PEPPER` and the Twilio variables.
@@ -22,6 +23,8 @@ pub struct EnvSecrets {
     twilio: Option<TwilioSecrets>,
     gcp_credentials: Option<String>,
     captcha_secret: Option<String>,
+    test_numbers: Option<String>,
+    token_signing_keys: Option<String>,
 }
 
 impl std::fmt::Debug for EnvSecrets {
@@ -54,11 +57,13 @@ impl EnvSecrets {
             twilio,
             gcp_credentials: get(GCP_CREDENTIALS.env),
             captcha_secret: get(CAPTCHA_SECRET.env),
+            test_numbers: get(TEST_NUMBERS.env),
+            token_signing_keys: get(TOKEN_SIGNING_KEYS.env),
         }
     }
 
-    /// Fills each missing service secret with a random value, and returns the names of
-    /// those it filled (the local run prints them).
+    /// Fills each missing service secret with a random value (the signing keys with one
+    /// new P-256 key), and returns the names of those it filled (the local run prints them).
     pub fn fill_missing_with_random(&mut self) -> Vec<&'static str> {
         let mut filled = Vec::new();
         for (name, slot) in [(SESSION_SECRET.env, &mut self.session_secret), (CODE_PEPPER.env, &mut self.code_pepper)] {
@@ -68,6 +73,10 @@ impl EnvSecrets {
                 *slot = Some(hex::encode(bytes));
                 filled.push(name);
             }
+        }
+        if self.token_signing_keys.is_none() {
+            self.token_signing_keys = Some(TokenKeys::generate_pem());
+            filled.push(TOKEN_SIGNING_KEYS.env);
         }
         filled
     }
@@ -83,6 +92,8 @@ impl SecretSource for EnvSecrets {
             twilio: self.twilio.clone(),
             gcp_credentials: self.gcp_credentials.clone().map(SecretString::from),
             captcha_secret: self.captcha_secret.clone().map(SecretString::from),
+            test_numbers: self.test_numbers.clone().map(SecretString::from),
+            token_keys: parse_token_keys(self.token_signing_keys.as_deref())?,
         })
     }
 }
@@ -99,8 +110,14 @@ mod tests {
             Err(SecretError::Missing(name)) => assert_eq!(name, "OTP_SESSION_SECRET"),
             other => panic!("expected a missing secret, got {other:?}"),
         }
-        assert_eq!(env.fill_missing_with_random(), vec!["OTP_SESSION_SECRET", "OTP_CODE_PEPPER"]);
+        assert_eq!(
+            env.fill_missing_with_random(),
+            vec!["OTP_SESSION_SECRET", "OTP_CODE_PEPPER", "OTP_TOKEN_SIGNING_KEYS"]
+        );
         let a = env.load().await.unwrap();
+        let kids = a.token_keys.as_ref().expect("a key for the run").kids().join(",");
+        let again = env.load().await.unwrap();
+        assert_eq!(again.token_keys.expect("the same key").kids().join(","), kids, "one key per run, not per load");
         assert_ne!(a.session_secret.expose_secret(), a.code_pepper.expose_secret());
         assert_eq!(a.code_pepper.expose_secret().len(), 64);
     }
@@ -114,7 +131,7 @@ mod tests {
             "TWILIO_FROM" => Some("+15005550006".into()),
             _ => None,
         });
-        assert_eq!(env.fill_missing_with_random(), vec!["OTP_SESSION_SECRET"]);
+        assert_eq!(env.fill_missing_with_random(), vec!["OTP_SESSION_SECRET", "OTP_TOKEN_SIGNING_KEYS"]);
         let s = env.load().await.unwrap();
         assert_eq!(s.code_pepper.expose_secret(), "pepper");
         let twilio = s.twilio.unwrap();

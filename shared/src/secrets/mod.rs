@@ -12,6 +12,9 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use tokio::sync::{Mutex, RwLock};
 
+use crate::config::TestNumbers;
+use crate::domain::CodeLength;
+use crate::domain::token::TokenKeys;
 use crate::ports::{SecretError, SecretSource, Secrets};
 
 /// A secret's name under the SSM prefix, and the environment variable that gives it
@@ -31,9 +34,15 @@ pub const TWILIO_MESSAGING_SERVICE_SID: SecretName =
     SecretName { ssm: "twilio-messaging-service-sid", env: "TWILIO_MESSAGING_SERVICE_SID" };
 pub const GCP_CREDENTIALS: SecretName = SecretName { ssm: "gcp-credentials", env: "OTP_GCP_CREDENTIALS" };
 pub const CAPTCHA_SECRET: SecretName = SecretName { ssm: "captcha-secret", env: "OTP_CAPTCHA_SECRET" };
+/// Optional, and read by both functions: a number and its fixed code sign in, so the list
+/// is a secret, never a plain setting (in AWS, never an environment variable of the stack).
+pub const TEST_NUMBERS: SecretName = SecretName { ssm: "test-numbers", env: "OTP_TEST_NUMBERS" };
+/// The session tokens' ES256 keys (PKCS#8 PEM P-256, concatenated; the first signs): read
+/// by verify-otp alone, which signs the tokens.
+pub const TOKEN_SIGNING_KEYS: SecretName = SecretName { ssm: "token-signing-keys", env: "OTP_TOKEN_SIGNING_KEYS" };
 
 /// Every secret, in the order they are asked for.
-pub const ALL: [SecretName; 8] = [
+pub const ALL: [SecretName; 10] = [
     SESSION_SECRET,
     CODE_PEPPER,
     TWILIO_ACCOUNT_SID,
@@ -42,17 +51,65 @@ pub const ALL: [SecretName; 8] = [
     TWILIO_MESSAGING_SERVICE_SID,
     GCP_CREDENTIALS,
     CAPTCHA_SECRET,
+    TEST_NUMBERS,
+    TOKEN_SIGNING_KEYS,
 ];
 
 /// The shortest session secret and pepper: 32 bytes, the HMAC-SHA256 block's half and
 /// the key size RFC 7518 requires of HS256.
 pub const MIN_KEY_BYTES: usize = 32;
 
-/// Which optional secrets the configured adapters need.
+/// Which optional secrets the configured adapters need, and what test numbers may be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Required {
     pub twilio: bool,
     pub captcha: bool,
+    /// The session tokens' signing keys: where codes are verified.
+    pub token_keys: bool,
+    pub test_numbers: TestNumbersRule,
+}
+
+impl Required {
+    /// Whether a function with these needs reads `name` at all. Each function's role may
+    /// read only the parameters it uses (template.yaml; scripts/lib/check_template.py's
+    /// SECRETS_READ), and SSM refuses a whole `GetParameters` call that names one more:
+    /// send-otp never asks for the signing keys, verify-otp never for the Twilio
+    /// credentials or the challenge's secret.
+    pub fn reads(&self, name: SecretName) -> bool {
+        if [TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID].contains(&name) {
+            self.twilio
+        } else if name == CAPTCHA_SECRET {
+            self.captcha
+        } else if name == TOKEN_SIGNING_KEYS {
+            self.token_keys
+        } else {
+            true
+        }
+    }
+}
+
+/// The signing keys a source read (PEM text), parsed: a key that does not parse, is not
+/// P-256 or repeats another makes the secrets unfit, with a reason that shows no key.
+pub fn parse_token_keys(pem: Option<&str>) -> Result<Option<Arc<TokenKeys>>, SecretError> {
+    let Some(pem) = pem else { return Ok(None) };
+    TokenKeys::parse(pem).map(|keys| Some(Arc::new(keys))).map_err(|reason| {
+        SecretError::Unfit(format!("{} ({}): {reason}", TOKEN_SIGNING_KEYS.ssm, TOKEN_SIGNING_KEYS.env))
+    })
+}
+
+/// Whether the secrets may hold test numbers, and the code length their codes must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestNumbersRule {
+    Allowed(CodeLength),
+    /// Inside Lambda without `OTP_TEST_NUMBERS_IN_LAMBDA=true`: a list there is unfit, so
+    /// that a stray parameter cannot open a production stack to a fixed code.
+    Refused,
+}
+
+impl Default for TestNumbersRule {
+    fn default() -> Self {
+        Self::Allowed(CodeLength::default())
+    }
 }
 
 /// Checks that `secrets` are fit for use: the session secret and the pepper are at least
@@ -84,6 +141,23 @@ pub fn check_fit(secrets: &Secrets, required: Required) -> Result<(), SecretErro
     }
     if required.captcha && secrets.captcha_secret.is_none() {
         return Err(SecretError::Missing(format!("{} (or {})", CAPTCHA_SECRET.ssm, CAPTCHA_SECRET.env)));
+    }
+    if required.token_keys && secrets.token_keys.is_none() {
+        return Err(SecretError::Missing(format!("{} (or {})", TOKEN_SIGNING_KEYS.ssm, TOKEN_SIGNING_KEYS.env)));
+    }
+    if let Some(list) = &secrets.test_numbers {
+        let unfit =
+            |reason: String| SecretError::Unfit(format!("{} ({}): {reason}", TEST_NUMBERS.ssm, TEST_NUMBERS.env));
+        match required.test_numbers {
+            TestNumbersRule::Refused => {
+                return Err(unfit(
+                    "test numbers are refused inside Lambda unless OTP_TEST_NUMBERS_IN_LAMBDA=true".into(),
+                ));
+            }
+            TestNumbersRule::Allowed(length) => {
+                TestNumbers::parse(list.expose_secret(), length).map_err(unfit)?;
+            }
+        }
     }
     Ok(())
 }
@@ -222,6 +296,8 @@ mod tests {
             twilio: None,
             gcp_credentials: None,
             captcha_secret: None,
+            test_numbers: None,
+            token_keys: None,
         }
     }
 
@@ -241,10 +317,69 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        let missing = check_fit(&secrets(&long_a, &long_b), Required { twilio: false, captcha: true });
+        let missing = check_fit(&secrets(&long_a, &long_b), Required { captcha: true, ..Required::default() });
         assert!(matches!(missing, Err(SecretError::Missing(name)) if name.contains("captcha-secret")));
-        let missing = check_fit(&secrets(&long_a, &long_b), Required { twilio: true, captcha: false });
+        let missing = check_fit(&secrets(&long_a, &long_b), Required { twilio: true, ..Required::default() });
         assert!(matches!(missing, Err(SecretError::Missing(name)) if name.contains("TWILIO_ACCOUNT_SID")));
+        let missing = check_fit(&secrets(&long_a, &long_b), Required { token_keys: true, ..Required::default() });
+        assert!(matches!(missing, Err(SecretError::Missing(name)) if name.contains("token-signing-keys")));
+    }
+
+    #[test]
+    fn each_function_reads_only_its_own_secrets() {
+        let sends = Required { twilio: true, captcha: true, ..Required::default() };
+        let verifies = Required { token_keys: true, ..Required::default() };
+        let read = |required: Required| ALL.iter().filter(|n| required.reads(**n)).map(|n| n.ssm).collect::<Vec<_>>();
+        assert!(!read(sends).contains(&"token-signing-keys"));
+        assert!(read(sends).contains(&"twilio-auth-token") && read(sends).contains(&"captcha-secret"));
+        assert_eq!(
+            read(verifies),
+            ["session-secret", "code-pepper", "gcp-credentials", "test-numbers", "token-signing-keys"]
+        );
+    }
+
+    #[test]
+    fn signing_keys_that_do_not_parse_are_unfit_and_named() {
+        assert!(parse_token_keys(None).is_ok_and(|keys| keys.is_none()));
+        let pem = TokenKeys::generate_pem();
+        let keys = parse_token_keys(Some(&pem)).ok().flatten().expect("a generated key parses");
+        assert_eq!(keys.kids().len(), 1);
+        match parse_token_keys(Some(&format!("{pem}{pem}"))) {
+            Err(SecretError::Unfit(reason)) => {
+                assert!(reason.contains("token-signing-keys") && reason.contains("OTP_TOKEN_SIGNING_KEYS"), "{reason}");
+                assert!(reason.contains("repeats"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn test_numbers_must_parse_and_are_refused_where_the_rule_says() {
+        let with = |list: &str| Secrets {
+            test_numbers: Some(SecretString::from(list.to_owned())),
+            ..secrets("session-0123456789abcdefghijklmnop", "pepper-0123456789abcdefghijklmnopq")
+        };
+        let six = Required::default();
+        assert!(check_fit(&with("+15555550100=424242"), six).is_ok());
+        for bad in ["+15555550100", "+15555550100=4242", "not-a-number=424242"] {
+            match check_fit(&with(bad), six) {
+                Err(SecretError::Unfit(reason)) => {
+                    assert!(reason.contains("test-numbers") && reason.contains("OTP_TEST_NUMBERS"), "{reason}");
+                    assert!(!reason.contains("5555550100") && !reason.contains("4242"), "never the values: {reason}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let eight = Required { test_numbers: TestNumbersRule::Allowed(CodeLength::new(8).unwrap()), ..six };
+        assert!(check_fit(&with("+15555550100=424242"), eight).is_err(), "the codes take the configured length");
+        assert!(check_fit(&with("+15555550100=42424242"), eight).is_ok());
+        let refused = Required { test_numbers: TestNumbersRule::Refused, ..six };
+        match check_fit(&with("+15555550100=424242"), refused) {
+            Err(SecretError::Unfit(reason)) => assert!(reason.contains("OTP_TEST_NUMBERS_IN_LAMBDA"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        let no_list = secrets("session-0123456789abcdefghijklmnop", "pepper-0123456789abcdefghijklmnopq");
+        assert!(check_fit(&no_list, refused).is_ok(), "no list, nothing refused");
     }
 
     #[test]

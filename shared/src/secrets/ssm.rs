@@ -11,8 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use super::{
-    ALL, CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, SESSION_SECRET, SecretName, TWILIO_ACCOUNT_SID,
-    TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID,
+    ALL, CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, Required, SESSION_SECRET, SecretName, TEST_NUMBERS,
+    TOKEN_SIGNING_KEYS, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID,
+    parse_token_keys,
 };
 use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
 
@@ -22,7 +23,8 @@ pub struct SsmSecrets {
     prefix: String,
     /// Values the environment gives, by variable name.
     overrides: HashMap<&'static str, SecretString>,
-    require_twilio: bool,
+    /// What the function needs: it asks SSM for exactly the secrets its role may read.
+    required: Required,
 }
 
 impl std::fmt::Debug for SsmSecrets {
@@ -34,8 +36,8 @@ impl std::fmt::Debug for SsmSecrets {
 impl SsmSecrets {
     /// With the SDK's default configuration (region and credentials from the Lambda
     /// environment), built at the first load so that building it overlaps other start-up work.
-    pub fn from_env(prefix: &str, require_twilio: bool) -> Self {
-        Self::build(OnceCell::new(), prefix, require_twilio, |name| std::env::var(name).ok())
+    pub fn from_env(prefix: &str, required: Required) -> Self {
+        Self::build(OnceCell::new(), prefix, required, |name| std::env::var(name).ok())
     }
 
     /// With a ready client (tests, or a caller with its own configuration); `lookup`
@@ -43,16 +45,16 @@ impl SsmSecrets {
     pub fn with_client(
         client: aws_sdk_ssm::Client,
         prefix: &str,
-        require_twilio: bool,
+        required: Required,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        Self::build(OnceCell::new_with(Some(client)), prefix, require_twilio, lookup)
+        Self::build(OnceCell::new_with(Some(client)), prefix, required, lookup)
     }
 
     fn build(
         client: OnceCell<aws_sdk_ssm::Client>,
         prefix: &str,
-        require_twilio: bool,
+        required: Required,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Self {
         let overrides = ALL
@@ -62,7 +64,7 @@ impl SsmSecrets {
                 (!value.is_empty()).then(|| (name.env, SecretString::from(value)))
             })
             .collect();
-        Self { client, prefix: prefix.trim_end_matches('/').to_owned(), overrides, require_twilio }
+        Self { client, prefix: prefix.trim_end_matches('/').to_owned(), overrides, required }
     }
 
     /// The full parameter name of `name`.
@@ -87,12 +89,14 @@ impl SsmSecrets {
             .await
     }
 
-    /// The names SSM must be asked for: those no environment variable overrides. The
-    /// sender is one secret in two forms, so a sender in the environment replaces both.
+    /// The names SSM must be asked for: those the function reads that no environment
+    /// variable overrides. The sender is one secret in two forms, so a sender in the
+    /// environment replaces both.
     fn wanted(&self) -> Vec<String> {
         let sender_overridden = self.overrides.contains_key(TWILIO_FROM.env)
             || self.overrides.contains_key(TWILIO_MESSAGING_SERVICE_SID.env);
         ALL.iter()
+            .filter(|name| self.required.reads(**name))
             .filter(|name| !self.overrides.contains_key(name.env))
             .filter(|name| !(sender_overridden && (**name == TWILIO_FROM || **name == TWILIO_MESSAGING_SERVICE_SID)))
             .map(|name| self.parameter(name.ssm))
@@ -139,6 +143,8 @@ impl SecretSource for SsmSecrets {
         let from = take(TWILIO_FROM);
         let gcp_credentials = take(GCP_CREDENTIALS);
         let captcha_secret = take(CAPTCHA_SECRET);
+        let test_numbers = take(TEST_NUMBERS);
+        let token_keys = parse_token_keys(take(TOKEN_SIGNING_KEYS).as_ref().map(|pem| pem.expose_secret()))?;
         let sender = messaging_service
             .map(|sid| TwilioSenderId::MessagingService(sid.expose_secret().to_owned()))
             .or_else(|| from.map(|from| TwilioSenderId::From(from.expose_secret().to_owned())));
@@ -146,7 +152,7 @@ impl SecretSource for SsmSecrets {
             (Some(account_sid), Some(auth_token), Some(sender)) => {
                 Some(TwilioSecrets { account_sid, auth_token, sender })
             }
-            (account_sid, auth_token, _) if self.require_twilio => {
+            (account_sid, auth_token, _) if self.required.twilio => {
                 return Err(if account_sid.is_none() {
                     missing(TWILIO_ACCOUNT_SID)
                 } else if auth_token.is_none() {
@@ -163,7 +169,7 @@ impl SecretSource for SsmSecrets {
             }
             _ => None,
         };
-        Ok(Secrets { session_secret, code_pepper, twilio, gcp_credentials, captcha_secret })
+        Ok(Secrets { session_secret, code_pepper, twilio, gcp_credentials, captcha_secret, test_numbers, token_keys })
     }
 }
 
@@ -172,18 +178,23 @@ mod tests {
     use super::*;
 
     fn offline(lookup: impl Fn(&str) -> Option<String>) -> SsmSecrets {
+        offline_for(Required { twilio: true, captcha: true, ..Required::default() }, lookup)
+    }
+
+    fn offline_for(required: Required, lookup: impl Fn(&str) -> Option<String>) -> SsmSecrets {
         // Never used to call: these tests only look at which names would be asked for.
         let config = aws_sdk_ssm::Config::builder()
             .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
             .region(aws_sdk_ssm::config::Region::new("us-east-1"))
             .build();
-        SsmSecrets::with_client(aws_sdk_ssm::Client::from_conf(config), "/otp/test/", true, lookup)
+        SsmSecrets::with_client(aws_sdk_ssm::Client::from_conf(config), "/otp/test/", required, lookup)
     }
 
     #[test]
     fn asks_ssm_only_for_what_the_environment_does_not_give() {
         let all = offline(|_| None).wanted();
-        assert_eq!(all.len(), 8);
+        assert_eq!(all.len(), 9, "every secret but the signing keys: {all:?}");
+        assert!(all.contains(&"/otp/test/test-numbers".to_owned()), "asked for with the others, in the one call");
         assert!(all.contains(&"/otp/test/session-secret".to_owned()));
         assert!(all.contains(&"/otp/test/twilio-messaging-service-sid".to_owned()));
 
@@ -196,7 +207,24 @@ mod tests {
         .wanted();
         assert_eq!(
             some,
-            ["session-secret", "twilio-account-sid", "twilio-auth-token", "gcp-credentials", "captcha-secret"]
+            [
+                "session-secret",
+                "twilio-account-sid",
+                "twilio-auth-token",
+                "gcp-credentials",
+                "captcha-secret",
+                "test-numbers"
+            ]
+            .map(|n| format!("/otp/test/{n}"))
+        );
+    }
+
+    #[test]
+    fn verify_otp_asks_for_the_signing_keys_and_never_for_the_twilio_credentials() {
+        let wanted = offline_for(Required { token_keys: true, ..Required::default() }, |_| None).wanted();
+        assert_eq!(
+            wanted,
+            ["session-secret", "code-pepper", "gcp-credentials", "test-numbers", "token-signing-keys"]
                 .map(|n| format!("/otp/test/{n}"))
         );
     }

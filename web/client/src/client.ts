@@ -32,7 +32,13 @@ export interface CallOptions {
 export interface OtpClient {
   /** `POST /api/send-otp`: texts a code. Throws an `OtpError` subclass on failure. */
   sendOtp(request: SendOtpRequest, options?: CallOptions): Promise<SendOtpAccepted>;
-  /** `POST /api/verify-otp`: checks a code; `phone` should be the `to` of the send. */
+  /**
+   * `POST /api/verify-otp`: checks a code; `phone` should be the `to` of the send. The
+   * approval's `token` is an ES256 JWT for your backend, which checks it against the
+   * public keys at `<baseUrl>/.well-known/jwks.json` (README, "Checking a session token
+   * in your backend"). This client holds no key and checks no token: in the browser a
+   * check proves nothing.
+   */
   verifyOtp(request: VerifyOtpRequest, options?: CallOptions): Promise<VerifyOtpApproved>;
 }
 

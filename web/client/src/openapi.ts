@@ -52,6 +52,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session tokens' public keys (a JWK Set)
+         * @description Every key a session token may be signed with (the first one signs). Any backend
+         *     checks a token with these and any standard JWT library (ES256, by the header's
+         *     `kid`); it needs no API key and no secret of ours. Cacheable for 300 seconds.
+         */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -121,11 +143,30 @@ export interface components {
             status: "approved";
             to: components["schemas"]["E164"];
             /**
-             * @description A JWT (HS256) signed with the session secret: `sub` is the E.164 number, with
-             *     `iat`, `exp`, `iss` and a unique `jti`.
+             * @description A JWT signed with ES256, its header naming the key's `kid` (see
+             *     `GET /.well-known/jwks.json`). Claims: `sub` and `phone_number` (the E.164
+             *     number), `phone_number_verified: true`, `amr` (`["sms"]`), `iss`
+             *     (`OTP_TOKEN_ISSUER`), `aud` (`OTP_TOKEN_AUDIENCE`), `iat`, `exp` and a unique `jti`.
              */
             token: string;
             tokenExpiresAt: components["schemas"]["Timestamp"];
+        };
+        JwkSet: {
+            keys: components["schemas"]["Jwk"][];
+        };
+        /** @description A P-256 public key; `kid` is its RFC 7638 thumbprint. */
+        Jwk: {
+            /** @constant */
+            kty: "EC";
+            /** @constant */
+            crv: "P-256";
+            x: string;
+            y: string;
+            kid: string;
+            /** @constant */
+            alg: "ES256";
+            /** @constant */
+            use: "sig";
         };
         /**
          * @description Every `error.code` of API.md, each with one HTTP status.
@@ -809,6 +850,35 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: components["responses"]["Preflight"];
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The JWK Set (RFC 7517). */
+            200: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    Vary: components["headers"]["Vary"];
+                    "Cache-Control": "public, max-age=300";
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Strict-Transport-Security": components["headers"]["Strict-Transport-Security"];
+                    "X-Frame-Options": components["headers"]["X-Frame-Options"];
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "Referrer-Policy": components["headers"]["Referrer-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JwkSet"];
+                };
+            };
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }

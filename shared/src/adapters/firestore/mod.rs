@@ -47,8 +47,9 @@ pub struct FirestoreConfig {
     pub project_id: String,
     /// `(default)` unless the project has named databases.
     pub database_id: String,
-    /// Prefix of the collections: `<prefix>numbers`, `<prefix>clients`, and `<prefix>ranges`
-    /// (only with the per-range limit on).
+    /// Prefix of the collections: `<prefix>numbers`, `<prefix>clients`, `<prefix>ranges`
+    /// (only with the per-range limit on), `<prefix>countries`, `<prefix>budget`,
+    /// `<prefix>guard` and `<prefix>approvals` (docs/DEPLOY.md sets a TTL policy on each).
     pub collection_prefix: String,
     /// The longest one call (connect, read or commit) may take before the store answers
     /// `Unavailable`, so an unreachable Firestore costs a request seconds, not the
