@@ -42,7 +42,7 @@ fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Cases per handler: 300 by default; `scripts/test` runs 10,000 (`OTP_PROPTEST_CASES`),
-/// and a longer run is `OTP_PROPTEST_CASES=200000 cargo test --test any_input`.
+/// and a longer run is `OTP_PROPTEST_CASES=200000 cargo test -p otp-core --test main any_input::`.
 fn cases() -> u32 {
     std::env::var("OTP_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
 }

@@ -5,7 +5,7 @@
 //! own users, so that a pause's collateral shows. Run on the memory store and on the
 //! Firestore emulator, through the service's HTTP handler, on the injected clock.
 //! docs/SECURITY.md quotes the figures this prints
-//! (`cargo test -p otp-core --test pumping -- --nocapture`).
+//! (`cargo test -p otp-core --test main pumping:: -- --nocapture`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
