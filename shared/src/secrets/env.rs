@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use super::{
     CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, SESSION_SECRET, TEST_NUMBERS, TOKEN_SIGNING_KEYS, TWILIO_ACCOUNT_SID,
-    TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID, parse_token_keys,
+    TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID, parse_token_keys, secret_value,
 };
 use crate::domain::token::TokenKeys;
 use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
@@ -39,7 +39,7 @@ impl EnvSecrets {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let get = |name: &str| lookup(name).as_deref().and_then(secret_value);
         let sender = get(TWILIO_MESSAGING_SERVICE_SID.env)
             .map(TwilioSenderId::MessagingService)
             .or_else(|| get(TWILIO_FROM.env).map(TwilioSenderId::From));
@@ -125,7 +125,7 @@ mod tests {
     #[tokio::test]
     async fn given_values_are_kept_and_twilio_needs_all_three() {
         let mut env = EnvSecrets::from_lookup(|name| match name {
-            "OTP_CODE_PEPPER" => Some("pepper".into()),
+            "OTP_CODE_PEPPER" => Some(" pepper\n".into()), // trimmed, as SSM's values are
             "TWILIO_ACCOUNT_SID" => Some("AC123".into()),
             "TWILIO_AUTH_TOKEN" => Some("tok".into()),
             "TWILIO_FROM" => Some("+15005550006".into()),

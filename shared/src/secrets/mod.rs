@@ -88,6 +88,15 @@ impl Required {
     }
 }
 
+/// A secret's value as every source reads it: without surrounding whitespace (a pasted
+/// value's newline, a PEM block's last line), and none when blank. One rule for the
+/// environment and SSM, so that a secret means the same bytes locally and in AWS (an HMAC
+/// key with a trailing newline would sign differently).
+pub fn secret_value(raw: &str) -> Option<String> {
+    let value = raw.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
 /// The signing keys a source read (PEM text), parsed: a key that does not parse, is not
 /// P-256 or repeats another makes the secrets unfit, with a reason that shows no key.
 pub fn parse_token_keys(pem: Option<&str>) -> Result<Option<Arc<TokenKeys>>, SecretError> {
@@ -323,6 +332,13 @@ mod tests {
         assert!(matches!(missing, Err(SecretError::Missing(name)) if name.contains("TWILIO_ACCOUNT_SID")));
         let missing = check_fit(&secrets(&long_a, &long_b), Required { token_keys: true, ..Required::default() });
         assert!(matches!(missing, Err(SecretError::Missing(name)) if name.contains("token-signing-keys")));
+    }
+
+    #[test]
+    fn a_secret_is_its_value_without_surrounding_whitespace() {
+        assert_eq!(secret_value("  key-0123\n").as_deref(), Some("key-0123"));
+        assert_eq!(secret_value("a b").as_deref(), Some("a b"), "inner whitespace is the value's own");
+        assert_eq!(secret_value(" \n\t"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use super::{
     ALL, CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, Required, SESSION_SECRET, SecretName, TEST_NUMBERS,
     TOKEN_SIGNING_KEYS, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID,
-    parse_token_keys,
+    parse_token_keys, secret_value,
 };
 use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
 
@@ -59,10 +59,7 @@ impl SsmSecrets {
     ) -> Self {
         let overrides = ALL
             .iter()
-            .filter_map(|name| {
-                let value = lookup(name.env)?.trim().to_owned();
-                (!value.is_empty()).then(|| (name.env, SecretString::from(value)))
-            })
+            .filter_map(|name| Some((name.env, SecretString::from(secret_value(&lookup(name.env)?)?))))
             .collect();
         Self { client, prefix: prefix.trim_end_matches('/').to_owned(), overrides, required }
     }
@@ -113,11 +110,8 @@ impl SsmSecrets {
             )?;
         let mut values = HashMap::new();
         for parameter in output.parameters() {
-            if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
-                let value = value.trim();
-                if !value.is_empty() {
-                    values.insert(name.to_owned(), SecretString::from(value.to_owned()));
-                }
+            if let (Some(name), Some(value)) = (parameter.name(), parameter.value().and_then(secret_value)) {
+                values.insert(name.to_owned(), SecretString::from(value));
             }
         }
         Ok(values)
