@@ -162,4 +162,79 @@ mod tests {
         assert_eq!(ApiError::ServiceUnavailable.retry_after(), Some(UNAVAILABLE_RETRY_AFTER_SECONDS));
         assert!(ApiError::CodeExpired.body()["error"].get("attemptsRemaining").is_none());
     }
+
+    /// One of each variant; the match below has no wildcard, so a new variant does not
+    /// compile until it is listed here (and so checked against the contract's docs).
+    fn every_error() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::InvalidRequest("x"),
+            ApiError::InvalidPhone,
+            ApiError::CaptchaRequired,
+            ApiError::CaptchaFailed,
+            ApiError::Forbidden,
+            ApiError::InvalidCodeFormat { length: 6 },
+            ApiError::IncorrectCode { attempts_remaining: 1 },
+            ApiError::CountryNotAllowed,
+            ApiError::MethodNotAllowed,
+            ApiError::CodeExpired,
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::PhoneUnreachable,
+            ApiError::RateLimited { retry_after_seconds: 1 },
+            ApiError::TooManyAttempts,
+            ApiError::SmsFailed,
+            ApiError::ServiceUnavailable,
+            ApiError::Internal,
+            ApiError::NotFound,
+        ];
+        for error in &all {
+            match error {
+                ApiError::InvalidRequest(_)
+                | ApiError::InvalidPhone
+                | ApiError::CaptchaRequired
+                | ApiError::CaptchaFailed
+                | ApiError::Forbidden
+                | ApiError::InvalidCodeFormat { .. }
+                | ApiError::IncorrectCode { .. }
+                | ApiError::CountryNotAllowed
+                | ApiError::MethodNotAllowed
+                | ApiError::CodeExpired
+                | ApiError::PayloadTooLarge
+                | ApiError::UnsupportedMediaType
+                | ApiError::PhoneUnreachable
+                | ApiError::RateLimited { .. }
+                | ApiError::TooManyAttempts
+                | ApiError::SmsFailed
+                | ApiError::ServiceUnavailable
+                | ApiError::Internal
+                | ApiError::NotFound => {}
+            }
+        }
+        all
+    }
+
+    /// docs/API.md's error table and docs/openapi.yaml's `ErrorCode` enum name exactly
+    /// the codes the code answers, each with its status.
+    #[test]
+    fn the_contract_docs_list_exactly_the_codes_answered() {
+        let answered: std::collections::BTreeSet<(u16, String)> =
+            every_error().iter().map(|e| (e.status().as_u16(), e.code().to_owned())).collect();
+        let api_md = include_str!("../../docs/API.md");
+        let table = api_md.split("\n## Errors").nth(1).and_then(|rest| rest.split("\n## ").next()).unwrap_or("");
+        let documented: std::collections::BTreeSet<(u16, String)> = table
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+                let status = cells.first()?.parse::<u16>().ok()?;
+                Some((status, cells.get(1)?.trim_matches('`').to_owned()))
+            })
+            .collect();
+        assert_eq!(documented, answered, "docs/API.md's error table against ApiError");
+        let openapi = include_str!("../../docs/openapi.yaml");
+        let enum_block = openapi.split("    ErrorCode:").nth(1).and_then(|b| b.split("enum:").nth(1)).unwrap_or("");
+        let listed: std::collections::BTreeSet<String> =
+            enum_block.lines().skip(1).map_while(|line| line.trim().strip_prefix("- ").map(str::to_owned)).collect();
+        let codes: std::collections::BTreeSet<String> = answered.into_iter().map(|(_, code)| code).collect();
+        assert_eq!(listed, codes, "docs/openapi.yaml's ErrorCode against ApiError");
+    }
 }

@@ -105,11 +105,15 @@ impl Local {
                     let request = http::Request::from_parts(parts, collected.to_bytes());
                     self.api.handle(endpoint, &request, Some(peer.ip())).await
                 }
-                Err(_) => self.api.error(&http::Request::from_parts(parts, ()), &ApiError::PayloadTooLarge),
+                Err(_) => self.api.error(&http::Request::from_parts(parts, ()), &ApiError::PayloadTooLarge).await,
             },
             (None, "/_dev/outbox") if parts.method == http::Method::GET => {
                 let Some(outbox) = &self.outbox else {
-                    return self.api.error(&http::Request::from_parts(parts, ()), &ApiError::NotFound).map(Full::from);
+                    return self
+                        .api
+                        .error(&http::Request::from_parts(parts, ()), &ApiError::NotFound)
+                        .await
+                        .map(Full::from);
                 };
                 let mut response = http::Response::new(serde_json::to_string(&outbox.list()).unwrap_or_default());
                 response.headers_mut().insert(
@@ -119,9 +123,9 @@ impl Local {
                 response
             }
             (None, "/_dev/outbox") => {
-                self.api.error(&http::Request::from_parts(parts, ()), &ApiError::MethodNotAllowed)
+                self.api.error(&http::Request::from_parts(parts, ()), &ApiError::MethodNotAllowed).await
             }
-            (None, _) => self.api.error(&http::Request::from_parts(parts, ()), &ApiError::NotFound),
+            (None, _) => self.api.error(&http::Request::from_parts(parts, ()), &ApiError::NotFound).await,
         };
         response.map(|body| Full::new(Bytes::from(body)))
     }

@@ -6,15 +6,16 @@ use http::header::{
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, VARY,
 };
 
+/// Cheap to clone: the edge's CORS layer takes one per request.
 #[derive(Debug, Clone)]
 pub struct Cors {
-    origins: Vec<HeaderValue>,
+    origins: std::sync::Arc<[HeaderValue]>,
 }
 
 impl Cors {
     /// Origins that are not valid header values are dropped (config checks them earlier).
     pub fn new(origins: &[String]) -> Self {
-        Self { origins: origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect() }
+        Self { origins: origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect::<Vec<_>>().into() }
     }
 
     /// The origin to allow: the caller's if it is configured, else the first configured

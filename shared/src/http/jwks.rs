@@ -24,18 +24,17 @@ pub(super) async fn answer(service: Option<&OtpService>, method: &Method) -> htt
         None => Err(ApiError::ServiceUnavailable),
     };
     match keys.and_then(|keys| serde_json::to_value(keys).map_err(|_| ApiError::Internal)) {
-        Ok(body) => json_response(StatusCode::OK, &body),
+        Ok(body) => cacheable(json_response(StatusCode::OK, &body)),
+        // An error is never cached: it gets the API's `no-store` like any other.
         Err(error) => error_response(&error),
     }
 }
 
-/// A successful key set may be cached; an error never is.
-pub(super) fn cacheable(mut response: http::Response<String>) -> http::Response<String> {
-    if response.status() == StatusCode::OK {
-        let value = format!("public, max-age={JWKS_MAX_AGE_SECONDS}");
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(CACHE_CONTROL, value);
-        }
+/// The key set may be cached; the security headers' layer keeps this `Cache-Control`.
+fn cacheable(mut response: http::Response<String>) -> http::Response<String> {
+    let value = format!("public, max-age={JWKS_MAX_AGE_SECONDS}");
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(CACHE_CONTROL, value);
     }
     response
 }

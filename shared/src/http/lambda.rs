@@ -8,7 +8,6 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::{Api, Endpoint};
-use crate::error::ApiError;
 
 /// Kept free before the function's deadline, to answer 503 in time ourselves: a function
 /// that runs out of time gets API Gateway's bare 5xx instead of a contract answer.
@@ -45,22 +44,24 @@ pub fn endpoint_for(endpoints: &[Endpoint], request: &Request) -> Endpoint {
 
 /// Answers one API Gateway request to one of `endpoints` (a function's routes); never
 /// fails. Slow backends (store, SMS provider) that would outlast the invocation get a `503`
-/// just before its deadline.
+/// just before its deadline (`layers::DeadlineLayer`).
 pub async fn handle(api: &Api, endpoints: &[Endpoint], request: Request) -> Response<Body> {
     let endpoint = endpoint_for(endpoints, &request);
     let ip = source_ip(&request);
-    let answer = api.handle(endpoint, &request, ip);
-    let response = match time_left(&request) {
-        None => answer.await,
-        Some(left) => match tokio::time::timeout(left, answer).await {
-            Ok(response) => response,
-            Err(_) => {
-                tracing::error!(event = "deadline_reached", "backends too slow; answering 503 before the deadline");
-                api.error(&request, &ApiError::ServiceUnavailable)
-            }
-        },
-    };
-    response.map(Body::from)
+    api.handle_within(endpoint, &request, ip, time_left(&request)).await.map(Body::from)
+}
+
+/// A Lambda function serving `endpoints` (its routes in template.yaml): the one body of
+/// both binaries. Logs as JSON, wires the service once per cold start, then answers every
+/// event.
+pub async fn run(endpoints: &'static [Endpoint]) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init(true);
+    let api = crate::wiring::lambda_api(endpoints).await;
+    let api = &api;
+    lambda_http::run(lambda_http::service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(handle(api, endpoints, request).await)
+    }))
+    .await
 }
 
 #[cfg(test)]

@@ -4,18 +4,23 @@
 pub mod cors;
 mod jwks;
 pub mod lambda;
+pub mod layers;
 mod request;
 mod response;
 mod send;
 mod verify;
 
+use std::convert::Infallible;
 use std::net::IpAddr;
 
-use futures_util::FutureExt;
+use bytes::Bytes;
+use tower::{Service, ServiceBuilder, ServiceExt};
 
 pub use cors::Cors;
 pub use request::MAX_BODY_BYTES;
 pub use response::{SECURITY_HEADERS, error_response, with_security_headers};
+
+use layers::{CatchPanicLayer, CorsLayer, DeadlineLayer, SecurityHeadersLayer, TimeLeft};
 
 use crate::error::ApiError;
 use crate::service::OtpService;
@@ -80,45 +85,113 @@ impl Api {
         request: &http::Request<B>,
         client_ip: Option<IpAddr>,
     ) -> http::Response<String> {
-        let origin = request.headers().get(http::header::ORIGIN);
-        if request.method() == http::Method::OPTIONS {
-            return with_security_headers(self.cors.preflight(origin));
-        }
-        // A bug that panics must still get the contract's answer, not a dropped connection
-        // (or API Gateway's bare 502): caught here, logged, answered `500`.
-        let answer = std::panic::AssertUnwindSafe(self.answer(endpoint, request, client_ip)).catch_unwind();
-        let response = answer.await.unwrap_or_else(|_| {
-            tracing::error!(event = "handler_panicked", "a handler panicked; answering 500");
-            error_response(&ApiError::Internal)
-        });
-        let response = with_security_headers(self.cors.decorate(origin, response));
-        if endpoint == Endpoint::Jwks { jwks::cacheable(response) } else { response }
+        self.handle_within(endpoint, request, client_ip, None).await
     }
 
-    async fn answer<B: AsRef<[u8]>>(
+    /// [`Api::handle`], answering `503` itself once `time_left` has passed (Lambda's
+    /// deadline, less a margin).
+    pub async fn handle_within<B: AsRef<[u8]>>(
         &self,
         endpoint: Endpoint,
         request: &http::Request<B>,
         client_ip: Option<IpAddr>,
+        time_left: Option<std::time::Duration>,
     ) -> http::Response<String> {
-        if endpoint == Endpoint::Jwks {
-            return jwks::answer(self.service.as_ref().ok(), request.method()).await;
+        let service = self.service.as_ref().ok().cloned();
+        let endpoint = tower::service_fn(move |request: http::Request<Bytes>| {
+            let service = service.clone();
+            async move { Ok::<_, Infallible>(answer(service.as_ref(), endpoint, &request, client_ip).await) }
+        });
+        let mut owned = copy_request(request);
+        if let Some(left) = time_left {
+            owned.extensions_mut().insert(TimeLeft(left));
         }
-        let result = match request::json_body(request) {
-            Err(error) => Err(error),
-            Ok(body) => match (&self.service, endpoint) {
-                (Err(_), _) => Err(ApiError::ServiceUnavailable),
-                (Ok(service), Endpoint::SendOtp) => send::send_otp(service, &body, client_ip).await,
-                (Ok(service), Endpoint::VerifyOtp) => verify::verify_otp(service, &body, client_ip).await,
-                (Ok(_), Endpoint::Jwks) => Err(ApiError::NotFound),
-            },
-        };
-        result.unwrap_or_else(|error| error_response(&error))
+        self.stack(endpoint).oneshot(owned).await.unwrap_or_else(|never| match never {})
+    }
+
+    /// The edge's layers around `endpoint`, outermost first: the security headers and CORS
+    /// on every answer (a preflight answered by CORS alone), then the deadline, then the
+    /// panic catch.
+    fn stack<S>(
+        &self,
+        endpoint: S,
+    ) -> impl Service<http::Request<Bytes>, Response = http::Response<String>, Error = Infallible, Future: Send> + Send
+    where
+        S: Service<http::Request<Bytes>, Response = http::Response<String>, Error = Infallible> + Send + 'static,
+        S::Future: Send + 'static,
+    {
+        ServiceBuilder::new()
+            .layer(SecurityHeadersLayer)
+            .layer(CorsLayer(self.cors.clone()))
+            .layer(DeadlineLayer)
+            .layer(CatchPanicLayer)
+            .service(endpoint)
     }
 
     /// An error answer with every header of the contract, for answers the endpoints never
-    /// give (unknown paths of the local run, a deadline reached in Lambda).
-    pub fn error<B>(&self, request: &http::Request<B>, error: &ApiError) -> http::Response<String> {
-        with_security_headers(self.cors.decorate(request.headers().get(http::header::ORIGIN), error_response(error)))
+    /// give (unknown paths of the local run): the same layers around it.
+    pub async fn error<B>(&self, request: &http::Request<B>, error: &ApiError) -> http::Response<String> {
+        let answer = error_response(error);
+        let fixed = tower::service_fn(move |_: http::Request<Bytes>| std::future::ready(Ok(answer.clone())));
+        let mut owned = http::Request::new(Bytes::new());
+        *owned.headers_mut() = request.headers().clone();
+        self.stack(fixed).oneshot(owned).await.unwrap_or_else(|never| match never {})
+    }
+}
+
+/// The request as the layers take it: owned, its body as bytes (at most a few KiB).
+fn copy_request<B: AsRef<[u8]>>(request: &http::Request<B>) -> http::Request<Bytes> {
+    let mut owned = http::Request::new(Bytes::copy_from_slice(request.body().as_ref()));
+    *owned.method_mut() = request.method().clone();
+    *owned.uri_mut() = request.uri().clone();
+    *owned.headers_mut() = request.headers().clone();
+    owned
+}
+
+/// The endpoint's own answer.
+async fn answer(
+    service: Option<&OtpService>,
+    endpoint: Endpoint,
+    request: &http::Request<Bytes>,
+    client_ip: Option<IpAddr>,
+) -> http::Response<String> {
+    if endpoint == Endpoint::Jwks {
+        return jwks::answer(service, request.method()).await;
+    }
+    let result = match request::json_body(request) {
+        Err(error) => Err(error),
+        Ok(body) => match (service, endpoint) {
+            (None, _) => Err(ApiError::ServiceUnavailable),
+            (Some(service), Endpoint::SendOtp) => send::send_otp(service, &body, client_ip).await,
+            (Some(service), Endpoint::VerifyOtp) => verify::verify_otp(service, &body, client_ip).await,
+            (Some(_), Endpoint::Jwks) => Err(ApiError::NotFound),
+        },
+    };
+    result.unwrap_or_else(|error| error_response(&error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each endpoint is a section of docs/API.md (`## METHOD path`) and a path of
+    /// docs/openapi.yaml, and the docs list no route the code does not serve.
+    #[test]
+    fn the_contract_docs_list_exactly_the_routes_served() {
+        let method = |endpoint: Endpoint| if endpoint == Endpoint::Jwks { "GET" } else { "POST" };
+        let served: Vec<String> = Endpoint::ALL.iter().map(|e| format!("{} {}", method(*e), e.path())).collect();
+        let api_md = include_str!("../../../docs/API.md");
+        let documented: Vec<String> = api_md
+            .lines()
+            .filter_map(|line| line.strip_prefix("## "))
+            .filter(|heading| heading.starts_with("GET /") || heading.starts_with("POST /"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(documented, served, "docs/API.md's route sections");
+        let openapi = include_str!("../../../docs/openapi.yaml");
+        let paths: Vec<&str> =
+            openapi.lines().filter_map(|line| line.strip_prefix("  /").and_then(|p| p.strip_suffix(':'))).collect();
+        let served_paths: Vec<&str> = Endpoint::ALL.iter().map(|e| &e.path()[1..]).collect();
+        assert_eq!(paths, served_paths, "docs/openapi.yaml's paths");
     }
 }
