@@ -15,14 +15,16 @@ if [ -z "${SCHEMATHESIS_VENV:-}" ]; then
 fi
 # Pinned, like the other test tools, so a new release cannot turn CI red overnight.
 SCHEMATHESIS_PACKAGE='schemathesis==4.32.5'
-# In the same venv: the JWT library of scripts/lib/check_token_pyjwt.py (a Python backend's check).
-PYJWT_PACKAGE='PyJWT[crypto]==2.15.1'
+# In the same venv: the JWT library of scripts/lib/check_token_pyjwt.py (a Python backend's
+# check), and Twilio's helper library, the oracle of scripts/lib/twilio_signature_vectors.py.
+PYJWT_PACKAGE='PyJWT[crypto]==2.15.1 twilio==9.13.0'
 
 schemathesis_install() {
   if [ ! -x "$SCHEMATHESIS_VENV/bin/st" ] || [ "$(cat "$SCHEMATHESIS_VENV/.installed" 2>/dev/null)" != "$SCHEMATHESIS_PACKAGE $PYJWT_PACKAGE" ]; then
     echo "schemathesis: installing $SCHEMATHESIS_PACKAGE and $PYJWT_PACKAGE into $SCHEMATHESIS_VENV (once)"
     python3 -m venv "$SCHEMATHESIS_VENV"
-    "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "$SCHEMATHESIS_PACKAGE" "$PYJWT_PACKAGE"
+    # shellcheck disable=SC2086 # PYJWT_PACKAGE is a list of packages
+    "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "$SCHEMATHESIS_PACKAGE" $PYJWT_PACKAGE
     echo "$SCHEMATHESIS_PACKAGE $PYJWT_PACKAGE" >"$SCHEMATHESIS_VENV/.installed"
   fi
 }

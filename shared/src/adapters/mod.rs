@@ -7,3 +7,4 @@ pub mod firestore;
 pub mod memory;
 pub mod outbox;
 pub mod twilio;
+pub mod twilio_webhook;
