@@ -81,6 +81,12 @@ fn keys_hashes_and_tokens_are_not_printed() {
     let fresh = issuer.issue(&phone(), AuthMethod::Sms, Utc::now()).expect("a token");
     let claims = issuer.decode(&fresh.token).expect("claims");
     assert_hides("SessionClaims", format!("{claims:?}"), &[NATIONAL, &claims.jti]);
+    let devices = crate::domain::device::DeviceTokens::new(SECRET.as_bytes().to_vec());
+    assert_hides("DeviceTokens", format!("{devices:?}"), &[SECRET]);
+    let device = devices.issue(&phone(), at());
+    let id = hex::encode(device.device.as_bytes());
+    assert_hides("IssuedDeviceToken", format!("{device:?}"), &[&device.token, &id, NATIONAL]);
+    assert_hides("DeviceId", format!("{:?}", device.device), &[&id]);
     let approval = Approval { to: phone(), token };
     assert_hides("Approval", format!("{approval:?}"), &[&jwt, NATIONAL]);
 }

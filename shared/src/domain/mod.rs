@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod code;
+pub mod device;
 pub mod message;
 pub mod phone;
 pub mod policy;
