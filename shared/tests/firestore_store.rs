@@ -35,9 +35,15 @@ async fn each_operation_takes_at_most_two_round_trips() {
     let s = Subjects::new();
     store.connect_now().await.unwrap();
 
+    let read_before = store.documents_read();
     let (d, n) = trips(&store, s.send(&store, "123456", t0())).await;
     assert!(matches!(d, SendDecision::Allowed { .. }));
     assert_eq!(n, 2, "allowed send: one batch read of every record it needs, one commit");
+    assert_eq!(
+        store.documents_read() - read_before,
+        7,
+        "number, client, the guard and the country's tally shards of this hour and the last; no cap shard"
+    );
     let (d, n) = trips(&store, s.send(&store, "654321", t0() + secs(1))).await;
     assert!(matches!(d, SendDecision::RateLimited { .. }));
     assert_eq!(n, 1, "refused send: the read alone");
@@ -111,6 +117,34 @@ async fn contention_retries_are_bounded() {
     assert!(judged <= 5, "never more judged tries than the code has: {judged}");
     assert!(store.round_trips() <= 2 + 2 * 40, "one read and at most one commit each");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A step that gives up on contention answers `503` with `Retry-After`, on the service's
+/// HTTP edge. With one try per step, 20 sends at once to one number from 20 addresses race
+/// for its record: one is allowed, those that read before it committed and lost their own
+/// commit give up at once, the others meet the cooldown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_send_that_gives_up_on_contention_answers_503_with_retry_after() {
+    let Some(host) = emulator::host("a_send_that_gives_up_on_contention_answers_503_with_retry_after") else { return };
+    let store = emulator::store(host, FirestoreConfig { max_attempts: 1, ..emulator::config() });
+    let app = otp_testkit::TestApp::builder().store(Arc::new(store)).start().await;
+    let replies = futures_util::future::join_all((0..20).map(|i| {
+        let app = &app;
+        async move {
+            let ip = format!("198.51.100.{i}");
+            app.post(otp_core::Endpoint::SendOtp, serde_json::json!({ "phone": "+14155550123" }), &ip).await
+        }
+    }))
+    .await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+    let unavailable: Vec<_> = replies.iter().filter(|r| r.status == 503).collect();
+    assert!(!unavailable.is_empty(), "with one try some of 20 racing sends give up: {statuses:?}");
+    for reply in unavailable {
+        assert_eq!(reply.error_code(), "service_unavailable", "{}", reply.body);
+        assert_eq!(reply.header("retry-after"), Some("5"), "{}", reply.body);
+    }
+    assert!(statuses.iter().all(|s| matches!(s, 202 | 429 | 503)), "{statuses:?}");
 }
 
 #[tokio::test]
