@@ -119,6 +119,36 @@ async fn contention_retries_are_bounded() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+/// Near the cap: a budget of 16 is one unit per shard, so sends soon land in full shards.
+/// Each such unit is given back (`overdrawn`) and its send decided again from a read of
+/// the 16 shards; exactly 16 are allowed. Once this instance has seen every shard full, a
+/// send is refused in one round trip (the read, with the shards) and adds nothing.
+#[tokio::test]
+async fn near_the_cap_units_in_full_shards_are_given_back_and_past_it_one_read_refuses() {
+    let Some((store, _)) = store("near_the_cap_units_in_full_shards_are_given_back_and_past_it_one_read_refuses")
+    else {
+        return;
+    };
+    store.connect_now().await.unwrap();
+    let s = Subjects::new();
+    let p = otp_core::domain::SendPolicy { daily_budget: Some(16), guard: None, ..policy() };
+    let mut allowed = 0;
+    for i in 0..16 {
+        let d = s.record(&store, &s.other_number(i), &s.other_client(i), None, s.hash("123456"), &p, t0()).await;
+        allowed += u32::from(matches!(d, Ok(SendDecision::Allowed { .. })));
+    }
+    assert_eq!(allowed, 16, "one at a time, every unit of the budget is found");
+    let first_refusal =
+        s.record(&store, &s.other_number(16), &s.other_client(16), None, s.hash("654321"), &p, t0()).await;
+    assert!(matches!(first_refusal, Ok(SendDecision::RateLimited { scope: LimitScope::DailyBudget, .. })));
+    assert!(store.overdrawn() > 0, "with one unit per shard some sends met a full shard");
+    let (reads, read_before) = (store.round_trips(), store.documents_read());
+    let refused = s.record(&store, &s.other_number(17), &s.other_client(17), None, s.hash("123456"), &p, t0()).await;
+    assert!(matches!(refused, Ok(SendDecision::RateLimited { scope: LimitScope::DailyBudget, .. })), "{refused:?}");
+    assert_eq!(store.round_trips() - reads, 1, "past the cap: the read alone");
+    assert_eq!(store.documents_read() - read_before, 7 + 16, "the usual 7 and the 16 budget shards");
+}
+
 /// A step that gives up on contention answers `503` with `Retry-After`, on the service's
 /// HTTP edge. With one try per step, 20 sends at once to one number from 20 addresses race
 /// for its record: one is allowed, those that read before it committed and lost their own

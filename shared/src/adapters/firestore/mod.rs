@@ -480,8 +480,9 @@ impl FirestoreStore {
         layout
     }
 
-    /// What a send knows of a cap's shards: the count of each it read, the quota of each
-    /// this instance saw full (so it is not tried), nothing of the others.
+    /// What a send knows of a cap's shards: the count of each it read (remembering those it
+    /// finds full), the quota of each this instance saw full (so it is not tried), nothing
+    /// of the others.
     fn known_shards(
         &self,
         read: &Read<'_>,
@@ -493,7 +494,13 @@ impl FirestoreStore {
             .iter()
             .enumerate()
             .map(|(shard, name)| match read.has(role(shard)) {
-                true => read.counter(role(shard)).map(Some),
+                true => {
+                    let count = read.counter(role(shard))?;
+                    if count >= cap.quota(shard) {
+                        self.hint_full(name);
+                    }
+                    Ok(Some(count))
+                }
                 false => Ok(self.hinted_full(name).then(|| cap.quota(shard))),
             })
             .collect()
