@@ -35,9 +35,15 @@ async fn each_operation_takes_at_most_two_round_trips() {
     let s = Subjects::new();
     store.connect_now().await.unwrap();
 
+    let read_before = store.documents_read();
     let (d, n) = trips(&store, s.send(&store, "123456", t0())).await;
     assert!(matches!(d, SendDecision::Allowed { .. }));
     assert_eq!(n, 2, "allowed send: one batch read of every record it needs, one commit");
+    assert_eq!(
+        store.documents_read() - read_before,
+        7,
+        "number, client, the guard and the country's tally shards of this hour and the last; no cap shard"
+    );
     let (d, n) = trips(&store, s.send(&store, "654321", t0() + secs(1))).await;
     assert!(matches!(d, SendDecision::RateLimited { .. }));
     assert_eq!(n, 1, "refused send: the read alone");
@@ -111,6 +117,64 @@ async fn contention_retries_are_bounded() {
     assert!(judged <= 5, "never more judged tries than the code has: {judged}");
     assert!(store.round_trips() <= 2 + 2 * 40, "one read and at most one commit each");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Near the cap: a budget of 16 is one unit per shard, so sends soon land in full shards.
+/// Each such unit is given back (`overdrawn`) and its send decided again from a read of
+/// the 16 shards; exactly 16 are allowed. Once this instance has seen every shard full, a
+/// send is refused in one round trip (the read, with the shards) and adds nothing.
+#[tokio::test]
+async fn near_the_cap_units_in_full_shards_are_given_back_and_past_it_one_read_refuses() {
+    let Some((store, _)) = store("near_the_cap_units_in_full_shards_are_given_back_and_past_it_one_read_refuses")
+    else {
+        return;
+    };
+    store.connect_now().await.unwrap();
+    let s = Subjects::new();
+    let p = otp_core::domain::SendPolicy { daily_budget: Some(16), guard: None, ..policy() };
+    let mut allowed = 0;
+    for i in 0..16 {
+        let d = s.record(&store, &s.other_number(i), &s.other_client(i), None, s.hash("123456"), &p, t0()).await;
+        allowed += u32::from(matches!(d, Ok(SendDecision::Allowed { .. })));
+    }
+    assert_eq!(allowed, 16, "one at a time, every unit of the budget is found");
+    let first_refusal =
+        s.record(&store, &s.other_number(16), &s.other_client(16), None, s.hash("654321"), &p, t0()).await;
+    assert!(matches!(first_refusal, Ok(SendDecision::RateLimited { scope: LimitScope::DailyBudget, .. })));
+    assert!(store.overdrawn() > 0, "with one unit per shard some sends met a full shard");
+    let (reads, read_before) = (store.round_trips(), store.documents_read());
+    let refused = s.record(&store, &s.other_number(17), &s.other_client(17), None, s.hash("123456"), &p, t0()).await;
+    assert!(matches!(refused, Ok(SendDecision::RateLimited { scope: LimitScope::DailyBudget, .. })), "{refused:?}");
+    assert_eq!(store.round_trips() - reads, 1, "past the cap: the read alone");
+    assert_eq!(store.documents_read() - read_before, 7 + 16, "the usual 7 and the 16 budget shards");
+}
+
+/// A step that gives up on contention answers `503` with `Retry-After`, on the service's
+/// HTTP edge. With one try per step, 20 sends at once to one number from 20 addresses race
+/// for its record: one is allowed, those that read before it committed and lost their own
+/// commit give up at once, the others meet the cooldown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_send_that_gives_up_on_contention_answers_503_with_retry_after() {
+    let Some(host) = emulator::host("a_send_that_gives_up_on_contention_answers_503_with_retry_after") else { return };
+    let store = emulator::store(host, FirestoreConfig { max_attempts: 1, ..emulator::config() });
+    let app = otp_testkit::TestApp::builder().store(Arc::new(store)).start().await;
+    let replies = futures_util::future::join_all((0..20).map(|i| {
+        let app = &app;
+        async move {
+            let ip = format!("198.51.100.{i}");
+            app.post(otp_core::Endpoint::SendOtp, serde_json::json!({ "phone": "+14155550123" }), &ip).await
+        }
+    }))
+    .await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+    let unavailable: Vec<_> = replies.iter().filter(|r| r.status == 503).collect();
+    assert!(!unavailable.is_empty(), "with one try some of 20 racing sends give up: {statuses:?}");
+    for reply in unavailable {
+        assert_eq!(reply.error_code(), "service_unavailable", "{}", reply.body);
+        assert_eq!(reply.header("retry-after"), Some("5"), "{}", reply.body);
+    }
+    assert!(statuses.iter().all(|s| matches!(s, 202 | 429 | 503)), "{statuses:?}");
 }
 
 #[tokio::test]

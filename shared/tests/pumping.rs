@@ -235,8 +235,9 @@ async fn three_days_of_pumping_on_firestore() {
 }
 
 /// Two instances of the service on one Firestore, as two Lambda instances are: 200
-/// concurrent sends to distinct numbers from distinct clients meet a budget of 50. Exactly
-/// 50 SMS leave, every other answer is `429 rate_limited`.
+/// concurrent sends to distinct numbers from distinct clients meet a budget of 50 (16
+/// shards of 3 or 4 units). Exactly 50 SMS leave, every other answer is `429 rate_limited`:
+/// none gives up on contention.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_budget_is_exact_across_instances_under_concurrency() {
     let Some(host) = emulator::host("the_budget_is_exact_across_instances_under_concurrency") else { return };
@@ -267,13 +268,16 @@ async fn the_budget_is_exact_across_instances_under_concurrency() {
         *answers.entry((reply.status, reply.error_code().to_owned())).or_default() += 1;
     }
     let sms = one.outbox().list().len() + two.outbox().list().len();
+    let overdrawn = a.overdrawn() + b.overdrawn();
     println!(
         "budget 50, 200 concurrent sends over two instances: {sms} SMS; answers {answers:?}; \
-         commits refused for a conflict and retried: {}",
+         commits refused for a conflict and retried: {}; units that landed in a full shard, given back: {overdrawn}",
         a.conflicts() + b.conflicts()
     );
     assert_eq!(sms, 50, "exactly the budget: {answers:?}");
     assert_eq!(answers.get(&(202, "<none>".to_owned())), Some(&50));
     assert_eq!(answers.get(&(429, "rate_limited".to_owned())), Some(&150), "every other answer: {answers:?}");
-    assert!(a.conflicts() + b.conflicts() > 0, "the instances really raced");
+    // The units are added blindly (no commit conflicts on the shards), so the race for the
+    // budget's last units shows as units added to a shard already full, and given back.
+    assert!(overdrawn > 0, "the instances really raced for the last units");
 }

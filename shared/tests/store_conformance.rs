@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use otp_core::domain::{LimitScope, SendDecision, SendPolicy, VerifyOutcome};
+use otp_core::domain::{CountryCap, LimitScope, SendDecision, SendPolicy, VerifyOutcome};
 use otp_core::ports::OtpStore;
 use otp_testkit::secs;
 use otp_testkit::store::{Subjects, concurrently, policy, range_policy};
@@ -60,6 +60,9 @@ conformance!(
     the_per_range_window_counts_every_number_and_client,
     the_per_range_limit_off_changes_nothing,
     concurrent_sends_to_one_range_stop_at_its_limit,
+    concurrent_sends_stop_exactly_at_the_daily_budget,
+    concurrent_sends_stop_exactly_at_the_country_hour_cap,
+    the_guard_counts_the_sends_and_approvals_of_the_hour,
 );
 
 async fn a_code_approves_once(store: Arc<dyn OtpStore>) {
@@ -390,4 +393,94 @@ async fn concurrent_sends_to_one_range_stop_at_its_limit(store: Arc<dyn OtpStore
     let limited =
         decisions.iter().filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::Range, .. })).count();
     assert_eq!((allowed, limited), (5, 25), "the per-range limit holds under concurrency: {decisions:?}");
+}
+
+/// 60 sends at once to distinct numbers from distinct clients, against a budget of 25
+/// split over 16 shards (one or two units each): exactly 25 are allowed. On Firestore the
+/// units are added blindly, so many land in a shard that just filled: each such send is
+/// undone and decided again. The 35 refused leave no trace: asked again they meet the
+/// budget, not their own number's cooldown, and hold no code.
+async fn concurrent_sends_stop_exactly_at_the_daily_budget(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    // The guard off: 30 sends unapproved would pause the country first.
+    let p = SendPolicy { daily_budget: Some(25), guard: None, ..policy() };
+    let decisions = concurrently(60, |i| {
+        let (store, s, p) = (store.clone(), s.clone(), p.clone());
+        async move { s.record(&*store, &s.other_number(i), &s.other_client(i), None, s.hash("123456"), &p, t0()).await }
+    })
+    .await;
+    let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    let budget = |d: &SendDecision| matches!(d, SendDecision::RateLimited { scope: LimitScope::DailyBudget, .. });
+    assert_eq!((allowed, decisions.iter().filter(|d| budget(d)).count()), (25, 35), "{decisions:?}");
+    for (i, decision) in (0u32..).zip(&decisions) {
+        if !budget(decision) {
+            continue;
+        }
+        let (number, client) = (s.other_number(i), s.other_client(i));
+        let again = s.record(&*store, &number, &client, None, s.hash("123456"), &p, t0() + secs(1)).await.unwrap();
+        assert!(budget(&again), "refused send {i} left its number's cooldown behind: {again:?}");
+        assert_eq!(
+            s.judge_for(&*store, &number, &client, &s.hash("123456"), t0() + secs(2)).await.unwrap(),
+            VerifyOutcome::NoPendingCode,
+            "refused send {i} left its code behind"
+        );
+    }
+    let next_day = t0() + TimeDelta::days(1);
+    let fresh = s.record(&*store, &s.other_number(99), &s.other_client(99), None, s.hash("654321"), &p, next_day).await;
+    assert!(matches!(fresh, Ok(SendDecision::Allowed { .. })), "a new day, a new budget: {fresh:?}");
+}
+
+/// The per-country hourly cap is as exact under concurrency: 50 sends at once to one
+/// country capped at 20 an hour allow 20, and the next hour takes sends again.
+async fn concurrent_sends_stop_exactly_at_the_country_hour_cap(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let p = SendPolicy {
+        per_country_hour: CountryCap { default: Some(20), ..CountryCap::default() },
+        guard: None,
+        ..policy()
+    };
+    let decisions = concurrently(50, |i| {
+        let (store, s, p) = (store.clone(), s.clone(), p.clone());
+        async move { s.record(&*store, &s.other_number(i), &s.other_client(i), None, s.hash("123456"), &p, t0()).await }
+    })
+    .await;
+    let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    let capped = decisions
+        .iter()
+        .filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::CountryHour, .. }))
+        .count();
+    assert_eq!((allowed, capped), (20, 30), "{decisions:?}");
+    let next_hour = t0() + TimeDelta::hours(1);
+    let fresh =
+        s.record(&*store, &s.other_number(99), &s.other_client(99), None, s.hash("654321"), &p, next_hour).await;
+    assert!(matches!(fresh, Ok(SendDecision::Allowed { .. })), "a new hour, a new cap: {fresh:?}");
+}
+
+/// The conversion guard's figures (each send and each approval added to the country's
+/// hourly tally) add up on every store: 30 sends with 5 approvals trip the guard at the
+/// next send (5/30 is under its 20 %), and one more approval would have kept it open.
+async fn the_guard_counts_the_sends_and_approvals_of_the_hour(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let p = policy();
+    let guard = p.guard.expect("the guard is on by default");
+    assert_eq!((guard.min_sends, guard.min_conversion_percent), (30, 20), "the contract's defaults");
+    let at = t0();
+    let decisions = concurrently(30, |i| {
+        let (store, s, p) = (store.clone(), s.clone(), p.clone());
+        async move { s.record(&*store, &s.other_number(i), &s.other_client(i), None, s.hash("123456"), &p, at).await }
+    })
+    .await;
+    assert!(decisions.iter().all(|d| matches!(d, SendDecision::Allowed { .. })), "{decisions:?}");
+    let approvals = concurrently(5, |i| {
+        let (store, s) = (store.clone(), s.clone());
+        async move { s.judge_for(&*store, &s.other_number(i), &s.other_client(i), &s.hash("123456"), at).await }
+    })
+    .await;
+    assert!(approvals.iter().all(|o| *o == VerifyOutcome::Approved), "{approvals:?}");
+    let next =
+        s.record(&*store, &s.other_number(30), &s.other_client(30), None, s.hash("654321"), &p, at + secs(1)).await;
+    assert!(
+        matches!(next, Ok(SendDecision::RateLimited { scope: LimitScope::CountryPaused, paused: Some(_), .. })),
+        "30 sends, 5 approved: the guard pauses the country: {next:?}"
+    );
 }

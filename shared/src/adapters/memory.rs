@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS};
+use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS, TALLY_SHARDS};
 use crate::domain::{
     ClientRecord, CodeHash, CountryRecords, GuardState, NumberRecord, SendChanges, SendDecision, SendLog, SendPolicy,
     SendRecords, SubjectKey, VerifyChanges, VerifyOutcome, VerifyPolicy,
@@ -63,9 +63,11 @@ struct Records {
     ranges: Expiring<SubjectKey, SendLog>,
     /// Budget shards, by `quota::budget_counter`.
     budget: Expiring<String, u32>,
-    /// Countries' hourly SMS and approvals, by `quota::country_counter`.
+    /// Countries' hourly cap shards, by `quota::country_counter`.
     country_sends: Expiring<String, u32>,
-    country_approvals: Expiring<String, u32>,
+    /// Countries' hourly tallies of SMS and approvals, by `quota::tally_counter`.
+    tally_sends: Expiring<String, u32>,
+    tally_approvals: Expiring<String, u32>,
     /// The conversion guard's state per country.
     guards: Expiring<String, GuardState>,
 }
@@ -83,18 +85,33 @@ impl MemoryStore {
 }
 
 impl Records {
-    fn country_records(&self, country: &str, now: DateTime<Utc>) -> CountryRecords {
-        let hour = |map: &Expiring<String, u32>, at| -> Vec<u32> {
-            (0..COUNTRY_SHARDS).map(|shard| map.get(&quota::country_counter(country, at, shard))).collect()
+    /// Every count a send's decision may need: this store holds them all under one lock,
+    /// so it reads every shard and never reserves a unit that does not hold.
+    fn country_records(&self, country: &str, capped: bool, now: DateTime<Utc>) -> CountryRecords {
+        let tally = |map: &Expiring<String, u32>, at| -> u32 {
+            (0..TALLY_SHARDS).map(|shard| map.get(&quota::tally_counter(country, at, shard))).sum()
         };
         let before = quota::previous_hour(now);
+        let cap_shards = match capped {
+            true => (0..COUNTRY_SHARDS)
+                .map(|shard| Some(self.country_sends.get(&quota::country_counter(country, now, shard))))
+                .collect(),
+            false => Vec::new(),
+        };
         CountryRecords {
-            sent: hour(&self.country_sends, now),
-            sent_before: hour(&self.country_sends, before).iter().sum(),
-            approvals: hour(&self.country_approvals, now).iter().sum(),
-            approvals_before: hour(&self.country_approvals, before).iter().sum(),
+            cap_shards,
+            sent: tally(&self.tally_sends, now),
+            sent_before: tally(&self.tally_sends, before),
+            approvals: tally(&self.tally_approvals, now),
+            approvals_before: tally(&self.tally_approvals, before),
             guard: self.guards.get(&country.to_owned()),
         }
+    }
+
+    fn add(map: &mut Expiring<String, u32>, key: &str, delta: u32, expiry: DateTime<Utc>, now: DateTime<Utc>) {
+        let key = key.to_owned();
+        let count = map.get(&key).saturating_add(delta);
+        map.put(&key, count, Some(expiry), now);
     }
 }
 
@@ -114,13 +131,17 @@ impl OtpStore for MemoryStore {
             client: records.clients.get(subjects.client),
             range: subjects.range.filter(|_| reads.range).map(|key| records.ranges.get(key)),
             budget: reads.budget.then(|| {
-                (0..BUDGET_SHARDS).map(|shard| records.budget.get(&quota::budget_counter(now, shard))).collect()
+                (0..BUDGET_SHARDS).map(|shard| Some(records.budget.get(&quota::budget_counter(now, shard)))).collect()
             }),
-            country: reads.country.then(|| records.country_records(subjects.country, now)),
+            country: reads.country.then(|| {
+                records.country_records(subjects.country, policy.country_cap(subjects.country).is_some(), now)
+            }),
         };
         let pick = rand::random::<u32>();
         let decision = policy.apply(&mut step, subjects.country, code, now, pick);
-        let SendChanges { number, client, range, budget, country_sent, guard } = policy.changes(&decision, step, now);
+        let SendChanges { number, client, range, budget, country_sent, tally, guard } =
+            policy.changes(&decision, step, subjects.country, now);
+        // Every shard was read under the lock, so the unit reserved in one always holds.
         if let Some(write) = number {
             records.numbers.put(subjects.number, write.record, write.expires_at, now);
         }
@@ -130,12 +151,15 @@ impl OtpStore for MemoryStore {
         if let (Some(key), Some(write)) = (subjects.range, range) {
             records.ranges.put(key, write.record, write.expires_at, now);
         }
-        if let Some(shard) = budget {
-            records.budget.put(&quota::budget_counter(now, shard.shard), shard.count, Some(shard.expires_at), now);
+        if let Some(unit) = budget {
+            Records::add(&mut records.budget, &quota::budget_counter(now, unit.shard), 1, unit.expires_at, now);
         }
-        if let Some(shard) = country_sent {
-            let key = quota::country_counter(subjects.country, now, shard.shard);
-            records.country_sends.put(&key, shard.count, Some(shard.expires_at), now);
+        if let Some(unit) = country_sent {
+            let key = quota::country_counter(subjects.country, now, unit.shard);
+            Records::add(&mut records.country_sends, &key, 1, unit.expires_at, now);
+        }
+        if let Some((key, expiry)) = tally {
+            Records::add(&mut records.tally_sends, &key, 1, expiry, now);
         }
         if let Some(write) = guard {
             records.guards.put(&subjects.country.to_owned(), write.record, write.expires_at, now);
@@ -164,8 +188,7 @@ impl OtpStore for MemoryStore {
             records.numbers.put(subjects.number, write.record, write.expires_at, now);
         }
         if let Some((key, expiry)) = approval {
-            let approvals = records.country_approvals.get(&key) + 1;
-            records.country_approvals.put(&key, approvals, Some(expiry), now);
+            Records::add(&mut records.tally_approvals, &key, 1, expiry, now);
         }
         Ok(outcome)
     }

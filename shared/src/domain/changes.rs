@@ -18,11 +18,11 @@ pub struct Write<T> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// One shard of a shared counter, with its new count.
+/// One unit reserved in one shard of a shared cap: the store adds it blindly (no read,
+/// no precondition) and hands the count it made to [`SendPolicy::held`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShardCount {
+pub struct ShardUnit {
     pub shard: usize,
-    pub count: u32,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -33,10 +33,13 @@ pub struct SendChanges {
     pub client: Option<Write<ClientRecord>>,
     /// The number range's log, with the per-range limit on.
     pub range: Option<Write<SendLog>>,
-    /// Today's budget shard that took the SMS (`quota::budget_counter`).
-    pub budget: Option<ShardCount>,
-    /// This hour's country shard that took the SMS (`quota::country_counter`).
-    pub country_sent: Option<ShardCount>,
+    /// Today's budget shard that takes the SMS (`quota::budget_counter`).
+    pub budget: Option<ShardUnit>,
+    /// This hour's country cap shard that takes the SMS (`quota::country_counter`).
+    pub country_sent: Option<ShardUnit>,
+    /// The country's tally shard the SMS is counted in for the conversion guard, blindly
+    /// (`quota::random_tally_counter`): its id and expiry. With the guard on only.
+    pub tally: Option<(String, DateTime<Utc>)>,
     /// The guard's new state for the country, when it pauses it.
     pub guard: Option<Write<GuardState>>,
 }
@@ -46,29 +49,37 @@ pub struct SendChanges {
 pub struct VerifyChanges {
     pub client: Option<Write<ClientRecord>>,
     pub number: Option<Write<NumberRecord>>,
-    /// An approval, added to one of the hour's approval counters of the country, blindly
-    /// (`quota::approval_counter`): its id and expiry.
+    /// An approval, added to one of the hour's tally shards of the country, blindly
+    /// (`quota::random_tally_counter`): its id and expiry.
     pub approval: Option<(String, DateTime<Utc>)>,
 }
 
 impl SendPolicy {
     /// The changes of `decision`, made on `records` by [`SendPolicy::apply`] at `now`.
-    pub fn changes(&self, decision: &SendDecision, records: SendRecords, now: DateTime<Utc>) -> SendChanges {
+    /// `country` is the number's.
+    pub fn changes(
+        &self,
+        decision: &SendDecision,
+        records: SendRecords,
+        country: &str,
+        now: DateTime<Utc>,
+    ) -> SendChanges {
         match decision {
             SendDecision::Allowed { reserved, .. } => {
-                let SendRecords { number, client, range, budget, country } = records;
+                let SendRecords { number, client, range, .. } = records;
                 SendChanges {
                     number: Some(Write { expires_at: self.number_record_expiry(&number), record: number }),
                     client: Some(Write { expires_at: self.client_record_expiry(&client), record: client }),
                     range: range.map(|log| Write { expires_at: self.range_record_expiry(&log), record: log }),
-                    budget: reserved.budget_shard.zip(budget).and_then(|(shard, counts)| {
-                        let count = *counts.get(shard)?;
-                        Some(ShardCount { shard, count, expires_at: quota::budget_counter_expiry(now) })
-                    }),
-                    country_sent: reserved.country_shard.zip(country).and_then(|(shard, country)| {
-                        let count = *country.sent.get(shard)?;
-                        Some(ShardCount { shard, count, expires_at: quota::country_counter_expiry(now) })
-                    }),
+                    budget: reserved
+                        .budget_shard
+                        .map(|shard| ShardUnit { shard, expires_at: quota::budget_counter_expiry(now) }),
+                    country_sent: reserved
+                        .country_shard
+                        .map(|shard| ShardUnit { shard, expires_at: quota::country_counter_expiry(now) }),
+                    tally: self
+                        .guard
+                        .map(|_| (quota::random_tally_counter(country, now), quota::country_counter_expiry(now))),
                     guard: None,
                 }
             }
@@ -103,7 +114,7 @@ impl VerifyPolicy {
             client: Some(Write { expires_at: self.client_record_expiry(&client), record: client }),
             number: number_changed.then(|| Write { expires_at: self.number_failures_expiry(&number), record: number }),
             approval: (*outcome == VerifyOutcome::Approved)
-                .then(|| (quota::approval_counter(country, now), quota::country_counter_expiry(now))),
+                .then(|| (quota::random_tally_counter(country, now), quota::country_counter_expiry(now))),
         }
     }
 }
@@ -134,20 +145,21 @@ mod tests {
         let (policy, _) = policies();
         let mut records = SendRecords::default();
         let decision = policy.apply(&mut records, "US", hash("111111"), t0(), 7);
-        let changes = policy.changes(&decision, records.clone(), t0());
-        let SendChanges { number, client, range, budget, country_sent, guard } = changes;
+        let changes = policy.changes(&decision, records.clone(), "US", t0());
+        let SendChanges { number, client, range, budget, country_sent, tally, guard } = changes;
         assert_eq!(number.map(|w| w.record), Some(records.number.clone()));
         assert_eq!(client.map(|w| w.expires_at), Some(Some(t0() + TimeDelta::seconds(900))));
         assert_eq!(range, None, "the per-range limit is off by default");
         let budget = budget.expect("the default budget is on");
-        assert_eq!((budget.count, budget.expires_at), (1, quota::budget_counter_expiry(t0())));
-        assert_eq!(country_sent.map(|c| c.count), Some(1));
+        assert_eq!(budget.expires_at, quota::budget_counter_expiry(t0()));
+        assert!(country_sent.is_some(), "the default country cap is on");
+        assert_eq!(tally.map(|(id, _)| id.starts_with("US-")), Some(true), "the guard counts the SMS");
         assert_eq!(guard, None);
 
         // The cooldown refuses the next one: nothing to write.
         let decision = policy.apply(&mut records, "US", hash("222222"), t0() + TimeDelta::seconds(1), 7);
         assert!(matches!(decision, SendDecision::RateLimited { paused: None, .. }));
-        assert_eq!(policy.changes(&decision, records, t0()), SendChanges::default());
+        assert_eq!(policy.changes(&decision, records, "US", t0()), SendChanges::default());
     }
 
     #[test]

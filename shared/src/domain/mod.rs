@@ -11,12 +11,12 @@ pub mod quota;
 pub mod segment;
 pub mod token;
 
-pub use changes::{SendChanges, ShardCount, VerifyChanges, Write};
+pub use changes::{SendChanges, ShardUnit, VerifyChanges, Write};
 pub use code::{CodeHash, CodeLength, OtpCode, Pepper, SubjectKey};
 pub use phone::{CountryAllowList, E164Phone};
 pub use policy::{
-    ClientRecord, GuardTrip, LimitScope, NumberRecord, PendingCode, Reservation, SendDecision, SendLog, SendPolicy,
-    SendReads, SendRecords, VerifyOutcome, VerifyPolicy, WindowLimit, stored_instant,
+    ClientRecord, GuardTrip, LimitScope, NumberRecord, Overdrawn, PendingCode, Reservation, SendDecision, SendLog,
+    SendPolicy, SendReads, SendRecords, VerifyOutcome, VerifyPolicy, WindowLimit, stored_instant,
 };
 pub use quota::{ConversionGuard, CountryCap, CountryRecords, GuardState};
 pub use token::{SessionClaims, SessionToken, SessionTokenIssuer};

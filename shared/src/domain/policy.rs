@@ -87,8 +87,9 @@ pub struct SendRecords {
     pub number: NumberRecord,
     pub client: ClientRecord,
     pub range: Option<SendLog>,
-    /// Today's budget counters, one per shard.
-    pub budget: Option<Vec<u32>>,
+    /// Today's budget shards, as far as the step read them (`None`: not read; a store
+    /// that reads none reserves blindly and checks the unit with [`SendPolicy::held`]).
+    pub budget: Option<Vec<Option<u32>>>,
     pub country: Option<CountryRecords>,
 }
 
@@ -133,6 +134,14 @@ impl LimitScope {
 /// The shards an allowed send took one unit from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reservation {
+    pub budget_shard: Option<usize>,
+    pub country_shard: Option<usize>,
+}
+
+/// A reservation whose unit did not hold in a shard that was full after all (it was not
+/// read, or filled since): which of its units exceeded their shard's quota.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overdrawn {
     pub budget_shard: Option<usize>,
     pub country_shard: Option<usize>,
 }
@@ -225,11 +234,12 @@ impl SendPolicy {
             }
             _ => None,
         };
-        let budget_cap = self.daily_budget.map(|total| ShardedCap { total, shards: BUDGET_SHARDS });
-        let budget_shard = match (budget_cap, reads.budget) {
+        let budget_shard = match (self.budget_cap(), reads.budget) {
             (Some(cap), true) => {
-                let counts = budget.get_or_insert_with(|| vec![0; BUDGET_SHARDS]);
-                let shard = cap.shard_with_room(counts, pick);
+                // No counts at all: a day with nothing counted yet.
+                let counts = budget.get_or_insert_with(|| vec![Some(0); BUDGET_SHARDS]);
+                counts.resize(BUDGET_SHARDS, Some(0));
+                let shard = cap.shard_to_try(counts, pick);
                 consider(shard.is_none().then(|| next_day(now) - now), LimitScope::DailyBudget);
                 shard.map(|s| (counts, s))
             }
@@ -239,13 +249,16 @@ impl SendPolicy {
         let country_shard = match reads.country {
             true => {
                 let records = country_records.get_or_insert_default();
-                records.sent.resize(COUNTRY_SHARDS, 0);
-                let cap = ShardedCap {
-                    total: self.per_country_hour.for_country(country).unwrap_or(u32::MAX),
-                    shards: COUNTRY_SHARDS,
+                // A country without a cap reserves nothing: only the guard's tally counts it.
+                let shard = match self.country_cap(country) {
+                    Some(cap) => {
+                        records.cap_shards.resize(COUNTRY_SHARDS, Some(0));
+                        let shard = cap.shard_to_try(&records.cap_shards, pick.rotate_left(16));
+                        consider(shard.is_none().then(|| next_hour(now) - now), LimitScope::CountryHour);
+                        shard
+                    }
+                    None => None,
                 };
-                let shard = cap.shard_with_room(&records.sent, pick.rotate_left(16));
-                consider(shard.is_none().then(|| next_hour(now) - now), LimitScope::CountryHour);
                 match records.guard.paused_until.filter(|until| *until > now) {
                     Some(until) => consider(Some(until - now), LimitScope::CountryPaused),
                     None => {
@@ -271,7 +284,7 @@ impl SendPolicy {
                         }
                     }
                 }
-                shard.map(|s| (records, s))
+                Some((records, shard))
             }
             false => None,
         };
@@ -291,14 +304,52 @@ impl SendPolicy {
         }
         let mut reserved = Reservation::default();
         if let Some((counts, shard)) = budget_shard {
-            counts[shard] += 1;
+            counts[shard] = counts[shard].map(|c| c + 1);
             reserved.budget_shard = Some(shard);
         }
         if let Some((records, shard)) = country_shard {
-            records.sent[shard] += 1;
-            reserved.country_shard = Some(shard);
+            if let Some(shard) = shard {
+                records.cap_shards[shard] = records.cap_shards[shard].map(|c| c + 1);
+                reserved.country_shard = Some(shard);
+            }
+            records.sent += 1;
         }
         SendDecision::Allowed { expires_at, reserved }
+    }
+
+    /// The daily budget as shards, if it is on.
+    pub fn budget_cap(&self) -> Option<ShardedCap> {
+        self.daily_budget.map(|total| ShardedCap { total, shards: BUDGET_SHARDS })
+    }
+
+    /// The hourly SMS cap of `country` as shards, if it has one.
+    pub fn country_cap(&self, country: &str) -> Option<ShardedCap> {
+        self.per_country_hour.for_country(country).map(|total| ShardedCap { total, shards: COUNTRY_SHARDS })
+    }
+
+    /// Whether the units `reserved` for a send of `country` hold, given the counts their
+    /// blind increments brought the shards to (`budget_count`, `country_count`: `None`
+    /// where nothing was reserved). A unit beyond its shard's quota does not hold: the
+    /// store gives the whole reservation back, undoes the send and decides it again.
+    pub fn held(
+        &self,
+        country: &str,
+        reserved: &Reservation,
+        budget_count: Option<u32>,
+        country_count: Option<u32>,
+    ) -> Result<(), Overdrawn> {
+        let over = |cap: Option<ShardedCap>, shard: Option<usize>, count: Option<u32>| match (cap, shard, count) {
+            (Some(cap), Some(shard), Some(count)) if !cap.holds(shard, count) => Some(shard),
+            _ => None,
+        };
+        let overdrawn = Overdrawn {
+            budget_shard: over(self.budget_cap(), reserved.budget_shard, budget_count),
+            country_shard: over(self.country_cap(country), reserved.country_shard, country_count),
+        };
+        match overdrawn {
+            Overdrawn { budget_shard: None, country_shard: None } => Ok(()),
+            _ => Err(overdrawn),
+        }
     }
 
     /// When a number's record holds nothing any rule still needs, and may be dropped.

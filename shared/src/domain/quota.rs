@@ -1,16 +1,26 @@
 //! The caps that hold across all numbers and clients: the daily SMS budget, the hourly
-//! cap per country and the conversion guard. Each counter is split over shards, so no
-//! single record takes every send: a send reserves one unit in one shard that still has
-//! room, in its own atomic step, and the shards' quotas add up to the cap exactly.
+//! cap per country and the conversion guard. Each cap is split over shards whose quotas
+//! add up to the cap exactly, so no single record takes every send. A send reserves one
+//! unit in one shard: the store adds it without reading the shard first (a blind
+//! increment, which no other writer can conflict with) and the unit holds only if the
+//! shard's new count is within its quota ([`ShardedCap::holds`]); a unit that does not
+//! hold is given back and the send tries a shard with room. A unit is kept only when the
+//! count it made is within the quota, so kept units never exceed any shard's quota,
+//! whatever the interleaving (docs/FIRESTORE.md has the argument).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 
-/// Shards of the daily budget: each takes about 1/8 of the sends.
-pub const BUDGET_SHARDS: usize = 8;
-/// Shards of a country's hourly counters (sends and approvals).
-pub const COUNTRY_SHARDS: usize = 4;
+/// Shards of the daily budget: each takes about 1/16 of the sends. Sized for a peak of
+/// 16 allowed sends per second at Firestore's sustained write rate of about one per
+/// second per document (docs/SCALE.md derives it and says when to raise it).
+pub const BUDGET_SHARDS: usize = 16;
+/// Shards of a country's hourly SMS cap: the same peak, all in one country.
+pub const COUNTRY_SHARDS: usize = 16;
+/// Shards of a country's hourly tally (SMS and approvals, the conversion guard's
+/// figures): blind increments, read whole by every send the guard judges.
+pub const TALLY_SHARDS: usize = 2;
 
 /// A cap of `total` split over `shards` counters whose quotas add up to `total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +37,24 @@ impl ShardedCap {
         self.total / shards + u32::from(index < self.total % shards)
     }
 
-    /// A shard with room left, chosen by `pick` among them (so concurrent senders spread
-    /// over the shards), or `None` when the cap is reached.
-    pub fn shard_with_room(&self, counts: &[u32], pick: u32) -> Option<usize> {
-        let open: Vec<usize> =
-            (0..self.shards).filter(|&i| counts.get(i).copied().unwrap_or(0) < self.quota(i)).collect();
+    /// A shard to reserve a unit from, chosen by `pick` (random, so concurrent senders
+    /// spread over the shards) among those not known to be full; `known[i]` is shard `i`'s
+    /// count if the step read it, `None` if it did not (a shard not read may have room).
+    /// `None` when every shard is known full: the cap is reached.
+    pub fn shard_to_try(&self, known: &[Option<u32>], pick: u32) -> Option<usize> {
+        let open: Vec<usize> = (0..self.shards)
+            .filter(|&i| known.get(i).copied().flatten().is_none_or(|count| count < self.quota(i)))
+            .collect();
         if open.is_empty() {
             return None;
         }
         let pick = usize::try_from(pick).unwrap_or(0) % open.len();
         Some(open[pick])
+    }
+
+    /// Whether a unit that brought shard `index` to `count` is within its quota.
+    pub fn holds(&self, index: usize, count: u32) -> bool {
+        count <= self.quota(index)
     }
 }
 
@@ -101,9 +119,12 @@ impl ConversionGuard {
 /// What the store holds for one country, as a send reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CountryRecords {
-    /// SMS counted this UTC hour, per shard.
-    pub sent: Vec<u32>,
-    /// SMS of the previous UTC hour, all shards together.
+    /// This UTC hour's units of the country's SMS cap, per shard, as far as the step read
+    /// them (`None`: not read). Empty when the country has no cap.
+    pub cap_shards: Vec<Option<u32>>,
+    /// SMS this UTC hour (the tally, all its shards together).
+    pub sent: u32,
+    /// SMS of the previous UTC hour.
     pub sent_before: u32,
     /// Approvals this UTC hour and the previous one, all shards together.
     pub approvals: u32,
@@ -138,9 +159,8 @@ impl CountryRecords {
     pub fn last_hour(&self, now: DateTime<Utc>) -> LastHour {
         let into_hour = f64::from(now.minute() * 60 + now.second()) / 3600.0;
         let weight = 1.0 - into_hour;
-        let sent: u32 = self.sent.iter().sum();
         LastHour {
-            sends: f64::from(sent) + f64::from(self.sent_before) * weight,
+            sends: f64::from(self.sent) + f64::from(self.sent_before) * weight,
             approvals: f64::from(self.approvals) + f64::from(self.approvals_before) * weight,
         }
     }
@@ -191,20 +211,27 @@ pub fn guard_expiry(state: &GuardState) -> DateTime<Utc> {
     state.paused_until.max(remembered).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-/// The counter name of the budget shard `shard` on the day of `now`.
+/// The counter name of the budget shard `shard` on the day of `now`. The name holds the
+/// shard count, so a change of it starts fresh counters instead of mixing two sets of
+/// quotas (docs/FIRESTORE.md: deploy such a change at 00:00 UTC).
 pub fn budget_counter(now: DateTime<Utc>, shard: usize) -> String {
-    format!("{}-{shard}", day_stamp(now))
+    format!("{}-{shard}of{BUDGET_SHARDS}", day_stamp(now))
 }
 
-/// The counter name of a country's hourly shard (sends or approvals) at the hour of `at`.
+/// The counter name of a country's hourly cap shard at the hour of `at`.
 pub fn country_counter(country: &str, at: DateTime<Utc>, shard: usize) -> String {
+    format!("{country}-{}-{shard}of{COUNTRY_SHARDS}", hour_stamp(at))
+}
+
+/// The name of a country's hourly tally shard (its SMS and approvals) at the hour of `at`.
+pub fn tally_counter(country: &str, at: DateTime<Utc>, shard: usize) -> String {
     format!("{country}-{}-{shard}", hour_stamp(at))
 }
 
-/// The counter an approval at `at` adds to: one of the hour's shards at random, so that
-/// concurrent verifies of a country seldom write the same counter.
-pub fn approval_counter(country: &str, at: DateTime<Utc>) -> String {
-    country_counter(country, at, rand::random_range(0..COUNTRY_SHARDS))
+/// The tally shard a send or an approval at `at` adds to: one at random, so concurrent
+/// writers of a country seldom write the same document.
+pub fn random_tally_counter(country: &str, at: DateTime<Utc>) -> String {
+    tally_counter(country, at, rand::random_range(0..TALLY_SHARDS))
 }
 
 #[cfg(test)]
@@ -230,29 +257,38 @@ mod tests {
     #[test]
     fn a_shard_with_room_is_found_until_the_cap_is_reached() {
         let cap = ShardedCap { total: 10, shards: 4 };
-        let mut counts = vec![0; 4];
+        let mut counts = vec![Some(0); 4];
         let mut taken = 0;
         for pick in 0..100u32 {
-            match cap.shard_with_room(&counts, pick.wrapping_mul(2_654_435_761)) {
+            match cap.shard_to_try(&counts, pick.wrapping_mul(2_654_435_761)) {
                 Some(shard) => {
-                    counts[shard] += 1;
+                    counts[shard] = counts[shard].map(|c| c + 1);
                     taken += 1;
                 }
                 None => break,
             }
         }
         assert_eq!(taken, 10);
-        assert_eq!(counts, vec![3, 3, 2, 2]);
-        assert_eq!(cap.shard_with_room(&counts, 0), None);
-        assert_eq!(ShardedCap { total: 0, shards: 4 }.shard_with_room(&[0; 4], 3), None);
+        assert_eq!(counts, vec![Some(3), Some(3), Some(2), Some(2)]);
+        assert_eq!(cap.shard_to_try(&counts, 0), None);
+        assert_eq!(ShardedCap { total: 0, shards: 4 }.shard_to_try(&[Some(0); 4], 3), None);
     }
 
     #[test]
-    fn picks_spread_over_the_open_shards() {
+    fn picks_spread_over_the_shards_not_known_full() {
         let cap = ShardedCap { total: 100, shards: 4 };
         let picked: std::collections::BTreeSet<_> =
-            (0..4).filter_map(|pick| cap.shard_with_room(&[0, 25, 0, 0], pick)).collect();
+            (0..4).filter_map(|pick| cap.shard_to_try(&[None, Some(25), Some(3), None], pick)).collect();
         assert_eq!(picked, [0, 2, 3].into_iter().collect(), "the full shard 1 is never picked");
+        assert_eq!(cap.shard_to_try(&[None; 4], 7), Some(3), "a shard not read may have room");
+    }
+
+    #[test]
+    fn a_unit_holds_only_within_its_shards_quota() {
+        let cap = ShardedCap { total: 10, shards: 4 };
+        assert!(cap.holds(0, 3) && !cap.holds(0, 4), "shard 0 has 3");
+        assert!(cap.holds(3, 2) && !cap.holds(3, 3), "shard 3 has 2");
+        assert!(!ShardedCap { total: 0, shards: 4 }.holds(0, 1));
     }
 
     #[test]
@@ -302,13 +338,8 @@ mod tests {
 
     #[test]
     fn the_previous_hour_fades_out_over_the_current_one() {
-        let records = CountryRecords {
-            sent: vec![1, 2, 3, 4],
-            sent_before: 100,
-            approvals: 2,
-            approvals_before: 40,
-            ..Default::default()
-        };
+        let records =
+            CountryRecords { sent: 10, sent_before: 100, approvals: 2, approvals_before: 40, ..Default::default() };
         let start = records.last_hour(at("2026-11-24T15:00:00Z"));
         assert_eq!(start, LastHour { sends: 110.0, approvals: 42.0 });
         let half = records.last_hour(at("2026-11-24T15:30:00Z"));
@@ -323,10 +354,11 @@ mod tests {
         assert_eq!(next_day(now), at("2026-11-25T00:00:00Z"));
         assert_eq!(next_hour(now), at("2026-11-25T00:00:00Z"));
         assert_eq!(next_hour(at("2026-11-24T15:00:00Z")), at("2026-11-24T16:00:00Z"));
-        assert_eq!(budget_counter(now, 3), "20261124-3");
-        assert_eq!(country_counter("US", previous_hour(now), 0), "US-2026112422-0");
-        let shards: Vec<String> = (0..COUNTRY_SHARDS).map(|shard| country_counter("US", now, shard)).collect();
-        let picked: std::collections::HashSet<String> = (0..200).map(|_| approval_counter("US", now)).collect();
+        assert_eq!(budget_counter(now, 3), "20261124-3of16");
+        assert_eq!(country_counter("US", previous_hour(now), 0), "US-2026112422-0of16");
+        assert_eq!(tally_counter("US", previous_hour(now), 1), "US-2026112422-1");
+        let shards: Vec<String> = (0..TALLY_SHARDS).map(|shard| tally_counter("US", now, shard)).collect();
+        let picked: std::collections::HashSet<String> = (0..200).map(|_| random_tally_counter("US", now)).collect();
         assert!(picked.iter().all(|id| shards.contains(id)), "{picked:?}");
         assert!(picked.len() > 1, "approvals spread over the shards");
     }

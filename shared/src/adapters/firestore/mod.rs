@@ -9,11 +9,16 @@
 //! concurrent writer got there first the commit fails as a whole and the step starts again
 //! from a fresh read, a bounded number of times. Steps that change nothing (a refused send,
 //! a verify with no code) end after the read: one round trip.
+//!
+//! The shared caps are not read: a send's commit adds its units to them blindly (field
+//! transforms, which never conflict) and the policy checks the counts the commit answers;
+//! a unit in a full shard undoes the send, which is decided again (`record_send`).
 
 mod auth;
 mod records;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -25,7 +30,7 @@ use firestore::gcloud_sdk::google::firestore::v1::document_transform::FieldTrans
 use firestore::gcloud_sdk::google::firestore::v1::document_transform::field_transform::TransformType;
 use firestore::gcloud_sdk::google::firestore::v1::precondition::ConditionType;
 use firestore::gcloud_sdk::google::firestore::v1::{
-    BatchGetDocumentsRequest, CommitRequest, Document, DocumentMask, Precondition, Value, Write, write,
+    BatchGetDocumentsRequest, CommitRequest, Document, DocumentMask, Precondition, Value, Write, WriteResult, write,
 };
 use firestore::gcloud_sdk::tonic::{self, Code};
 use firestore::{FirestoreDb, FirestoreDbOptions};
@@ -34,7 +39,7 @@ use tokio::sync::OnceCell;
 
 pub use self::auth::{ConnectError, FirestoreAuth, credentials_from_json};
 pub use self::records::EXPIRE_AT;
-use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS};
+use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS, ShardedCap, TALLY_SHARDS};
 use crate::domain::{
     CodeHash, CountryRecords, SendChanges, SendDecision, SendPolicy, SendReads, SendRecords, SubjectKey, VerifyChanges,
     VerifyOutcome, VerifyPolicy,
@@ -62,9 +67,8 @@ pub struct FirestoreConfig {
 impl FirestoreConfig {
     /// 3 s per call; 12 tries. Every commit that beats another to a number's record is an
     /// allowed send or a judged attempt, and the limits allow few of those per record
-    /// (5 judged attempts per code, 1 send per cooldown). The shards of the shared caps
-    /// take every allowed send, spread over 8 (budget) and 4 (country) documents; 12 tries
-    /// with the backoff below outlast a burst of a few hundred concurrent sends.
+    /// (5 judged attempts per code, 1 send per cooldown). The shared caps take blind
+    /// increments only, so they never make a commit conflict.
     pub fn new(project_id: impl Into<String>) -> Self {
         Self {
             project_id: project_id.into(),
@@ -84,7 +88,21 @@ pub struct FirestoreStore {
     db: OnceCell<FirestoreDb>,
     round_trips: AtomicU64,
     conflicts: AtomicU64,
+    documents_read: AtomicU64,
+    overdrawn: AtomicU64,
+    /// Cap shards this instance saw full (by document name): a hint only, so a send skips
+    /// them without a read; a step never trusts it to refuse (every shard of a cap hinted
+    /// full makes the next step read them all). Names hold their day or hour, so stale
+    /// entries only cost memory, and the set is dropped past [`FULL_HINTS`].
+    full_shards: Mutex<HashSet<String>>,
 }
+
+/// The most cap shards the store remembers as full.
+const FULL_HINTS: usize = 4096;
+
+/// A send whose reservation kept landing in full shards (each a race with other senders
+/// for a shard's last units, near the cap) gives up with `Contention` after this many.
+const MAX_OVERDRAWN: u32 = 8;
 
 impl std::fmt::Debug for FirestoreStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,7 +112,8 @@ impl std::fmt::Debug for FirestoreStore {
 
 /// How a commit ended.
 enum Committed {
-    Done,
+    /// Applied: the result of each write, in order.
+    Done(Vec<WriteResult>),
     /// A precondition failed: another writer changed a record since it was read.
     Conflict,
 }
@@ -103,7 +122,16 @@ impl FirestoreStore {
     /// A store of `config`'s database. Nothing is contacted until the first operation (or
     /// [`FirestoreStore::connect_now`]).
     pub fn new(config: FirestoreConfig, auth: FirestoreAuth) -> Self {
-        Self { config, auth, db: OnceCell::new(), round_trips: AtomicU64::new(0), conflicts: AtomicU64::new(0) }
+        Self {
+            config,
+            auth,
+            db: OnceCell::new(),
+            round_trips: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+            documents_read: AtomicU64::new(0),
+            overdrawn: AtomicU64::new(0),
+            full_shards: Mutex::new(HashSet::new()),
+        }
     }
 
     /// Connects now and reads one (absent) document, each within the call timeout, so the
@@ -123,6 +151,30 @@ impl FirestoreStore {
     /// Commits refused so far because another writer was first (each is retried).
     pub fn conflicts(&self) -> u64 {
         self.conflicts.load(Ordering::Relaxed)
+    }
+
+    /// Documents read so far (each document of each batch get, found or not: what
+    /// Firestore bills as a read, but for absent ones, which it bills per batch).
+    pub fn documents_read(&self) -> u64 {
+        self.documents_read.load(Ordering::Relaxed)
+    }
+
+    /// Reservations so far that landed in a full shard and were given back (each send
+    /// then decided again, reading the cap's shards).
+    pub fn overdrawn(&self) -> u64 {
+        self.overdrawn.load(Ordering::Relaxed)
+    }
+
+    fn hinted_full(&self, name: &str) -> bool {
+        self.full_shards.lock().unwrap_or_else(|e| e.into_inner()).contains(name)
+    }
+
+    fn hint_full(&self, name: &str) {
+        let mut hints = self.full_shards.lock().unwrap_or_else(|e| e.into_inner());
+        if hints.len() >= FULL_HINTS {
+            hints.clear();
+        }
+        hints.insert(name.to_owned());
     }
 
     async fn db(&self) -> Result<&FirestoreDb, StoreError> {
@@ -155,7 +207,7 @@ impl FirestoreStore {
         db: &FirestoreDb,
         names: &[String],
         step: impl Fn(&[Option<Document>]) -> Result<(T, Vec<Write>), StoreError>,
-    ) -> Result<T, StoreError> {
+    ) -> Result<(T, Vec<WriteResult>), StoreError> {
         for attempt in 0..self.config.max_attempts {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
@@ -163,26 +215,22 @@ impl FirestoreStore {
             let read = self.read(db, names).await?;
             let (outcome, writes) = step(&read)?;
             if writes.is_empty() {
-                return Ok(outcome);
+                return Ok((outcome, Vec::new()));
             }
             match self.commit(db, writes).await? {
-                Committed::Done => return Ok(outcome),
+                Committed::Done(results) => return Ok((outcome, results)),
                 Committed::Conflict => {
                     self.conflicts.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
-        tracing::warn!(
-            event = "store_contention",
-            attempts = self.config.max_attempts,
-            "Firestore commits kept conflicting; giving up"
-        );
-        Err(StoreError::Contention)
+        Err(contention(self.config.max_attempts))
     }
 
     /// The documents `names`, in order (`None`: absent), in one strongly consistent read.
     async fn read(&self, db: &FirestoreDb, names: &[String]) -> Result<Vec<Option<Document>>, StoreError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.documents_read.fetch_add(names.len() as u64, Ordering::Relaxed);
         let request = BatchGetDocumentsRequest {
             database: db.get_database_path().clone(),
             documents: names.to_vec(),
@@ -207,7 +255,7 @@ impl FirestoreStore {
         let request = CommitRequest { database: db.get_database_path().clone(), writes, ..Default::default() };
         let call = async { db.client().get().commit(self.request(request)).await };
         match self.bounded("commit", call).await? {
-            Ok(_) => Ok(Committed::Done),
+            Ok(response) => Ok(Committed::Done(response.into_inner().write_results)),
             // FAILED_PRECONDITION: `update_time` moved; ALREADY_EXISTS: `exists: false` lost a
             // race to create; NOT_FOUND: deleted (TTL) since read; ABORTED: Firestore's own
             // contention. Either way nothing was written, and a fresh read decides again.
@@ -252,6 +300,12 @@ fn guarded_write(name: &str, fields: HashMap<String, Value>, read: Option<&Docum
     }
 }
 
+/// A step that gave up: logged, for the alarm, and answered 503 with `Retry-After`.
+fn contention(attempts: u32) -> StoreError {
+    tracing::warn!(event = "store_contention", attempts, "Firestore commits kept conflicting; giving up");
+    StoreError::Contention
+}
+
 fn status_error(what: &str, status: &tonic::Status) -> StoreError {
     // The message is Firestore's or the transport's; it holds document names (keyed
     // hashes) at most, never a number, IP or code.
@@ -280,12 +334,10 @@ enum Role {
     Client,
     Range,
     Budget(usize),
-    /// A country's SMS counter: this hour's shard, or the previous hour's.
-    CountrySent {
-        shard: usize,
-        previous: bool,
-    },
-    CountryApprovals {
+    /// A shard of a country's hourly SMS cap, this hour.
+    CountryCap(usize),
+    /// A shard of a country's tally (SMS and approvals): this hour's, or the previous hour's.
+    Tally {
         shard: usize,
         previous: bool,
     },
@@ -328,6 +380,10 @@ impl<'a> Read<'a> {
         self.0.iter().find(|(r, _)| *r == role).and_then(|(_, d)| *d)
     }
 
+    fn has(&self, role: Role) -> bool {
+        self.0.iter().any(|(r, _)| *r == role)
+    }
+
     fn counter(&self, role: Role) -> Result<u32, StoreError> {
         self.get(role)
             .map(|d| records::counter(&d.fields))
@@ -335,6 +391,39 @@ impl<'a> Read<'a> {
             .map_err(malformed)
             .map(Option::unwrap_or_default)
     }
+
+    fn tally(&self, role: Role) -> Result<(u32, u32), StoreError> {
+        self.get(role).map(|d| records::tally(&d.fields)).transpose().map_err(malformed).map(Option::unwrap_or_default)
+    }
+}
+
+/// Which caps a send reads whole: after a reservation did not hold, or when this instance
+/// saw every shard of the cap full. Otherwise it reads none of their shards.
+#[derive(Debug, Clone, Copy, Default)]
+struct Scan {
+    budget: bool,
+    country: bool,
+}
+
+/// The names of a send's cap shards, and whether this instance saw each full.
+struct CapShards {
+    budget: Vec<String>,
+    country: Vec<String>,
+}
+
+/// What a send's commit wrote, to check its reservation and to undo it.
+#[derive(Debug, Default)]
+struct SendPlan {
+    /// The guarded writes of the send's own records: position in the commit, document,
+    /// and the document as it was read (`None`: absent).
+    records: Vec<(usize, String, Option<Document>)>,
+    /// Positions in the commit of the blind increments of the cap shards, and their names.
+    budget: Option<(usize, String)>,
+    country: Option<(usize, String)>,
+    /// The tally shard the SMS was counted in.
+    tally: Option<(String, DateTime<Utc>)>,
+    budget_expiry: Option<DateTime<Utc>>,
+    country_expiry: Option<DateTime<Utc>>,
 }
 
 impl FirestoreStore {
@@ -342,13 +431,24 @@ impl FirestoreStore {
         format!("{}/{}{}/{}", db.get_documents_path(), self.config.collection_prefix, collection, id)
     }
 
-    /// The documents a send reads: the number's, the client's, and those of each shared
-    /// limit that is on.
+    fn cap_shards(&self, db: &FirestoreDb, country: &str, now: DateTime<Utc>) -> CapShards {
+        CapShards {
+            budget: (0..BUDGET_SHARDS).map(|s| self.named(db, "budget", &quota::budget_counter(now, s))).collect(),
+            country: (0..COUNTRY_SHARDS)
+                .map(|s| self.named(db, "countries", &quota::country_counter(country, now, s)))
+                .collect(),
+        }
+    }
+
+    /// The documents a send reads: the number's, the client's, those of each shared limit
+    /// that is on, and the shards of the caps `scan` says to read whole.
     fn send_layout(
         &self,
         db: &FirestoreDb,
         subjects: &SendSubjects<'_>,
         reads: SendReads,
+        shards: &CapShards,
+        scan: Scan,
         now: DateTime<Utc>,
     ) -> Layout {
         let mut layout = Layout::new();
@@ -357,28 +457,117 @@ impl FirestoreStore {
         if let (true, Some(range)) = (reads.range, subjects.range) {
             layout.add(Role::Range, self.document_name(db, "ranges", range));
         }
-        if reads.budget {
-            for shard in 0..BUDGET_SHARDS {
-                layout.add(Role::Budget(shard), self.named(db, "budget", &quota::budget_counter(now, shard)));
+        if reads.budget && scan.budget {
+            for (shard, name) in shards.budget.iter().enumerate() {
+                layout.add(Role::Budget(shard), name.clone());
             }
         }
         if reads.country {
+            if scan.country {
+                for (shard, name) in shards.country.iter().enumerate() {
+                    layout.add(Role::CountryCap(shard), name.clone());
+                }
+            }
             let country = subjects.country;
             for (previous, at) in [(false, now), (true, quota::previous_hour(now))] {
-                for shard in 0..COUNTRY_SHARDS {
-                    let id = quota::country_counter(country, at, shard);
-                    layout.add(Role::CountrySent { shard, previous }, self.named(db, "countries", &id));
-                    layout.add(Role::CountryApprovals { shard, previous }, self.named(db, "approvals", &id));
+                for shard in 0..TALLY_SHARDS {
+                    let id = quota::tally_counter(country, at, shard);
+                    layout.add(Role::Tally { shard, previous }, self.named(db, "approvals", &id));
                 }
             }
             layout.add(Role::Guard, self.named(db, "guard", country));
         }
         layout
     }
+
+    /// What a send knows of a cap's shards: the count of each it read (remembering those it
+    /// finds full), the quota of each this instance saw full (so it is not tried), nothing
+    /// of the others.
+    fn known_shards(
+        &self,
+        read: &Read<'_>,
+        names: &[String],
+        cap: ShardedCap,
+        role: fn(usize) -> Role,
+    ) -> Result<Vec<Option<u32>>, StoreError> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(shard, name)| match read.has(role(shard)) {
+                true => {
+                    let count = read.counter(role(shard))?;
+                    if count >= cap.quota(shard) {
+                        self.hint_full(name);
+                    }
+                    Ok(Some(count))
+                }
+                false => Ok(self.hinted_full(name).then(|| cap.quota(shard))),
+            })
+            .collect()
+    }
+
+    /// Undoes a send whose reservation did not hold: its records back as they were read
+    /// (on the condition that nothing changed them since the send's commit) and its units
+    /// given back, in one commit. If a record changed in between (another step of the same
+    /// number or client, in the moment between the two commits), the units are given back
+    /// alone and the code is withdrawn; the send then stays counted in that record.
+    async fn undo_send(
+        &self,
+        db: &FirestoreDb,
+        plan: &SendPlan,
+        results: &[WriteResult],
+        subjects: &SendSubjects<'_>,
+        code: &CodeHash,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut give_back = Vec::new();
+        if let (Some((_, name)), Some(expiry)) = (&plan.budget, plan.budget_expiry) {
+            give_back.push(blind_add(name, records::COUNT, -1, expiry));
+        }
+        if let (Some((_, name)), Some(expiry)) = (&plan.country, plan.country_expiry) {
+            give_back.push(blind_add(name, records::COUNT, -1, expiry));
+        }
+        if let Some((id, expiry)) = &plan.tally {
+            give_back.push(blind_add(&self.named(db, "approvals", id), records::SENT, -1, *expiry));
+        }
+        let mut restore = Vec::new();
+        for (index, name, before) in &plan.records {
+            let Some(written) = results.get(*index).and_then(|r| r.update_time) else {
+                return Err(StoreError::Other("commit answered no update time".into()));
+            };
+            let condition = Some(Precondition { condition_type: Some(ConditionType::UpdateTime(written)) });
+            let operation = match before {
+                Some(doc) => write::Operation::Update(Document {
+                    name: name.clone(),
+                    fields: doc.fields.clone(),
+                    ..Default::default()
+                }),
+                None => write::Operation::Delete(name.clone()),
+            };
+            restore.push(Write { current_document: condition, operation: Some(operation), ..Default::default() });
+        }
+        let both = restore.into_iter().chain(give_back.iter().cloned()).collect();
+        match self.commit(db, both).await? {
+            Committed::Done(_) => Ok(()),
+            Committed::Conflict => {
+                self.conflicts.fetch_add(1, Ordering::Relaxed);
+                if let Committed::Conflict = self.commit(db, give_back).await? {
+                    return Err(StoreError::Other("a blind increment was refused".into()));
+                }
+                self.withdraw_code(subjects.number, code, now).await
+            }
+        }
+    }
 }
 
-/// The records of a send, from its documents as read.
-fn send_records(read: &Read<'_>, reads: SendReads) -> Result<SendRecords, StoreError> {
+/// The records of a send, from its documents as read; `budget` and `country_cap` are
+/// what it knows of the caps' shards.
+fn send_records(
+    read: &Read<'_>,
+    reads: SendReads,
+    budget: Option<Vec<Option<u32>>>,
+    country_cap: Vec<Option<u32>>,
+) -> Result<SendRecords, StoreError> {
     let record = |role, parse: fn(&records::Fields) -> Result<_, records::MalformedRecord>| {
         read.get(role).map(|d| parse(&d.fields)).transpose().map_err(malformed)
     };
@@ -388,22 +577,21 @@ fn send_records(read: &Read<'_>, reads: SendReads) -> Result<SendRecords, StoreE
         true => Some(record(Role::Range, records::range_record)?.unwrap_or_default()),
         false => None,
     };
-    let budget = match reads.budget {
-        true => Some((0..BUDGET_SHARDS).map(|shard| read.counter(Role::Budget(shard))).collect::<Result<_, _>>()?),
-        false => None,
-    };
     let country = match reads.country {
         true => {
-            let sum = |role: fn(usize) -> Role| -> Result<u32, StoreError> {
-                (0..COUNTRY_SHARDS).map(|shard| read.counter(role(shard))).sum()
+            let hour = |previous| -> Result<(u32, u32), StoreError> {
+                (0..TALLY_SHARDS).try_fold((0, 0), |(sent, approved), shard| {
+                    let (s, a) = read.tally(Role::Tally { shard, previous })?;
+                    Ok((sent + s, approved + a))
+                })
             };
+            let ((sent, approvals), (sent_before, approvals_before)) = (hour(false)?, hour(true)?);
             Some(CountryRecords {
-                sent: (0..COUNTRY_SHARDS)
-                    .map(|shard| read.counter(Role::CountrySent { shard, previous: false }))
-                    .collect::<Result<_, _>>()?,
-                sent_before: sum(|shard| Role::CountrySent { shard, previous: true })?,
-                approvals: sum(|shard| Role::CountryApprovals { shard, previous: false })?,
-                approvals_before: sum(|shard| Role::CountryApprovals { shard, previous: true })?,
+                cap_shards: country_cap,
+                sent,
+                sent_before,
+                approvals,
+                approvals_before,
                 guard: read
                     .get(Role::Guard)
                     .map(|d| records::guard_state(&d.fields))
@@ -423,9 +611,10 @@ fn later(doc: Option<&Document>, computed: Option<DateTime<Utc>>) -> Option<Date
     doc.and_then(|d| records::expire_at(&d.fields)).max(computed)
 }
 
-/// A write that adds 1 to the counter `name` without reading it, so writers never
-/// conflict on it; creates the document if it is absent.
-fn blind_increment(name: &str, expire_at: DateTime<Utc>) -> Write {
+/// A write that adds `delta` to the integer `field` of `name` without reading it, so
+/// writers never conflict on it; creates the document if it is absent. Its commit answers
+/// the field's new value.
+fn blind_add(name: &str, field: &str, delta: i64, expire_at: DateTime<Utc>) -> Write {
     Write {
         operation: Some(write::Operation::Update(Document {
             name: name.to_owned(),
@@ -434,8 +623,8 @@ fn blind_increment(name: &str, expire_at: DateTime<Utc>) -> Write {
         })),
         update_mask: Some(DocumentMask { field_paths: vec![EXPIRE_AT.to_owned()] }),
         update_transforms: vec![FieldTransform {
-            field_path: records::COUNT.to_owned(),
-            transform_type: Some(TransformType::Increment(records::integer_value(1))),
+            field_path: field.to_owned(),
+            transform_type: Some(TransformType::Increment(records::integer_value(delta))),
         }],
         ..Default::default()
     }
@@ -443,6 +632,11 @@ fn blind_increment(name: &str, expire_at: DateTime<Utc>) -> Write {
 
 #[async_trait]
 impl OtpStore for FirestoreStore {
+    /// One optimistic step (read, decide, commit) whose reservation of the caps is blind:
+    /// the cap shards are not read, the commit adds one unit to one of each and answers
+    /// the counts it made, and `SendPolicy::held` judges them. A unit beyond its shard's
+    /// quota (the shard filled up, near the cap) is given back with the whole send
+    /// (`undo_send`), and the send is decided again from a read of every shard of that cap.
     async fn record_send(
         &self,
         subjects: &SendSubjects<'_>,
@@ -452,45 +646,99 @@ impl OtpStore for FirestoreStore {
     ) -> Result<SendDecision, StoreError> {
         let db = self.db().await?;
         let reads = policy.reads(subjects.country);
-        // Every record the decision needs joins one read and one commit, so they decide and
-        // change together; a shard's count is written on the condition that it is unchanged.
-        let layout = self.send_layout(db, subjects, reads, now);
-        self.atomically(db, &layout.names, |read| {
-            let read = layout.read(read)?;
-            let mut step = send_records(&read, reads)?;
-            let decision = policy.apply(&mut step, subjects.country, code, now, rand::random());
-            let SendChanges { number, client, range, budget, country_sent, guard } =
-                policy.changes(&decision, step, now);
-            let mut writes = Vec::new();
-            let mut guarded = |role: Role, fields| {
-                if let Some(name) = layout.name(role) {
-                    writes.push(guarded_write(name, fields, read.get(role)));
-                }
+        let shards = self.cap_shards(db, subjects.country, now);
+        let budget_cap = policy.budget_cap().filter(|_| reads.budget);
+        let country_cap = policy.country_cap(subjects.country).filter(|_| reads.country);
+        let all_hinted = |names: &[String]| names.iter().all(|name| self.hinted_full(name));
+        let mut scan = Scan::default();
+        for _ in 0..MAX_OVERDRAWN {
+            scan.budget |= budget_cap.is_some() && all_hinted(&shards.budget);
+            scan.country |= country_cap.is_some() && all_hinted(&shards.country);
+            let layout = self.send_layout(db, subjects, reads, &shards, scan, now);
+            let ((decision, plan), results) = self
+                .atomically(db, &layout.names, |read| {
+                    let read = layout.read(read)?;
+                    let budget = budget_cap
+                        .map(|cap| self.known_shards(&read, &shards.budget, cap, Role::Budget))
+                        .transpose()?;
+                    let country = country_cap
+                        .map(|cap| self.known_shards(&read, &shards.country, cap, Role::CountryCap))
+                        .transpose()?
+                        .unwrap_or_default();
+                    let mut step = send_records(&read, reads, budget, country)?;
+                    let decision = policy.apply(&mut step, subjects.country, code, now, rand::random());
+                    let SendChanges { number, client, range, budget, country_sent, tally, guard } =
+                        policy.changes(&decision, step, subjects.country, now);
+                    let mut writes = Vec::new();
+                    let mut plan = SendPlan::default();
+                    let mut guarded = |role: Role, fields| {
+                        if let Some(name) = layout.name(role) {
+                            let before = read.get(role);
+                            plan.records.push((writes.len(), name.to_owned(), before.cloned()));
+                            writes.push(guarded_write(name, fields, before));
+                        }
+                    };
+                    if let Some(write) = number {
+                        let expiry = later(read.get(Role::Number), write.expires_at);
+                        guarded(Role::Number, records::number_fields(&write.record, expiry));
+                    }
+                    if let Some(write) = client {
+                        let expiry = later(read.get(Role::Client), write.expires_at);
+                        guarded(Role::Client, records::client_fields(&write.record, expiry));
+                    }
+                    if let Some(write) = range {
+                        guarded(Role::Range, records::range_fields(&write.record, write.expires_at));
+                    }
+                    if let Some(write) = guard {
+                        let name = layout.name(Role::Guard).unwrap_or_default();
+                        let fields = records::guard_fields(&write.record, write.expires_at);
+                        writes.push(guarded_write(name, fields, read.get(Role::Guard)));
+                    }
+                    if let Some(unit) = budget {
+                        let name = &shards.budget[unit.shard];
+                        plan.budget = Some((writes.len(), name.clone()));
+                        plan.budget_expiry = Some(unit.expires_at);
+                        writes.push(blind_add(name, records::COUNT, 1, unit.expires_at));
+                    }
+                    if let Some(unit) = country_sent {
+                        let name = &shards.country[unit.shard];
+                        plan.country = Some((writes.len(), name.clone()));
+                        plan.country_expiry = Some(unit.expires_at);
+                        writes.push(blind_add(name, records::COUNT, 1, unit.expires_at));
+                    }
+                    if let Some((id, expiry)) = tally {
+                        writes.push(blind_add(&self.named(db, "approvals", &id), records::SENT, 1, expiry));
+                        plan.tally = Some((id, expiry));
+                    }
+                    Ok(((decision, plan), writes))
+                })
+                .await?;
+            let SendDecision::Allowed { reserved, .. } = &decision else { return Ok(decision) };
+            let counted = |at: &Option<(usize, String)>| -> Result<Option<u32>, StoreError> {
+                at.as_ref()
+                    .map(|(index, _)| {
+                        records::counted(results.get(*index).and_then(|r| r.transform_results.first()))
+                            .map_err(malformed)
+                    })
+                    .transpose()
             };
-            if let Some(write) = number {
-                let expiry = later(read.get(Role::Number), write.expires_at);
-                guarded(Role::Number, records::number_fields(&write.record, expiry));
+            let Err(overdrawn) =
+                policy.held(subjects.country, reserved, counted(&plan.budget)?, counted(&plan.country)?)
+            else {
+                return Ok(decision);
+            };
+            self.overdrawn.fetch_add(1, Ordering::Relaxed);
+            if let Some(shard) = overdrawn.budget_shard {
+                self.hint_full(&shards.budget[shard]);
+                scan.budget = true;
             }
-            if let Some(write) = client {
-                let expiry = later(read.get(Role::Client), write.expires_at);
-                guarded(Role::Client, records::client_fields(&write.record, expiry));
+            if let Some(shard) = overdrawn.country_shard {
+                self.hint_full(&shards.country[shard]);
+                scan.country = true;
             }
-            if let Some(write) = range {
-                guarded(Role::Range, records::range_fields(&write.record, write.expires_at));
-            }
-            if let Some(shard) = budget {
-                guarded(Role::Budget(shard.shard), records::counter_fields(shard.count, shard.expires_at));
-            }
-            if let Some(shard) = country_sent {
-                let role = Role::CountrySent { shard: shard.shard, previous: false };
-                guarded(role, records::counter_fields(shard.count, shard.expires_at));
-            }
-            if let Some(write) = guard {
-                guarded(Role::Guard, records::guard_fields(&write.record, write.expires_at));
-            }
-            Ok((decision, writes))
-        })
-        .await
+            self.undo_send(db, &plan, &results, subjects, &code, now).await?;
+        }
+        Err(contention(MAX_OVERDRAWN))
     }
 
     async fn judge_attempt(
@@ -530,11 +778,12 @@ impl OtpStore for FirestoreStore {
                 writes.push(guarded_write(name, records::number_fields(&write.record, expiry), number_doc));
             }
             if let Some((id, expiry)) = approval {
-                writes.push(blind_increment(&self.named(db, "approvals", &id), expiry));
+                writes.push(blind_add(&self.named(db, "approvals", &id), records::COUNT, 1, expiry));
             }
             Ok((outcome, writes))
         })
         .await
+        .map(|(outcome, _)| outcome)
     }
 
     async fn withdraw_code(
@@ -556,5 +805,6 @@ impl OtpStore for FirestoreStore {
             Ok(((), writes))
         })
         .await
+        .map(|(outcome, _)| outcome)
     }
 }

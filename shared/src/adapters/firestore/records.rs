@@ -10,9 +10,11 @@
 //! timestamps), `expireAt` (TTL).
 //! Range document (`<prefix>ranges/<range key>`, only with the per-range limit on):
 //! `sends`, `expireAt`.
-//! Counter documents, one per shard: `<prefix>budget/<day>-<shard>` (SMS of a UTC day),
-//! `<prefix>countries/<CC>-<hour>-<shard>` (SMS of a country in a UTC hour) and
-//! `<prefix>approvals/<CC>-<hour>-<shard>` (its approvals): `count` (integer), `expireAt`.
+//! Cap shards, each written by blind increments only: `<prefix>budget/<day>-<shard>of<n>`
+//! (units of a UTC day's SMS budget) and `<prefix>countries/<CC>-<hour>-<shard>of<n>` (of a
+//! country's hourly cap): `count` (integer), `expireAt`. Tally shards (the conversion
+//! guard's figures), blind increments too: `<prefix>approvals/<CC>-<hour>-<shard>`:
+//! `count` (approvals), `sent` (SMS), `expireAt`.
 //! Guard document (`<prefix>guard/<CC>`): `pausedUntil`, `lastTripAt` (timestamps),
 //! `trips` (integer), `expireAt`.
 
@@ -71,19 +73,40 @@ pub fn range_fields(record: &SendLog, expire_at: Option<DateTime<Utc>>) -> Field
     with_expiry(Fields::from([("sends".to_owned(), timestamps(&record.sends))]), expire_at)
 }
 
-/// A shard of a counter.
+/// A counter as a document (the cap shards and tallies are written by blind increments
+/// only; this is their shape for tests).
+#[cfg(test)]
 pub fn counter_fields(count: u32, expire_at: DateTime<Utc>) -> Fields {
     with_expiry(Fields::from([(COUNT.to_owned(), value(ValueType::IntegerValue(i64::from(count))))]), Some(expire_at))
 }
 
-/// The field a counter's blind increments add to.
+/// The field a counter's blind increments add to: a cap shard's units, a tally's approvals.
 pub const COUNT: &str = "count";
+/// A tally's SMS.
+pub const SENT: &str = "sent";
 
 pub fn counter(fields: &Fields) -> Result<u32, MalformedRecord> {
-    match fields.get(COUNT).and_then(|v| v.value_type.as_ref()) {
-        None => Ok(0),
+    integer_field(fields, COUNT, "count")
+}
+
+/// A country-hour tally shard: its SMS and its approvals.
+pub fn tally(fields: &Fields) -> Result<(u32, u32), MalformedRecord> {
+    Ok((integer_field(fields, SENT, "sent")?, integer_field(fields, COUNT, "count")?))
+}
+
+/// The count a blind increment's commit answered with (its transform result).
+pub fn counted(value: Option<&Value>) -> Result<u32, MalformedRecord> {
+    match value.and_then(|v| v.value_type.as_ref()) {
         Some(ValueType::IntegerValue(n)) => u32::try_from(*n).map_err(|_| MalformedRecord("count")),
-        Some(_) => Err(MalformedRecord("count")),
+        _ => Err(MalformedRecord("count")),
+    }
+}
+
+fn integer_field(fields: &Fields, name: &str, what: &'static str) -> Result<u32, MalformedRecord> {
+    match fields.get(name).and_then(|v| v.value_type.as_ref()) {
+        None => Ok(0),
+        Some(ValueType::IntegerValue(n)) => u32::try_from(*n).map_err(|_| MalformedRecord(what)),
+        Some(_) => Err(MalformedRecord(what)),
     }
 }
 

@@ -405,7 +405,7 @@ fn the_daily_budget_is_exact_and_frees_at_utc_midnight() {
     let decisions = sends_to_many(&p, &mut shared, "US", 80, at);
     let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
     assert_eq!(allowed, 50);
-    assert_eq!(shared.budget.as_ref().map(|b| b.iter().sum::<u32>()), Some(50));
+    assert_eq!(shared.budget.as_ref().map(|b| b.iter().flatten().sum::<u32>()), Some(50));
     assert_eq!(
         decisions.last(),
         Some(&SendDecision::RateLimited { retry_after_seconds: 3600, scope: LimitScope::DailyBudget, paused: None })
@@ -457,7 +457,8 @@ fn a_refused_send_changes_no_record() {
     assert_eq!(shared.number, before.number);
     assert_eq!(shared.client, before.client);
     assert_eq!(shared.budget, before.budget);
-    assert_eq!(shared.country.as_ref().map(|c| c.sent.clone()), before.country.as_ref().map(|c| c.sent.clone()));
+    let counted = |r: &SendRecords| r.country.as_ref().map(|c| (c.sent, c.cap_shards.clone()));
+    assert_eq!(counted(&shared), counted(&before));
 }
 
 #[test]
@@ -492,7 +493,7 @@ fn the_guard_pauses_a_country_whose_sends_are_not_approved() {
     let mut shared_later = SendRecords { country: shared.country.clone(), ..Default::default() };
     if let Some(country) = shared_later.country.as_mut() {
         // The counters of a new hour: the last hour's sends again, none approved.
-        (country.sent, country.sent_before) = (vec![10, 10, 10, 10], 0);
+        (country.sent, country.sent_before) = (40, 0);
     }
     let again = sends_to_many(&p, &mut shared_later, "LV", 1, after);
     assert!(
@@ -536,4 +537,44 @@ fn withdraw_finds_a_code_read_back_at_the_stores_precision() {
     assert!(!n.withdraw(&hash("111111"), now + TimeDelta::microseconds(1)), "a code a microsecond later stays");
     assert!(n.withdraw(&hash("111111"), now), "the same code, created at the same instant, is withdrawn");
     assert!(n.pending.is_none());
+}
+
+#[test]
+fn a_blind_unit_holds_only_within_its_shards_quota() {
+    // 16 shards each: 2 units per budget shard, 1 per country shard.
+    let p = capped(Some(32), Some(16));
+    let reserved = Reservation { budget_shard: Some(3), country_shard: Some(5) };
+    assert_eq!(p.held("US", &reserved, Some(2), Some(1)), Ok(()));
+    assert_eq!(
+        p.held("US", &reserved, Some(3), Some(1)),
+        Err(Overdrawn { budget_shard: Some(3), country_shard: None })
+    );
+    assert_eq!(
+        p.held("US", &reserved, Some(2), Some(2)),
+        Err(Overdrawn { budget_shard: None, country_shard: Some(5) })
+    );
+    assert_eq!(p.held("US", &Reservation::default(), None, None), Ok(()), "caps off: nothing to check");
+    let lifted = SendPolicy { per_country_hour: CountryCap { default: None, ..Default::default() }, ..p.clone() };
+    assert_eq!(lifted.held("US", &reserved, Some(2), Some(1_000)), Ok(()), "a lifted cap never overdraws");
+}
+
+#[test]
+fn shards_not_read_are_tried_and_shards_known_full_are_not() {
+    let p = capped(Some(32), None);
+    // A store that read no shard: any may have room, and nothing is counted in the records.
+    let mut blind = SendRecords { budget: Some(vec![None; 16]), ..Default::default() };
+    let decision = p.apply(&mut blind, "US", hash("111111"), t0(), 7);
+    assert!(matches!(decision, SendDecision::Allowed { reserved: Reservation { budget_shard: Some(7), .. }, .. }));
+    assert_eq!(blind.budget, Some(vec![None; 16]));
+    // Every shard known full (read, or seen full by the store): the budget is reached.
+    let mut full = SendRecords { budget: Some(vec![Some(2); 16]), ..Default::default() };
+    let decision = p.apply(&mut full, "US", hash("111111"), t0(), 7);
+    assert!(matches!(decision, SendDecision::RateLimited { scope: LimitScope::DailyBudget, .. }), "{decision:?}");
+    // One shard with room among full ones: it is the one taken.
+    let mut one = SendRecords { budget: Some(vec![Some(2); 16]), ..Default::default() };
+    if let Some(b) = one.budget.as_mut() {
+        b[11] = Some(1);
+    }
+    let decision = p.apply(&mut one, "US", hash("111111"), t0(), 7);
+    assert!(matches!(decision, SendDecision::Allowed { reserved: Reservation { budget_shard: Some(11), .. }, .. }));
 }
