@@ -22,7 +22,8 @@ async fn send_answers_202_with_the_contract_shape() {
             "to": PHONE,
             "channel": "sms",
             "expiresAt": "2026-11-24T15:10:00Z",
-            "resendAfterSeconds": 60
+            "resendAfterSeconds": 60,
+            "channels": ["sms"]
         })
     );
     assert_eq!(reply.header("content-type"), Some("application/json; charset=utf-8"));
@@ -437,8 +438,8 @@ async fn ipv6_callers_share_the_limit_of_their_64() {
 struct Panicking;
 
 #[async_trait::async_trait]
-impl otp_core::ports::SmsSender for Panicking {
-    async fn send(&self, _: &otp_core::ports::SmsMessage) -> Result<(), otp_core::ports::SmsError> {
+impl otp_core::ports::CodeSender for Panicking {
+    async fn send(&self, _: &otp_core::ports::CodeMessage) -> Result<(), otp_core::ports::DeliveryError> {
         panic!("a bug in an adapter");
     }
 }

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS};
 use crate::domain::{
-    ClientRecord, CodeHash, CountryRecords, GuardState, NumberRecord, SendChanges, SendDecision, SendLog, SendPolicy,
-    SendRecords, SubjectKey, VerifyChanges, VerifyOutcome, VerifyPolicy,
+    Channel, ClientRecord, CodeHash, CountryRecords, GuardState, NumberRecord, SendChanges, SendDecision, SendLog,
+    SendPolicy, SendRecords, SubjectKey, VerifyChanges, VerifyOutcome, VerifyPolicy,
 };
 use crate::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 
@@ -104,6 +104,7 @@ impl OtpStore for MemoryStore {
         &self,
         subjects: &SendSubjects<'_>,
         code: CodeHash,
+        channel: Channel,
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
@@ -119,7 +120,7 @@ impl OtpStore for MemoryStore {
             country: reads.country.then(|| records.country_records(subjects.country, now)),
         };
         let pick = rand::random::<u32>();
-        let decision = policy.apply(&mut step, subjects.country, code, now, pick);
+        let decision = policy.apply(&mut step, subjects.country, code, channel, now, pick);
         let SendChanges { number, client, range, budget, country_sent, guard } = policy.changes(&decision, step, now);
         if let Some(write) = number {
             records.numbers.put(subjects.number, write.record, write.expires_at, now);

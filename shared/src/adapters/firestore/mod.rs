@@ -36,8 +36,8 @@ pub use self::auth::{ConnectError, FirestoreAuth, credentials_from_json};
 pub use self::records::EXPIRE_AT;
 use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS};
 use crate::domain::{
-    CodeHash, CountryRecords, SendChanges, SendDecision, SendPolicy, SendReads, SendRecords, SubjectKey, VerifyChanges,
-    VerifyOutcome, VerifyPolicy,
+    Channel, CodeHash, CountryRecords, SendChanges, SendDecision, SendPolicy, SendReads, SendRecords, SubjectKey,
+    VerifyChanges, VerifyOutcome, VerifyPolicy,
 };
 use crate::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 
@@ -447,6 +447,7 @@ impl OtpStore for FirestoreStore {
         &self,
         subjects: &SendSubjects<'_>,
         code: CodeHash,
+        channel: Channel,
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
@@ -458,7 +459,7 @@ impl OtpStore for FirestoreStore {
         self.atomically(db, &layout.names, |read| {
             let read = layout.read(read)?;
             let mut step = send_records(&read, reads)?;
-            let decision = policy.apply(&mut step, subjects.country, code, now, rand::random());
+            let decision = policy.apply(&mut step, subjects.country, code, channel, now, rand::random());
             let SendChanges { number, client, range, budget, country_sent, guard } =
                 policy.changes(&decision, step, now);
             let mut writes = Vec::new();
