@@ -132,7 +132,7 @@ async fn simulate(store: Arc<dyn OtpStore>, bots: Channel) -> Figures {
             let users = GENUINE.iter().map(|g| (g, false)).chain(GENUINE_IN_ATTACKED.iter().map(|g| (g, true)));
             for (k, ((_, pattern), in_attacked)) in users.enumerate() {
                 let user = minute / 12 * 7 + k as u32;
-                let channel = if user % 2 == 0 { Channel::Sms } else { Channel::Voice };
+                let channel = if user.is_multiple_of(2) { Channel::Sms } else { Channel::Voice };
                 let served = sign_in(app, &number(pattern, 200_000 + user), &user_ip(user), channel).await;
                 let tally = if in_attacked { &mut figures.genuine_in_attacked } else { &mut figures.genuine };
                 tally.0 += 1;
