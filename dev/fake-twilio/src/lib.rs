@@ -659,7 +659,6 @@ fn call_json(call: &Call) -> Value {
     let uri = format!("/2010-04-01/Accounts/{}/Calls/{}", call.account_sid, call.sid);
     json!({
         "account_sid": call.account_sid,
-        "annotation": null,
         "answered_by": null,
         "api_version": "2010-04-01",
         "caller_name": null,
