@@ -45,6 +45,7 @@ CONTRACT_ERRORS = {
     "invalid_phone": 400,
     "invalid_code_format": 400,
     "captcha_required": 400,
+    "channel_not_allowed": 400,
     "captcha_failed": 403,
     "forbidden": 403,
     "not_found": 404,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use otp_core::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
-use otp_core::domain::{CodeLength, OtpCode, Pepper, SendDecision, VerifyOutcome};
+use otp_core::domain::{Channel, CodeLength, OtpCode, Pepper, SendDecision, VerifyOutcome};
 use otp_core::ports::{OtpStore, SendSubjects, VerifySubjects};
 use rand::RngCore;
 
@@ -79,7 +79,7 @@ async fn run() -> Result<(), String> {
                 let (number, client) = (pepper.number_key(&phone), pepper.client_key(&format!("client-{i}")));
                 let subjects = SendSubjects { number: &number, client: &client, range: None, country: country(i) };
                 let decision = store
-                    .record_send(&subjects, pepper.hash_code(&phone, &code), &policy, Utc::now())
+                    .record_send(&subjects, pepper.hash_code(&phone, &code), Channel::Sms, &policy, Utc::now())
                     .await
                     .map_err(|e| e.to_string())?;
                 match decision {
@@ -102,7 +102,7 @@ async fn run() -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 match outcome {
-                    VerifyOutcome::Approved => Ok(()),
+                    VerifyOutcome::Approved { .. } => Ok(()),
                     other => Err(format!("verify {i} not approved: {other:?}")),
                 }
             }

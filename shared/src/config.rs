@@ -19,8 +19,8 @@ pub use url::EndpointUrl;
 
 use crate::domain::phone::NumberTypes;
 use crate::domain::{
-    CodeLength, ConversionGuard, CountryAllowList, CountryCap, E164Phone, OtpCode, SendPolicy, VerifyPolicy,
-    WindowLimit,
+    Channel, ChannelSet, CodeLength, ConversionGuard, CountryAllowList, CountryCap, E164Phone, OtpCode, SendPolicy,
+    VerifyPolicy, WindowLimit,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,10 @@ pub struct Settings {
     pub sms: SmsKind,
     /// Another base URL for Twilio's API, such as a local fake (`TWILIO_API_BASE`).
     pub twilio_api_base: Option<EndpointUrl>,
+    /// The WhatsApp sender and template (`TWILIO_WHATSAPP_FROM`,
+    /// `TWILIO_WHATSAPP_CONTENT_SID`): required with `whatsapp` among the channels and
+    /// `OTP_SMS=twilio`.
+    pub twilio_whatsapp: Option<WhatsappSender>,
     /// Where secrets live in SSM Parameter Store (`OTP_SSM_PREFIX`); unset: the environment.
     pub ssm_prefix: Option<String>,
     /// The bot challenge on sends (`OTP_CAPTCHA`, `OTP_CAPTCHA_VERIFY_URL`,
@@ -81,6 +85,17 @@ pub struct ServiceSettings {
     pub number_types: NumberTypes,
     /// Adds the WebOTP line `@domain #code` to every SMS (`OTP_WEBOTP_DOMAIN`).
     pub webotp_domain: Option<String>,
+    /// The channels offered, in order (`OTP_CHANNELS`).
+    pub channels: ChannelSet,
+}
+
+/// Who WhatsApp codes come from, and the approved authentication template they fill in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhatsappSender {
+    /// `whatsapp:+E164`.
+    pub from: String,
+    /// The Content SID of the template (`HX` and 32 hex digits).
+    pub content_sid: String,
 }
 
 /// The Firestore database of the store: `OTP_FIRESTORE_PROJECT_ID` (required with
@@ -205,6 +220,13 @@ impl Settings {
             None => None,
             Some(raw) => Some(EndpointUrl::parse(&raw).map_err(|reason| invalid("TWILIO_API_BASE", reason))?),
         };
+        let twilio_whatsapp = whatsapp_sender(&env)?;
+        if sms == SmsKind::Twilio && service.channels.contains(Channel::Whatsapp) && twilio_whatsapp.is_none() {
+            return Err(invalid(
+                "TWILIO_WHATSAPP_FROM",
+                "TWILIO_WHATSAPP_FROM and TWILIO_WHATSAPP_CONTENT_SID are required with whatsapp in OTP_CHANNELS",
+            ));
+        }
         let test_numbers_in_lambda = match env.text("OTP_TEST_NUMBERS_IN_LAMBDA").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -217,6 +239,7 @@ impl Settings {
             firestore,
             sms,
             twilio_api_base,
+            twilio_whatsapp,
             ssm_prefix: env.text("OTP_SSM_PREFIX"),
             captcha,
             in_lambda: env.text("AWS_LAMBDA_FUNCTION_NAME").is_some(),
@@ -314,7 +337,39 @@ fn service_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<S
         allowed_countries,
         number_types,
         webotp_domain,
+        channels: match env.text("OTP_CHANNELS") {
+            None => ChannelSet::default(),
+            Some(list) => ChannelSet::parse(&list).map_err(|reason| invalid("OTP_CHANNELS", reason))?,
+        },
     })
+}
+
+/// `TWILIO_WHATSAPP_FROM` and `TWILIO_WHATSAPP_CONTENT_SID`: both or neither, each in
+/// Twilio's form, checked whatever the channels, so a typo does not wait for the day
+/// WhatsApp is turned on.
+fn whatsapp_sender<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Option<WhatsappSender>, ConfigError> {
+    let (from, content_sid) = match (env.text("TWILIO_WHATSAPP_FROM"), env.text("TWILIO_WHATSAPP_CONTENT_SID")) {
+        (None, None) => return Ok(None),
+        (Some(from), Some(sid)) => (from, sid),
+        (None, Some(_)) => return Err(invalid("TWILIO_WHATSAPP_FROM", "is required with TWILIO_WHATSAPP_CONTENT_SID")),
+        (Some(_), None) => {
+            return Err(invalid("TWILIO_WHATSAPP_CONTENT_SID", "is required with TWILIO_WHATSAPP_FROM"));
+        }
+    };
+    let number = from.strip_prefix("whatsapp:").unwrap_or_default();
+    let e164 = number.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
+    });
+    if !e164 {
+        return Err(invalid("TWILIO_WHATSAPP_FROM", "must be whatsapp:+E164, such as whatsapp:+14155550123"));
+    }
+    let sid_ok = content_sid.len() == 34
+        && content_sid.starts_with("HX")
+        && content_sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !sid_ok {
+        return Err(invalid("TWILIO_WHATSAPP_CONTENT_SID", "must be a Content SID: HX and 32 hex digits"));
+    }
+    Ok(Some(WhatsappSender { from, content_sid }))
 }
 
 /// The CORS origins: each `scheme://host[:port]` as a browser sends it in `Origin`.

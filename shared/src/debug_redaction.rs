@@ -10,9 +10,11 @@ use crate::adapters::captcha::{CaptchaProvider, ChallengeConfig, SiteVerify};
 use crate::adapters::firestore::FirestoreAuth;
 use crate::adapters::outbox::OutboxEntry;
 use crate::config::Settings;
+use crate::domain::Channel;
+use crate::domain::message::{voice_script, whatsapp_template};
 use crate::domain::token::{AuthMethod, TokenKeys};
 use crate::domain::{CodeLength, E164Phone, OtpCode, Pepper, SessionTokenIssuer};
-use crate::ports::{SecretSource, SmsMessage};
+use crate::ports::{CodeContent, CodeMessage, SecretSource};
 use crate::secrets::env::EnvSecrets;
 use crate::service::{Approval, Caller, SendAccepted};
 
@@ -49,15 +51,25 @@ fn numbers_codes_and_addresses_are_not_printed() {
     assert_hides("OtpCode", format!("{:?}", code()), &[CODE]);
     let body = format!("Your code is {CODE}.");
     assert_hides(
-        "SmsMessage",
-        format!("{:?}", SmsMessage { to: NUMBER.into(), body: body.clone() }),
+        "CodeMessage",
+        format!("{:?}", CodeMessage { to: NUMBER.into(), content: CodeContent::Sms { body: body.clone() } }),
         &[NATIONAL, CODE],
     );
-    let entry = OutboxEntry { to: NUMBER.into(), body, sent_at: at() };
+    // A call says the code in words: none of them may show.
+    let script = voice_script(Some("en"), &code());
+    let words = ["seven", "three", "nine", "one", "six", "four"];
+    assert_hides("VoiceScript", format!("{script:?}"), &words);
+    let call = CodeMessage { to: NUMBER.into(), content: CodeContent::Voice(script) };
+    assert_hides("CodeMessage (voice)", format!("{call:?}"), &[&[NATIONAL, CODE][..], &words[..]].concat());
+    let template = whatsapp_template(Some("pt"), &code());
+    assert_hides("WhatsappTemplate", format!("{template:?}"), &[CODE]);
+    let whatsapp = CodeMessage { to: NUMBER.into(), content: CodeContent::Whatsapp(template) };
+    assert_hides("CodeMessage (WhatsApp)", format!("{whatsapp:?}"), &[NATIONAL, CODE]);
+    let entry = OutboxEntry { to: NUMBER.into(), channel: Channel::Sms, body, sent_at: at() };
     assert_hides("OutboxEntry", format!("{entry:?}"), &[NATIONAL, CODE]);
     let ip = IpAddr::V4(ADDRESS.parse::<Ipv4Addr>().expect("an address"));
     assert_hides("Caller", format!("{:?}", Caller { client: ADDRESS, ip: Some(ip) }), &[ADDRESS]);
-    let accepted = SendAccepted { to: phone(), expires_at: at(), resend_after_seconds: 60 };
+    let accepted = SendAccepted { to: phone(), channel: Channel::Voice, expires_at: at(), resend_after_seconds: 60 };
     assert_hides("SendAccepted", format!("{accepted:?}"), &[NATIONAL]);
 }
 

@@ -3,6 +3,8 @@
 
 use http::StatusCode;
 
+use crate::domain::ChannelSet;
+
 /// Every way a request can fail, as the contract (API.md) names them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -14,6 +16,9 @@ pub enum ApiError {
     CaptchaRequired,
     #[error("bot challenge failed")]
     CaptchaFailed,
+    /// `channel` names a channel this deployment does not offer; `channels` are those it does.
+    #[error("channel not offered")]
+    ChannelNotAllowed { channels: ChannelSet },
     /// Answered by API Gateway for a missing or invalid API key; here for completeness.
     #[error("forbidden")]
     Forbidden,
@@ -54,9 +59,11 @@ pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) | Self::InvalidPhone | Self::InvalidCodeFormat { .. } | Self::CaptchaRequired => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidRequest(_)
+            | Self::InvalidPhone
+            | Self::InvalidCodeFormat { .. }
+            | Self::CaptchaRequired
+            | Self::ChannelNotAllowed { .. } => StatusCode::BAD_REQUEST,
             Self::CaptchaFailed | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::IncorrectCode { .. } => StatusCode::UNAUTHORIZED,
             Self::CountryNotAllowed => StatusCode::FORBIDDEN,
@@ -80,6 +87,7 @@ impl ApiError {
             Self::InvalidCodeFormat { .. } => "invalid_code_format",
             Self::CaptchaRequired => "captcha_required",
             Self::CaptchaFailed => "captcha_failed",
+            Self::ChannelNotAllowed { .. } => "channel_not_allowed",
             Self::Forbidden => "forbidden",
             Self::IncorrectCode { .. } => "incorrect_code",
             Self::CountryNotAllowed => "country_not_allowed",
@@ -105,6 +113,9 @@ impl ApiError {
             Self::InvalidCodeFormat { length } => format!("The code must be exactly {length} digits."),
             Self::CaptchaRequired => "Complete the challenge (captchaToken) to request a code.".into(),
             Self::CaptchaFailed => "The challenge was not passed; try it again.".into(),
+            Self::ChannelNotAllowed { channels } => {
+                format!("This channel is not offered; use one of: {}.", channels.names().join(", "))
+            }
             Self::Forbidden => "Forbidden.".into(),
             Self::IncorrectCode { .. } => "The code is incorrect.".into(),
             Self::CountryNotAllowed => "Numbers from this country are not supported.".into(),
@@ -112,10 +123,10 @@ impl ApiError {
             Self::CodeExpired => "There is no pending code for this number; request a new one.".into(),
             Self::PayloadTooLarge => "The request body is larger than 4 KiB.".into(),
             Self::UnsupportedMediaType => "The request body must be JSON (Content-Type: application/json).".into(),
-            Self::PhoneUnreachable => "This number cannot receive SMS.".into(),
+            Self::PhoneUnreachable => "This number cannot receive the code on this channel.".into(),
             Self::RateLimited { .. } => "Too many requests; try again later.".into(),
             Self::TooManyAttempts => "Too many incorrect attempts; request a new code.".into(),
-            Self::SmsFailed => "The SMS could not be sent; try again later.".into(),
+            Self::SmsFailed => "The code could not be sent; try again later.".into(),
             Self::ServiceUnavailable => "The service is temporarily unavailable; try again later.".into(),
             Self::Internal => "Something went wrong on our side.".into(),
             Self::NotFound => "No such endpoint.".into(),
@@ -141,6 +152,9 @@ impl ApiError {
             Self::RateLimited { retry_after_seconds } => {
                 error["retryAfterSeconds"] = (*retry_after_seconds).into();
             }
+            Self::ChannelNotAllowed { channels } => {
+                error["channels"] = channels.names().into();
+            }
             _ => {}
         }
         serde_json::json!({ "error": error })
@@ -161,6 +175,10 @@ mod tests {
         assert_eq!(ApiError::RateLimited { retry_after_seconds: 42 }.retry_after(), Some(42));
         assert_eq!(ApiError::ServiceUnavailable.retry_after(), Some(UNAVAILABLE_RETRY_AFTER_SECONDS));
         assert!(ApiError::CodeExpired.body()["error"].get("attemptsRemaining").is_none());
+        let channels = ChannelSet::parse("sms,voice").unwrap();
+        let refused = ApiError::ChannelNotAllowed { channels };
+        assert_eq!((refused.status(), refused.code()), (StatusCode::BAD_REQUEST, "channel_not_allowed"));
+        assert_eq!(refused.body()["error"]["channels"], serde_json::json!(["sms", "voice"]));
     }
 
     /// One of each variant; the match below has no wildcard, so a new variant does not
@@ -168,6 +186,7 @@ mod tests {
     fn every_error() -> Vec<ApiError> {
         let all = vec![
             ApiError::InvalidRequest("x"),
+            ApiError::ChannelNotAllowed { channels: crate::domain::ChannelSet::default() },
             ApiError::InvalidPhone,
             ApiError::CaptchaRequired,
             ApiError::CaptchaFailed,
@@ -190,6 +209,7 @@ mod tests {
         for error in &all {
             match error {
                 ApiError::InvalidRequest(_)
+                | ApiError::ChannelNotAllowed { .. }
                 | ApiError::InvalidPhone
                 | ApiError::CaptchaRequired
                 | ApiError::CaptchaFailed

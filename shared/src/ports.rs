@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use crate::domain::message::{VoiceScript, WhatsappTemplate};
 use crate::domain::token::TokenKeys;
-use crate::domain::{CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy};
+use crate::domain::{Channel, CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy};
 
 /// The store of pending codes and limit counters.
 ///
@@ -19,10 +20,12 @@ pub trait OtpStore: Send + Sync {
     /// Applies `policy` to a send of `code` to `subjects.number` at `now`, and if it is
     /// allowed records it everywhere it counts and makes `code` the number's pending code.
     /// A refusal records nothing (but a pause of the country that the decision calls for).
+    /// The code is kept with its `channel`, which an approval answers.
     async fn record_send(
         &self,
         subjects: &SendSubjects<'_>,
         code: CodeHash,
+        channel: Channel,
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError>;
@@ -79,40 +82,65 @@ pub enum StoreError {
     Other(String),
 }
 
-/// One SMS to send.
+/// One code to deliver: to whom, and what, on its channel.
 #[derive(Clone)]
-pub struct SmsMessage {
+pub struct CodeMessage {
     /// E.164 destination.
     pub to: String,
-    pub body: String,
+    pub content: CodeContent,
 }
 
-impl std::fmt::Debug for SmsMessage {
-    // The body holds the code: never print it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmsMessage").finish_non_exhaustive()
+/// What reaches the phone, per channel: the words are the domain's (`domain::message`),
+/// the provider's shapes (TwiML, a Content template's variables) the adapter's.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CodeContent {
+    Sms {
+        body: String,
+    },
+    /// A call reading out this script.
+    Voice(VoiceScript),
+    /// The approved WhatsApp authentication template, filled in.
+    Whatsapp(WhatsappTemplate),
+}
+
+impl CodeMessage {
+    pub fn channel(&self) -> Channel {
+        match self.content {
+            CodeContent::Sms { .. } => Channel::Sms,
+            CodeContent::Voice(_) => Channel::Voice,
+            CodeContent::Whatsapp(_) => Channel::Whatsapp,
+        }
     }
 }
 
-/// Sends SMS.
-#[async_trait]
-pub trait SmsSender: Send + Sync {
-    async fn send(&self, message: &SmsMessage) -> Result<(), SmsError>;
+impl std::fmt::Debug for CodeMessage {
+    // The content holds the code, `to` the whole number: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeMessage").field("channel", &self.channel()).finish_non_exhaustive()
+    }
 }
 
+/// Delivers codes: a text, a call or a WhatsApp message.
+#[async_trait]
+pub trait CodeSender: Send + Sync {
+    async fn send(&self, message: &CodeMessage) -> Result<(), DeliveryError>;
+}
+
+/// Why a code was not delivered, whatever the channel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SmsError {
+pub enum DeliveryError {
     /// The provider says this is not a valid number.
     #[error("the provider refused the number as invalid")]
     InvalidNumber,
-    /// The provider will not deliver to this number (landline, unsubscribed, blocked).
+    /// The provider will not deliver to this number on this channel (landline,
+    /// unsubscribed, blocked, not on WhatsApp).
     #[error("the provider refused the number for good")]
     Unreachable,
     /// The provider does not send to this number's country (geo permissions).
     #[error("the provider does not send to this country")]
     CountryBlocked,
     /// Anything else, after any retries.
-    #[error("SMS provider failure: {0}")]
+    #[error("provider failure: {0}")]
     Failed(String),
 }
 
@@ -147,6 +175,8 @@ pub struct Secrets {
 pub struct TwilioSecrets {
     pub account_sid: SecretString,
     pub auth_token: SecretString,
+    /// Who SMS come from; calls come from its number (`From` only: a Messaging Service
+    /// places no calls).
     pub sender: TwilioSenderId,
 }
 

@@ -7,13 +7,15 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
 use crate::config::{ServiceSettings, TestNumbers};
-use crate::domain::message::{render_sms, ttl_minutes};
-use crate::domain::token::{AuthMethod, JwkSet};
-use crate::domain::{E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome};
+use crate::domain::message::{render_sms, ttl_minutes, voice_script, whatsapp_template};
+use crate::domain::token::JwkSet;
+use crate::domain::{
+    Channel, E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome,
+};
 use crate::error::ApiError;
 use crate::ports::{
-    BotChallenge, ChallengeError, Clock, OtpStore, Secrets, SendSubjects, SmsError, SmsMessage, SmsSender, StoreError,
-    VerifySubjects,
+    BotChallenge, ChallengeError, Clock, CodeContent, CodeMessage, CodeSender, DeliveryError, OtpStore, Secrets,
+    SendSubjects, StoreError, VerifySubjects,
 };
 use crate::secrets::SecretCache;
 
@@ -21,6 +23,7 @@ use crate::secrets::SecretCache;
 #[derive(Debug, Clone)]
 pub struct SendAccepted {
     pub to: E164Phone,
+    pub channel: Channel,
     pub expires_at: DateTime<Utc>,
     pub resend_after_seconds: u64,
 }
@@ -53,7 +56,7 @@ impl std::fmt::Debug for Caller<'_> {
 pub struct OtpService {
     settings: Arc<ServiceSettings>,
     store: Arc<dyn OtpStore>,
-    sms: Arc<dyn SmsSender>,
+    sms: Arc<dyn CodeSender>,
     clock: Arc<dyn Clock>,
     secrets: Arc<SecretCache>,
     challenge: Option<Arc<dyn BotChallenge>>,
@@ -63,7 +66,7 @@ impl OtpService {
     pub fn new(
         settings: ServiceSettings,
         store: Arc<dyn OtpStore>,
-        sms: Arc<dyn SmsSender>,
+        sms: Arc<dyn CodeSender>,
         clock: Arc<dyn Clock>,
         secrets: Arc<SecretCache>,
         challenge: Option<Arc<dyn BotChallenge>>,
@@ -80,14 +83,18 @@ impl OtpService {
         self.challenge.is_some()
     }
 
-    /// Sends a new code to `phone`, if the challenge and the limits allow it.
+    /// Sends a new code to `phone` on `channel`, if the channel is offered and the
+    /// challenge and the limits allow it. Every channel runs the same checks and counts
+    /// toward the same limits.
     pub async fn send(
         &self,
         phone: E164Phone,
+        channel: Channel,
         locale: Option<&str>,
         caller: Caller<'_>,
         captcha_token: Option<&str>,
     ) -> Result<SendAccepted, ApiError> {
+        self.check_channel(channel)?;
         if !self.settings.number_types.allows(&phone) {
             tracing::info!(
                 event = "send_number_type_refused",
@@ -126,8 +133,11 @@ impl OtpService {
         };
         let now = self.clock.now();
 
-        let decision =
-            self.store.record_send(&subjects, hash, &self.settings.policy, now).await.map_err(store_failure)?;
+        let decision = self
+            .store
+            .record_send(&subjects, hash, channel, &self.settings.policy, now)
+            .await
+            .map_err(store_failure)?;
         let expires_at = match decision {
             SendDecision::Allowed { expires_at, .. } => expires_at,
             SendDecision::RateLimited { retry_after_seconds, scope, paused } => {
@@ -144,6 +154,7 @@ impl OtpService {
                 tracing::info!(
                     event = "send_rate_limited",
                     phone = %phone.masked(),
+                    channel = channel.as_str(),
                     country = phone.region(),
                     scope = scope.as_str(),
                     retry_after_seconds,
@@ -155,12 +166,25 @@ impl OtpService {
 
         if test_code.is_some() {
             // Every limit applied above; the operator's test number is never texted.
-            tracing::info!(event = "test_number", phone = %phone.masked(), "test number: code set, no SMS sent");
-            return Ok(self.accepted(phone, expires_at));
+            tracing::info!(
+                event = "test_number",
+                phone = %phone.masked(),
+                channel = channel.as_str(),
+                "test number: code set, nothing sent"
+            );
+            return Ok(self.accepted(phone, channel, expires_at));
         }
-        let ttl_minutes = ttl_minutes(self.settings.policy.code_ttl);
-        let body = render_sms(locale, &code, ttl_minutes, self.settings.webotp_domain.as_deref());
-        let message = SmsMessage { to: phone.as_str().to_owned(), body };
+        let content = match channel {
+            Channel::Sms => {
+                let ttl_minutes = ttl_minutes(self.settings.policy.code_ttl);
+                CodeContent::Sms {
+                    body: render_sms(locale, &code, ttl_minutes, self.settings.webotp_domain.as_deref()),
+                }
+            }
+            Channel::Voice => CodeContent::Voice(voice_script(locale, &code)),
+            Channel::Whatsapp => CodeContent::Whatsapp(whatsapp_template(locale, &code)),
+        };
+        let message = CodeMessage { to: phone.as_str().to_owned(), content };
         if let Err(error) = self.sms.send(&message).await {
             // No usable code may outlive a failed SMS; the send still counts toward the limits.
             if let Err(store_error) = self.store.withdraw_code(&number_key, &hash, now).await {
@@ -169,20 +193,39 @@ impl OtpService {
             // `sms_failed` (the provider failed us: the alarm counts these) is kept apart from
             // `sms_refused` (the provider refused this number for good), which any caller can
             // cause at will and which must not page anyone.
-            if let SmsError::Failed(_) = error {
-                tracing::warn!(event = "sms_failed", phone = %phone.masked(), %error, "SMS not sent");
+            if let DeliveryError::Failed(_) = error {
+                tracing::warn!(
+                    event = "sms_failed",
+                    phone = %phone.masked(),
+                    channel = channel.as_str(),
+                    %error,
+                    "code not sent"
+                );
             } else {
-                tracing::info!(event = "sms_refused", phone = %phone.masked(), %error, "SMS not sent");
+                tracing::info!(
+                    event = "sms_refused",
+                    phone = %phone.masked(),
+                    channel = channel.as_str(),
+                    %error,
+                    "code not sent"
+                );
             }
             return Err(match error {
-                SmsError::InvalidNumber => ApiError::InvalidPhone,
-                SmsError::Unreachable => ApiError::PhoneUnreachable,
-                SmsError::CountryBlocked => ApiError::CountryNotAllowed,
-                SmsError::Failed(_) => ApiError::SmsFailed,
+                DeliveryError::InvalidNumber => ApiError::InvalidPhone,
+                DeliveryError::Unreachable => ApiError::PhoneUnreachable,
+                DeliveryError::CountryBlocked => ApiError::CountryNotAllowed,
+                DeliveryError::Failed(_) => ApiError::SmsFailed,
             });
         }
-        tracing::info!(event = "sms_sent", phone = %phone.masked(), country = phone.region(), %expires_at, "code sent");
-        Ok(self.accepted(phone, expires_at))
+        tracing::info!(
+            event = "sms_sent",
+            phone = %phone.masked(),
+            channel = channel.as_str(),
+            country = phone.region(),
+            %expires_at,
+            "code sent"
+        );
+        Ok(self.accepted(phone, channel, expires_at))
     }
 
     /// The operator's test number that `raw` names, if any (it may be fictional, no valid
@@ -204,9 +247,18 @@ impl OtpService {
         })
     }
 
-    fn accepted(&self, to: E164Phone, expires_at: DateTime<Utc>) -> SendAccepted {
+    fn accepted(&self, to: E164Phone, channel: Channel, expires_at: DateTime<Utc>) -> SendAccepted {
         let resend_after_seconds = u64::try_from(self.settings.policy.resend_cooldown.num_seconds()).unwrap_or(0);
-        SendAccepted { to, expires_at, resend_after_seconds }
+        SendAccepted { to, channel, expires_at, resend_after_seconds }
+    }
+
+    /// `channel` is one of those offered (`OTP_CHANNELS`).
+    pub fn check_channel(&self, channel: Channel) -> Result<(), ApiError> {
+        if self.settings.channels.contains(channel) {
+            return Ok(());
+        }
+        tracing::info!(event = "send_channel_refused", channel = channel.as_str(), "send refused: channel not offered");
+        Err(ApiError::ChannelNotAllowed { channels: self.settings.channels.clone() })
     }
 
     /// The bot challenge, before anything is recorded or sent.
@@ -251,15 +303,21 @@ impl OtpService {
             .map_err(store_failure)?;
         tracing::info!(event = "verify_judged", phone = %phone.masked(), ?outcome, "verify judged");
         match outcome {
-            VerifyOutcome::Approved => {
-                tracing::info!(event = "verify_approved", phone = %phone.masked(), country = phone.region(), "approved");
+            VerifyOutcome::Approved { channel } => {
+                tracing::info!(
+                    event = "verify_approved",
+                    phone = %phone.masked(),
+                    channel = channel.as_str(),
+                    country = phone.region(),
+                    "approved"
+                );
                 let issuer = SessionTokenIssuer::new(
                     keys,
                     self.settings.token_issuer.clone(),
                     self.settings.token_audience.clone(),
                     self.settings.token_ttl,
                 );
-                let token = issuer.issue(&phone, AuthMethod::Sms, now).map_err(|error| {
+                let token = issuer.issue(&phone, channel.auth_method(), now).map_err(|error| {
                     tracing::error!(%error, "session token not issued");
                     ApiError::Internal
                 })?;

@@ -14,7 +14,7 @@ use crate::adapters::outbox::Outbox;
 use crate::adapters::twilio::{TwilioConfig, TwilioSender};
 use crate::config::{CaptchaSettings, Settings, SmsKind, StoreKind};
 use crate::http::{Api, Cors, Endpoint, StartupError};
-use crate::ports::{BotChallenge, Clock, OtpStore, SecretSource, SmsSender};
+use crate::ports::{BotChallenge, Clock, CodeSender, OtpStore, SecretSource};
 use crate::secrets::env::EnvSecrets;
 use crate::secrets::ssm::SsmSecrets;
 use crate::secrets::{Required, SECRET_TTL, SecretCache, TestNumbersRule};
@@ -27,7 +27,7 @@ pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
     pub secrets: Option<Arc<dyn SecretSource>>,
     pub store: Option<Arc<dyn OtpStore>>,
-    pub sms: Option<Arc<dyn SmsSender>>,
+    pub sms: Option<Arc<dyn CodeSender>>,
     pub challenge: Option<Arc<dyn BotChallenge>>,
     /// The Firestore store's limit per call; tests on a loaded emulator need more than
     /// production's 3 s.
@@ -98,7 +98,7 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
 
     let mut outbox = None;
     let mut twilio = None;
-    let sms: Arc<dyn SmsSender> = match (overrides.sms, settings.sms) {
+    let sms: Arc<dyn CodeSender> = match (overrides.sms, settings.sms) {
         (Some(sms), _) => sms,
         (None, SmsKind::Outbox) => {
             let created = Arc::new(Outbox::new(clock.clone(), overrides.echo_outbox));
@@ -106,7 +106,9 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
             created
         }
         (None, SmsKind::Twilio) => {
-            let sender = TwilioSender::new(TwilioConfig::new(settings.twilio_api_base.as_ref()), secrets.clone());
+            let config =
+                TwilioConfig::new(settings.twilio_api_base.as_ref()).with_whatsapp(settings.twilio_whatsapp.clone());
+            let sender = TwilioSender::new(config, secrets.clone());
             match sender {
                 Ok(sender) => {
                     let sender = Arc::new(sender);
@@ -335,7 +337,7 @@ mod tests {
             Overrides {
                 secrets: Some(Arc::new(env) as Arc<dyn SecretSource>),
                 store: Some(Arc::new(MemoryStore::new()) as Arc<dyn OtpStore>),
-                sms: Some(Arc::new(Outbox::new(Arc::new(SystemClock), false)) as Arc<dyn SmsSender>),
+                sms: Some(Arc::new(Outbox::new(Arc::new(SystemClock), false)) as Arc<dyn CodeSender>),
                 ..Overrides::default()
             }
         };

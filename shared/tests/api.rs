@@ -22,7 +22,8 @@ async fn send_answers_202_with_the_contract_shape() {
             "to": PHONE,
             "channel": "sms",
             "expiresAt": "2026-11-24T15:10:00Z",
-            "resendAfterSeconds": 60
+            "resendAfterSeconds": 60,
+            "channels": ["sms"]
         })
     );
     assert_eq!(reply.header("content-type"), Some("application/json; charset=utf-8"));
@@ -437,8 +438,8 @@ async fn ipv6_callers_share_the_limit_of_their_64() {
 struct Panicking;
 
 #[async_trait::async_trait]
-impl otp_core::ports::SmsSender for Panicking {
-    async fn send(&self, _: &otp_core::ports::SmsMessage) -> Result<(), otp_core::ports::SmsError> {
+impl otp_core::ports::CodeSender for Panicking {
+    async fn send(&self, _: &otp_core::ports::CodeMessage) -> Result<(), otp_core::ports::DeliveryError> {
         panic!("a bug in an adapter");
     }
 }
@@ -653,4 +654,82 @@ async fn unfit_signing_keys_are_a_start_up_error_then_503() {
         assert_eq!((reply.status, reply.error_code()), (503, "service_unavailable"), "{keys:.20}");
         assert_eq!(app.jwks().await.status, 503);
     }
+}
+
+#[tokio::test]
+async fn the_channel_is_one_of_those_offered_else_channel_not_allowed_lists_them() {
+    let app = TestApp::with(&[("OTP_CHANNELS", "sms,voice")]).await;
+    let send = |body: serde_json::Value| app.post(Endpoint::SendOtp, body, "198.51.100.7");
+    for channel in [json!("whatsapp"), json!("fax"), json!("SMS"), json!("")] {
+        let reply = send(json!({ "phone": PHONE, "channel": channel })).await;
+        assert_eq!((reply.status, reply.error_code()), (400, "channel_not_allowed"), "{channel}: {}", reply.body);
+        assert_eq!(reply.body["error"]["channels"], json!(["sms", "voice"]));
+    }
+    for channel in [json!(1), json!(["sms"]), json!({})] {
+        let reply = send(json!({ "phone": PHONE, "channel": channel })).await;
+        assert_eq!((reply.status, reply.error_code()), (400, "invalid_request"), "{channel}");
+    }
+    assert!(app.outbox().list().is_empty(), "a refused channel sends nothing");
+    // No channel, or null: sms.
+    let reply = send(json!({ "phone": PHONE, "channel": null })).await;
+    assert_eq!((reply.status, reply.body["channel"].as_str()), (202, Some("sms")), "{}", reply.body);
+    assert_eq!(reply.body["channels"], json!(["sms", "voice"]));
+
+    // Without sms among the channels, a send that names none is refused too (sms is the default).
+    let voice_only = TestApp::with(&[("OTP_CHANNELS", "voice")]).await;
+    let reply = voice_only.send(PHONE).await;
+    assert_eq!((reply.status, reply.error_code()), (400, "channel_not_allowed"), "{}", reply.body);
+    assert_eq!(reply.body["error"]["channels"], json!(["voice"]));
+}
+
+#[tokio::test]
+async fn a_call_and_a_text_share_the_limits_and_the_call_approves_as_tel() {
+    let app = TestApp::with(&[("OTP_CHANNELS", "sms,voice,whatsapp"), ("OTP_SENDS_PER_NUMBER", "2")]).await;
+    let voice = json!({ "phone": PHONE, "channel": "voice", "locale": "fr" });
+    let reply = app.post(Endpoint::SendOtp, voice.clone(), "198.51.100.7").await;
+    assert_eq!((reply.status, reply.body["channel"].as_str()), (202, Some("voice")), "{}", reply.body);
+    let entry = app.outbox().list().into_iter().next().expect("the call is in the outbox");
+    assert_eq!(entry.channel, otp_core::domain::Channel::Voice);
+    assert!(entry.body.starts_with("<Response><Say language=\"fr-FR\">Votre code"), "{}", entry.body);
+    // The resend cooldown holds across channels.
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "channel": "whatsapp" }), "198.51.100.7").await;
+    assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"), "{}", reply.body);
+    app.advance(61);
+    let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "channel": "whatsapp" }), "198.51.100.7").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    // Two sends per number: the third, on any channel, is refused.
+    app.advance(61);
+    for channel in ["sms", "voice", "whatsapp"] {
+        let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "channel": channel }), "198.51.100.7").await;
+        assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"), "{channel}: {}", reply.body);
+    }
+    // The WhatsApp code replaced the call's; then a call's code approves as tel.
+    let whatsapp = app.last_code_on(PHONE, otp_core::domain::Channel::Whatsapp);
+    let reply = app.verify(PHONE, &whatsapp).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let claims = tokens::check(reply.body["token"].as_str().unwrap_or(""), &app.jwks().await.body).expect("checks");
+    assert_eq!(claims["amr"], json!(["sms"]));
+
+    let app = TestApp::with(&[("OTP_CHANNELS", "voice")]).await;
+    let reply = app.post(Endpoint::SendOtp, voice, "198.51.100.7").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let code = app.last_code_on(PHONE, otp_core::domain::Channel::Voice);
+    let reply = app.verify(PHONE, &code).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let claims = tokens::check(reply.body["token"].as_str().unwrap_or(""), &app.jwks().await.body).expect("checks");
+    assert_eq!(claims["amr"], json!(["tel"]));
+}
+
+#[tokio::test]
+async fn a_call_to_a_premium_or_shared_cost_number_is_refused_as_a_text_is() {
+    let app = TestApp::with(&[("OTP_CHANNELS", "sms,voice")]).await;
+    // +1 900 (premium rate) and UK 0845 (shared cost): never served, whatever the channel.
+    for phone in ["+19005550123", "+448457910000"] {
+        for channel in ["voice", "sms"] {
+            let reply =
+                app.post(Endpoint::SendOtp, json!({ "phone": phone, "channel": channel }), "198.51.100.7").await;
+            assert_eq!((reply.status, reply.error_code()), (400, "invalid_phone"), "{phone} {channel}: {}", reply.body);
+        }
+    }
+    assert!(app.outbox().list().is_empty());
 }

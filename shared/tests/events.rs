@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use lambda_http::{Body, RequestExt};
 use otp_core::adapters::memory::MemoryStore;
-use otp_core::domain::{OtpCode, Pepper, SendDecision};
+use otp_core::domain::{Channel, OtpCode, Pepper, SendDecision};
 use otp_core::ports::{Clock, OtpStore, SendSubjects};
 use otp_core::{Endpoint, Settings};
 use otp_testkit::{ORIGIN, PEPPER, TestApp};
@@ -121,7 +121,7 @@ async fn seed_pending_code(h: &Harness, code: &str) {
     let subjects = SendSubjects { number: &number, client: &client, range: None, country: "US" };
     let decision = h
         .store
-        .record_send(&subjects, pepper.hash_code(PHONE, &code), &settings.policy, h.app.clock.now())
+        .record_send(&subjects, pepper.hash_code(PHONE, &code), Channel::Sms, &settings.policy, h.app.clock.now())
         .await
         .expect("memory store never fails");
     assert!(matches!(decision, SendDecision::Allowed { .. }), "seeding was refused: {decision:?}");
@@ -209,8 +209,8 @@ fn the_oversized_fixture_is_over_the_limit() {
 struct Hanging;
 
 #[async_trait::async_trait]
-impl otp_core::ports::SmsSender for Hanging {
-    async fn send(&self, _: &otp_core::ports::SmsMessage) -> Result<(), otp_core::ports::SmsError> {
+impl otp_core::ports::CodeSender for Hanging {
+    async fn send(&self, _: &otp_core::ports::CodeMessage) -> Result<(), otp_core::ports::DeliveryError> {
         std::future::pending().await
     }
 }

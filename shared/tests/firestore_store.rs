@@ -10,7 +10,7 @@ use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 use firestore::gcloud_sdk::google::firestore::v1::{CommitRequest, Document, GetDocumentRequest, Value, Write, write};
 use firestore::{FirestoreDb, FirestoreDbOptions};
 use otp_core::adapters::firestore::{EXPIRE_AT, FirestoreConfig, FirestoreStore};
-use otp_core::domain::{LimitScope, SendDecision, VerifyOutcome};
+use otp_core::domain::{Channel, LimitScope, SendDecision, VerifyOutcome};
 use otp_core::ports::{OtpStore, StoreError};
 use otp_testkit::emulator;
 use otp_testkit::store::{Subjects, concurrently, policy, range_policy, verify_policy};
@@ -51,7 +51,7 @@ async fn each_operation_takes_at_most_two_round_trips() {
     assert_eq!(o, VerifyOutcome::Incorrect { attempts_remaining: 4 });
     assert_eq!(n, 2, "wrong code: read, commit");
     let (o, n) = trips(&store, s.judge(&store, "123456", t0() + secs(3))).await;
-    assert_eq!(o, VerifyOutcome::Approved);
+    assert_eq!(o, VerifyOutcome::Approved { channel: Channel::Sms });
     assert_eq!(n, 2, "right code: read, commit");
     let (o, n) = trips(&store, s.judge(&store, "123456", t0() + secs(4))).await;
     assert_eq!(o, VerifyOutcome::NoPendingCode);

@@ -18,3 +18,4 @@ mod ssm;
 mod store_conformance;
 mod store_faults;
 mod twilio;
+mod twilio_openapi;

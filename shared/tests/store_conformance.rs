@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use otp_core::domain::{CountryCap, LimitScope, SendDecision, SendPolicy, VerifyOutcome};
+use otp_core::domain::{Channel, CountryCap, LimitScope, SendDecision, SendPolicy, VerifyOutcome};
 use otp_core::ports::OtpStore;
 use otp_testkit::secs;
 use otp_testkit::store::{Subjects, concurrently, policy, range_policy};
@@ -63,12 +63,31 @@ conformance!(
     concurrent_sends_stop_exactly_at_the_daily_budget,
     concurrent_sends_stop_exactly_at_the_country_hour_cap,
     the_guard_counts_the_sends_and_approvals_of_the_hour,
+    a_code_keeps_its_channel_until_it_approves,
 );
+
+async fn a_code_keeps_its_channel_until_it_approves(store: Arc<dyn OtpStore>) {
+    // A call, then a WhatsApp resend: the approval names the channel of the code it matched.
+    let s = Subjects::new();
+    assert!(matches!(s.send_on(&*store, "123456", Channel::Voice, t0()).await, SendDecision::Allowed { .. }));
+    assert_eq!(s.judge(&*store, "123456", t0() + secs(5)).await, VerifyOutcome::Approved { channel: Channel::Voice });
+    let later = t0() + secs(120);
+    assert!(matches!(s.send_on(&*store, "222222", Channel::Voice, later).await, SendDecision::Allowed { .. }));
+    assert!(matches!(
+        s.send_on(&*store, "333333", Channel::Whatsapp, later + secs(61)).await,
+        SendDecision::Allowed { .. }
+    ));
+    assert_eq!(s.judge(&*store, "222222", later + secs(62)).await, VerifyOutcome::Incorrect { attempts_remaining: 4 });
+    assert_eq!(
+        s.judge(&*store, "333333", later + secs(63)).await,
+        VerifyOutcome::Approved { channel: Channel::Whatsapp }
+    );
+}
 
 async fn a_code_approves_once(store: Arc<dyn OtpStore>) {
     let s = Subjects::new();
     assert!(matches!(s.send(&*store, "123456", t0()).await, SendDecision::Allowed { .. }));
-    assert_eq!(s.judge(&*store, "123456", t0() + secs(5)).await, VerifyOutcome::Approved);
+    assert_eq!(s.judge(&*store, "123456", t0() + secs(5)).await, VerifyOutcome::Approved { channel: Channel::Sms });
     assert_eq!(s.judge(&*store, "123456", t0() + secs(6)).await, VerifyOutcome::NoPendingCode);
 }
 
@@ -96,7 +115,7 @@ async fn a_resend_replaces_the_code_and_its_attempts(store: Arc<dyn OtpStore>) {
         VerifyOutcome::Incorrect { attempts_remaining: 4 },
         "the old code no longer works, and the count started afresh"
     );
-    assert_eq!(s.judge(&*store, "222222", t0() + secs(62)).await, VerifyOutcome::Approved);
+    assert_eq!(s.judge(&*store, "222222", t0() + secs(62)).await, VerifyOutcome::Approved { channel: Channel::Sms });
 }
 
 async fn the_cooldown_holds_and_changes_nothing(store: Arc<dyn OtpStore>) {
@@ -108,7 +127,7 @@ async fn the_cooldown_holds_and_changes_nothing(store: Arc<dyn OtpStore>) {
     );
     assert_eq!(
         s.judge(&*store, "111111", t0() + secs(2)).await,
-        VerifyOutcome::Approved,
+        VerifyOutcome::Approved { channel: Channel::Sms },
         "the refused send left the code"
     );
     assert!(matches!(s.send(&*store, "333333", t0() + secs(60)).await, SendDecision::Allowed { .. }));
@@ -169,7 +188,7 @@ async fn a_code_expires_at_its_ttl(store: Arc<dyn OtpStore>) {
     other.send(&*store, "654321", t0()).await;
     assert_eq!(
         other.judge(&*store, "654321", t0() + secs(600) - TimeDelta::milliseconds(1)).await,
-        VerifyOutcome::Approved
+        VerifyOutcome::Approved { channel: Channel::Sms }
     );
 }
 
@@ -188,7 +207,11 @@ async fn withdraw_removes_only_the_same_code_and_the_send_still_counts(store: Ar
     let t = Subjects::new();
     t.send(&*store, "444444", t0()).await;
     store.withdraw_code(&t.number, &t.hash("555555"), t0()).await.unwrap();
-    assert_eq!(t.judge(&*store, "444444", t0() + secs(1)).await, VerifyOutcome::Approved, "another code stays");
+    assert_eq!(
+        t.judge(&*store, "444444", t0() + secs(1)).await,
+        VerifyOutcome::Approved { channel: Channel::Sms },
+        "another code stays"
+    );
 }
 
 async fn an_unknown_number_has_no_code(store: Arc<dyn OtpStore>) {
@@ -206,7 +229,7 @@ async fn concurrent_right_guesses_approve_exactly_once(store: Arc<dyn OtpStore>)
         async move { s.judge_for(&*store, &s.number, &s.other_client(i), &s.hash("123456"), t0() + secs(1)).await }
     })
     .await;
-    let approved = outcomes.iter().filter(|o| **o == VerifyOutcome::Approved).count();
+    let approved = outcomes.iter().filter(|o| **o == VerifyOutcome::Approved { channel: Channel::Sms }).count();
     let none = outcomes.iter().filter(|o| **o == VerifyOutcome::NoPendingCode).count();
     assert_eq!((approved, none), (1, 49), "{outcomes:?}");
 }
@@ -476,7 +499,7 @@ async fn the_guard_counts_the_sends_and_approvals_of_the_hour(store: Arc<dyn Otp
         async move { s.judge_for(&*store, &s.other_number(i), &s.other_client(i), &s.hash("123456"), at).await }
     })
     .await;
-    assert!(approvals.iter().all(|o| *o == VerifyOutcome::Approved), "{approvals:?}");
+    assert!(approvals.iter().all(|o| matches!(o, VerifyOutcome::Approved { .. })), "{approvals:?}");
     let next =
         s.record(&*store, &s.other_number(30), &s.other_client(30), None, s.hash("654321"), &p, at + secs(1)).await;
     assert!(

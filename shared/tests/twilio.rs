@@ -5,14 +5,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fake_twilio::{Fault, MAGIC_NUMBERS};
+use fake_twilio::{CALL_MAGIC_NUMBERS, Fault, MAGIC_NUMBERS};
+use otp_core::Endpoint;
 use otp_core::adapters::twilio::{RetryPolicy, TwilioConfig, TwilioSender};
-use otp_core::ports::{SmsError, SmsMessage, SmsSender};
+use otp_core::domain::Channel;
+use otp_core::ports::{CodeContent, CodeMessage, CodeSender, DeliveryError};
 use otp_core::secrets::{Required, SecretCache};
 use otp_testkit::twilio::{self, TwilioSetup};
-use otp_testkit::{ACCOUNT_SID, AUTH_TOKEN, FROM, TestApp, capture_logs, code_in};
+use otp_testkit::{ACCOUNT_SID, AUTH_TOKEN, CLIENT_IP, FROM, TestApp, capture_logs, code_in, tokens};
+use serde_json::json;
 
 const PHONE: &str = "+16505550100";
+
+fn sms(to: &str, body: &str) -> CodeMessage {
+    CodeMessage { to: to.into(), content: CodeContent::Sms { body: body.into() } }
+}
 
 fn status(code: u16) -> Fault {
     Fault::Status { status: code }
@@ -229,11 +236,11 @@ async fn twilios_magic_numbers_map_like_their_codes() {
     let sender = sender_with(fake.url(), "TWILIO_FROM", FROM).await;
     for (number, code) in MAGIC_NUMBERS {
         let expected = match code {
-            21211 => SmsError::InvalidNumber,
-            21408 => SmsError::CountryBlocked,
-            _ => SmsError::Unreachable,
+            21211 => DeliveryError::InvalidNumber,
+            21408 => DeliveryError::CountryBlocked,
+            _ => DeliveryError::Unreachable,
         };
-        let message = SmsMessage { to: (*number).into(), body: "Your code is 123456.".into() };
+        let message = sms(number, "Your code is 123456.");
         assert_eq!(sender.send(&message).await, Err(expected), "{number}");
     }
     assert_eq!(fake.attempts().len(), MAGIC_NUMBERS.len());
@@ -244,12 +251,13 @@ async fn a_messaging_service_replaces_the_from_number() {
     let fake = fake_twilio::FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake starts");
     let service_sid = "MG0123456789abcdef0123456789abcdef";
     let sender = sender_with(fake.url(), "TWILIO_MESSAGING_SERVICE_SID", service_sid).await;
-    let message = SmsMessage { to: PHONE.into(), body: "Votre code est 123456. Ne le partagez pas.".into() };
+    let body = "Votre code est 123456. Ne le partagez pas.";
+    let message = sms(PHONE, body);
     assert_eq!(sender.send(&message).await, Ok(()));
     let sent = fake.messages();
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].from.as_deref(), sent[0].messaging_service_sid.as_deref()), (None, Some(service_sid)));
-    assert_eq!(sent[0].body, message.body, "the body arrives intact, accents and all");
+    assert_eq!(sent[0].body, body, "the body arrives intact, accents and all");
 }
 
 #[tokio::test]
@@ -259,7 +267,7 @@ async fn warming_opens_the_connection_the_first_send_then_reuses() {
     assert_eq!(sender.warm().await, Ok(()));
     assert_eq!(fake.account_fetches(), [200], "one authenticated Account fetch");
     assert_eq!((fake.connections(), fake.attempts().len()), (1, 0), "connected, nothing sent");
-    let message = SmsMessage { to: PHONE.into(), body: "Your code is 123456.".into() };
+    let message = sms(PHONE, "Your code is 123456.");
     assert_eq!(sender.send(&message).await, Ok(()));
     assert_eq!(fake.connections(), 1, "the first send went over the warmed connection");
 }
@@ -271,7 +279,7 @@ async fn a_failed_warm_up_is_reported_and_leaves_sending_to_the_send() {
     let (logs, guard) = capture_logs("warn");
     let warmed = sender.warm().await;
     drop(guard);
-    assert!(matches!(&warmed, Err(SmsError::Failed(reason)) if reason.contains("20003")), "{warmed:?}");
+    assert!(matches!(&warmed, Err(DeliveryError::Failed(reason)) if reason.contains("20003")), "{warmed:?}");
     assert!(logs.text().contains("twilio_warm_failed"), "{}", logs.text());
     assert!(!logs.text().contains(AUTH_TOKEN), "no secret in the log");
     assert!(fake.messages().is_empty() && fake.attempts().is_empty(), "a warm-up never sends");
@@ -280,4 +288,140 @@ async fn a_failed_warm_up_is_reported_and_leaves_sending_to_the_send() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("binds").local_addr().expect("address");
     let sender = sender_with(format!("http://{closed}"), "TWILIO_FROM", FROM).await;
     assert!(sender.warm().await.is_err());
+}
+
+const WHATSAPP_FROM: &str = "whatsapp:+15005550006";
+const CONTENT_SID: &str = "HX0123456789abcdef0123456789abcdef";
+
+/// Every channel offered, WhatsApp's sender and template set.
+fn all_channels() -> [(&'static str, &'static str); 4] {
+    [
+        ("OTP_CHANNELS", "sms,whatsapp,voice"),
+        ("TWILIO_WHATSAPP_FROM", WHATSAPP_FROM),
+        ("TWILIO_WHATSAPP_CONTENT_SID", CONTENT_SID),
+        ("OTP_SENDS_PER_IP", "50"),
+    ]
+}
+
+async fn send_on(app: &TestApp, phone: &str, channel: &str, locale: &str) -> otp_testkit::Reply {
+    app.post(Endpoint::SendOtp, json!({ "phone": phone, "channel": channel, "locale": locale }), CLIENT_IP).await
+}
+
+/// The claims of an approval's token, checked against the served keys.
+async fn claims_of(app: &TestApp, reply: &otp_testkit::Reply) -> serde_json::Value {
+    let token = reply.body["token"].as_str().expect("a token");
+    tokens::check(token, &app.jwks().await.body).expect("the token checks")
+}
+
+#[tokio::test]
+async fn a_call_goes_out_in_twilios_shape_says_the_code_and_approves_as_tel() {
+    let app = TestApp::builder().twilio(TwilioSetup::default()).settings(&all_channels()).start().await;
+    let reply = send_on(&app, "+1 650 555 0100", "voice", "pt-BR").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["channel"], "voice");
+    assert_eq!(reply.body["channels"], json!(["sms", "whatsapp", "voice"]));
+    let fake = app.fake_twilio();
+    assert!(fake.messages().is_empty(), "a call, no message");
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!((call.to.as_str(), call.from.as_str()), (PHONE, FROM));
+    assert!(call.sid.starts_with("CA") && call.sid.len() == 34, "{}", call.sid);
+    let twiml = call.twiml.as_deref().expect("TwiML inline, no URL to host");
+    assert!(twiml.starts_with("<Response><Say language=\"pt-BR\">Seu código"), "{twiml}");
+    assert_eq!(twiml.matches("<Say").count(), 3, "{twiml}");
+    let attempts = fake.attempts();
+    assert_eq!(
+        (attempts[0].resource, attempts[0].params.clone()),
+        ("Calls.json", vec!["To".into(), "From".into(), "Twiml".into()])
+    );
+
+    let code = app.last_code_on(PHONE, Channel::Voice);
+    assert_eq!(code.len(), 6, "{twiml}");
+    // Said twice: both lines say the same digits.
+    let second = twiml.split("<Say").nth(2).expect("a second line");
+    let words: Vec<&str> =
+        twiml.split("<Say").nth(1).and_then(|l| l.split(": ").nth(1)).unwrap_or_default().split("</").collect();
+    assert!(second.contains(words[0]), "the second line repeats the digits: {twiml}");
+    let reply = app.verify(PHONE, &code).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(claims_of(&app, &reply).await["amr"], json!(["tel"]), "a code by call is tel (RFC 8176)");
+}
+
+#[tokio::test]
+async fn a_whatsapp_code_fills_the_approved_template_and_approves_as_sms() {
+    let app = TestApp::builder().twilio(TwilioSetup::default()).settings(&all_channels()).start().await;
+    let reply = send_on(&app, PHONE, "whatsapp", "pt").await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["channel"], "whatsapp");
+    let messages = app.fake_twilio().messages();
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert_eq!(message.to, format!("whatsapp:{PHONE}"));
+    assert_eq!((message.from.as_deref(), message.content_sid.as_deref()), (Some(WHATSAPP_FROM), Some(CONTENT_SID)));
+    assert_eq!(message.body, "", "the template's text is Meta's, not ours");
+    let attempts = app.fake_twilio().attempts();
+    assert_eq!(attempts[0].resource, "Messages.json");
+    assert_eq!(attempts[0].params, ["To", "From", "ContentSid", "ContentVariables"]);
+    let code = app.last_code_on(PHONE, Channel::Whatsapp);
+    let variables: serde_json::Value =
+        serde_json::from_str(message.content_variables.as_deref().unwrap_or("")).unwrap();
+    assert_eq!(variables, json!({ "1": code }), "the code is the template's one variable");
+    let reply = app.verify(PHONE, &code).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(claims_of(&app, &reply).await["amr"], json!(["sms"]), "WhatsApp counts as sms");
+}
+
+#[tokio::test]
+async fn call_and_whatsapp_refusals_give_the_answers_of_sms_refusals() {
+    let app = TestApp::builder().twilio(TwilioSetup::default()).settings(&all_channels()).start().await;
+    for (phone, code) in CALL_MAGIC_NUMBERS {
+        let expected = match code {
+            21217 => (400, "invalid_phone"),
+            21215 => (403, "country_not_allowed"),
+            _ => (422, "phone_unreachable"),
+        };
+        let reply = send_on(&app, phone, "voice", "en").await;
+        assert_eq!((reply.status, reply.error_code()), expected, "call to {phone} ({code}): {}", reply.body);
+    }
+    let cases = [
+        ("+16505550111", 63003, 422, "phone_unreachable"), // not on WhatsApp
+        ("+16505550112", 63032, 422, "phone_unreachable"),
+        ("+16505550113", 63024, 400, "invalid_phone"),
+        ("+16505550114", 63007, 502, "sms_failed"), // our sender is not a WhatsApp sender
+    ];
+    for (phone, twilio_code, status, code) in cases {
+        app.fake_twilio().fail_number(phone, twilio_code);
+        let reply = send_on(&app, phone, "whatsapp", "es").await;
+        assert_eq!((reply.status, reply.error_code()), (status, code), "WhatsApp {twilio_code}: {}", reply.body);
+        // The code of a failed send is withdrawn, as for SMS.
+        let reply = app.verify(phone, "123456").await;
+        assert_eq!(reply.error_code(), "code_expired");
+    }
+    let calls = app.fake_twilio().attempts().len();
+    assert_eq!(calls, CALL_MAGIC_NUMBERS.len() + cases.len(), "one call each, no retry");
+    assert!(app.fake_twilio().calls().is_empty() && app.fake_twilio().messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_call_needs_a_number_to_call_from_not_a_messaging_service() {
+    let (logs, _guard) = capture_logs("info");
+    let fake = fake_twilio::FakeTwilio::start(ACCOUNT_SID, AUTH_TOKEN).await.expect("fake starts");
+    let sender = sender_with(fake.url(), "TWILIO_MESSAGING_SERVICE_SID", "MG0123456789abcdef0123456789abcdef").await;
+    let code = otp_core::domain::OtpCode::parse("123456", otp_core::domain::CodeLength::default()).unwrap();
+    let call = CodeMessage {
+        to: PHONE.into(),
+        content: CodeContent::Voice(otp_core::domain::message::voice_script(Some("en"), &code)),
+    };
+    assert!(matches!(sender.send(&call).await, Err(DeliveryError::Failed(_))));
+    assert!(fake.attempts().is_empty(), "nothing is sent");
+    assert!(logs.text().contains("twilio_voice_needs_from"), "{}", logs.text());
+    // And WhatsApp without its sender set.
+    let whatsapp = CodeMessage {
+        to: PHONE.into(),
+        content: CodeContent::Whatsapp(otp_core::domain::message::whatsapp_template(None, &code)),
+    };
+    assert!(matches!(sender.send(&whatsapp).await, Err(DeliveryError::Failed(_))));
+    assert!(logs.text().contains("twilio_whatsapp_unconfigured"));
+    assert!(fake.attempts().is_empty());
 }

@@ -12,8 +12,21 @@ export const artifacts = process.env.OTP_WEB_ARTIFACTS ?? join(here, '..', 'arti
 
 interface OutboxMessage {
   to: string;
+  channel: 'sms' | 'whatsapp' | 'voice';
+  /** The SMS text, the call's TwiML or the WhatsApp template's text. */
   body: string;
   sentAt: string;
+}
+
+const englishDigits = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+
+/** The code an English call's TwiML says, digit word by digit word. */
+export function codeSaid(twiml: string): string {
+  const said = /<Say language="en-[A-Z]{2}">[^:<]*: ([^<]*)\.<\/Say>/.exec(twiml)?.[1] ?? '';
+  return said
+    .split(', ')
+    .map((word) => String(englishDigits.indexOf(word)))
+    .join('');
 }
 
 /** The SMS that the local run at `base` sent, newest first. */

@@ -7,6 +7,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 import {
   artifacts,
+  codeSaid,
   codeSentTo,
   dialog,
   openSignIn,
@@ -214,4 +215,32 @@ test('the texts follow the language: French', async ({ page }) => {
   await expect(modal.getByLabel('Pays')).toHaveValue('FR');
   await expect(modal).toHaveAttribute('lang', 'fr');
   await screenshot(page, '08-french');
+});
+
+test('"Call me instead" on the code step calls the number, and the code it says signs in', async ({ page }) => {
+  const number = testNumber(12);
+  const modal = await openSignIn(page);
+  await modal.getByLabel('Phone number').fill(number.e164);
+  await modal.getByRole('button', { name: 'Send code' }).click();
+  await codeSentTo(base, number.e164);
+  const call = modal.getByRole('button', { name: 'Call me instead' });
+  await expect(modal.getByRole('button', { name: 'Send by WhatsApp' })).toBeVisible();
+  await expect(call).toBeEnabled({ timeout: 5_000 });
+  await call.click();
+  await expect(modal.getByRole('status')).toHaveText(`We are calling ${number.e164}: answer, and listen for the code.`);
+  await screenshot(page, '09-call-me-instead');
+  let twiml = '';
+  await expect
+    .poll(async () => {
+      const newest = (await outbox(base)).find((message) => message.to === number.e164);
+      twiml = newest?.channel === 'voice' ? newest.body : '';
+      return twiml;
+    })
+    .toContain('<Response>');
+  const code = codeSaid(twiml);
+  expect(code).toMatch(/^\d{6}$/);
+  await expect(modal.getByRole('button', { name: 'Text me instead' })).toBeVisible();
+  await modal.getByLabel('Code from the SMS').fill(code);
+  await modal.getByRole('button', { name: 'Verify' }).click();
+  await expect(page.getByTestId('subject')).toHaveText(number.e164);
 });

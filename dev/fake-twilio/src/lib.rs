@@ -1,17 +1,25 @@
-//! A local fake of Twilio's Messages API, speaking its real shapes, for tests and the
-//! local run. Never deployed.
+//! A local fake of Twilio's Messages and Calls APIs, speaking their real shapes (checked
+//! against Twilio's OpenAPI description by `shared/tests/twilio_openapi.rs`), for tests and
+//! the local run. Never deployed.
 //!
 //! - `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: HTTP Basic auth (wrong: `401`,
-//!   code 20003), the form `To`, `From` or `MessagingServiceSid`, `Body`; `201` with the
-//!   Message resource JSON, or Twilio's error JSON `{"code", "message", "more_info", "status"}`.
-//! - Twilio's magic test numbers fail as Twilio's test credentials do ([`MAGIC_NUMBERS`]);
-//!   more numbers can be scripted ([`FakeTwilio::fail_number`], `POST /_fake/numbers`).
+//!   code 20003), the form `To`, `From` or `MessagingServiceSid`, and `Body` or (WhatsApp)
+//!   `ContentSid` with `ContentVariables`; `201` with the Message resource JSON, or Twilio's
+//!   error JSON `{"code", "message", "more_info", "status"}`. A WhatsApp send
+//!   (`To=whatsapp:+E164`) needs a `whatsapp:` `From` (21910), a Content SID (21655) and
+//!   variables that are a JSON object of strings (21656).
+//! - `POST /2010-04-01/Accounts/{AccountSid}/Calls.json`: the same auth, the form `To`,
+//!   `From` and `Twiml` (or `Url`); `201` with the Call resource JSON, or the error JSON.
+//! - Twilio's magic test numbers fail as Twilio's test credentials do ([`MAGIC_NUMBERS`],
+//!   [`CALL_MAGIC_NUMBERS`]); more numbers can be scripted for every channel
+//!   ([`FakeTwilio::fail_number`], `POST /_fake/numbers`).
 //! - Faults for the next calls: `500`, `503`, `429`, a slow answer, or an error answer
 //!   after the message was created ([`FakeTwilio::push_faults`], `POST /_fake/faults`).
 //! - `GET /2010-04-01/Accounts/{AccountSid}.json`: the Account resource (the same auth), as
 //!   the service's start-up fetches it to open its connection and check its credentials.
-//! - Every call is recorded (`GET /_fake/attempts`), every accepted message too
-//!   (`GET /_fake/messages`); `POST /_fake/reset` forgets records, faults and scripted numbers.
+//! - Every call is recorded (`GET /_fake/attempts`, with the names of the parameters it
+//!   sent), every accepted message and call too (`GET /_fake/messages`, `GET /_fake/calls`);
+//!   `POST /_fake/reset` forgets records, faults and scripted numbers.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -43,6 +51,14 @@ pub const MAGIC_NUMBERS: &[(&str, u32)] = &[
     ("+15005550009", 21614), // not a mobile number
 ];
 
+/// Twilio's magic `To` numbers of the Calls API for test credentials, and their errors.
+pub const CALL_MAGIC_NUMBERS: &[(&str, u32)] = &[
+    ("+15005550001", 21217), // not a valid phone number
+    ("+15005550002", 21214), // Twilio cannot route the call to this number
+    ("+15005550003", 21215), // no international (geo) permission for the number
+    ("+15005550004", 21216), // a number this account may not call
+];
+
 /// A fault served instead of the normal answer to one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
@@ -65,20 +81,41 @@ pub struct Message {
     pub to: String,
     pub from: Option<String>,
     pub messaging_service_sid: Option<String>,
+    /// The text; empty for a Content template (WhatsApp), which Twilio renders.
     pub body: String,
+    pub content_sid: Option<String>,
+    /// The template's variables as sent (a JSON object).
+    pub content_variables: Option<String>,
     pub date_created: DateTime<Utc>,
 }
 
-/// One call to the Messages endpoint, whatever its answer.
+/// One accepted call, as Twilio would hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Call {
+    pub sid: String,
+    pub account_sid: String,
+    pub to: String,
+    pub from: String,
+    /// The TwiML the call runs, as sent (`Twiml`), or `None` with a `Url`.
+    pub twiml: Option<String>,
+    pub url: Option<String>,
+    pub date_created: DateTime<Utc>,
+}
+
+/// One call to the Messages or Calls endpoint, whatever its answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attempt {
+    /// `Messages.json` or `Calls.json`.
+    pub resource: &'static str,
+    /// The names of the form parameters sent, in order.
+    pub params: Vec<String>,
     /// The `To` of the form, if there was one.
     pub to: Option<String>,
     /// The HTTP status answered.
     pub status: u16,
     /// Twilio's error code, for error answers.
     pub code: Option<u32>,
-    /// The SID of the message created: for `201` answers, and for error answers served
+    /// The SID of the message or call created: for `201` answers, and for error answers served
     /// by [`Fault::CreatedThenStatus`] after creating one.
     pub sid: Option<String>,
     /// A fault served instead of (or, for a slow answer, besides) the normal answer.
@@ -89,6 +126,7 @@ pub struct Attempt {
 #[derive(Default)]
 struct State {
     messages: Vec<Message>,
+    calls: Vec<Call>,
     attempts: Vec<Attempt>,
     faults: VecDeque<Fault>,
     numbers: HashMap<String, u32>,
@@ -162,7 +200,12 @@ impl FakeTwilio {
         self.shared.state().messages.clone()
     }
 
-    /// Every call to the Messages endpoint, oldest first.
+    /// Every accepted call, oldest first.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.state().calls.clone()
+    }
+
+    /// Every call to the Messages and Calls endpoints, oldest first.
     pub fn attempts(&self) -> Vec<Attempt> {
         self.shared.state().attempts.clone()
     }
@@ -182,7 +225,8 @@ impl FakeTwilio {
         self.shared.state().faults.extend(faults);
     }
 
-    /// Makes every send to `to` fail with Twilio error `code` (as a magic number does).
+    /// Makes every send to `to` (E.164, on any channel) fail with Twilio error `code` (as a
+    /// magic number does).
     pub fn fail_number(&self, to: &str, code: u32) {
         self.shared.state().numbers.insert(to.to_owned(), code);
     }
@@ -223,13 +267,15 @@ async fn route(shared: &Shared, request: http::Request<Incoming>) -> Answer {
     };
     let path = parts.uri.path();
     let method = &parts.method;
-    if let Some(account) =
-        path.strip_prefix("/2010-04-01/Accounts/").and_then(|rest| rest.strip_suffix("/Messages.json"))
-    {
-        if method != http::Method::POST {
-            return twilio_error(405, 20004, "Method not allowed");
+    for resource in [Resource::Messages, Resource::Calls] {
+        if let Some(account) =
+            path.strip_prefix("/2010-04-01/Accounts/").and_then(|rest| rest.strip_suffix(resource.suffix()))
+        {
+            if method != http::Method::POST {
+                return twilio_error(405, 20004, "Method not allowed");
+            }
+            return create(shared, resource, account, &parts.headers, &body).await;
         }
-        return create_message(shared, account, &parts.headers, &body).await;
     }
     if let Some(account) = path.strip_prefix("/2010-04-01/Accounts/").and_then(|rest| rest.strip_suffix(".json"))
         && !account.contains('/')
@@ -243,6 +289,7 @@ async fn route(shared: &Shared, request: http::Request<Incoming>) -> Answer {
     }
     match (method.as_str(), path) {
         ("GET", "/_fake/messages") => json_answer(200, &json!(shared.state().messages)),
+        ("GET", "/_fake/calls") => json_answer(200, &json!(shared.state().calls)),
         ("GET", "/_fake/attempts") => json_answer(200, &json!(shared.state().attempts)),
         ("POST", "/_fake/faults") => match serde_json::from_slice::<FaultsRequest>(&body) {
             Ok(request) => {
@@ -286,10 +333,41 @@ struct NumberRequest {
     code: u32,
 }
 
-async fn create_message(shared: &Shared, account: &str, headers: &http::HeaderMap, body: &[u8]) -> Answer {
-    let form: HashMap<String, String> = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-        .map(|pairs| pairs.into_iter().collect())
-        .unwrap_or_default();
+/// The two create endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Messages,
+    Calls,
+}
+
+impl Resource {
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Messages => "/Messages.json",
+            Self::Calls => "/Calls.json",
+        }
+    }
+}
+
+/// What a create call made.
+enum Created {
+    Message(Message),
+    Call(Call),
+}
+
+impl Created {
+    fn sid(&self) -> &str {
+        match self {
+            Self::Message(message) => &message.sid,
+            Self::Call(call) => &call.sid,
+        }
+    }
+}
+
+async fn create(shared: &Shared, resource: Resource, account: &str, headers: &http::HeaderMap, body: &[u8]) -> Answer {
+    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default();
+    let params: Vec<String> = pairs.iter().map(|(name, _)| name.clone()).collect();
+    let form: HashMap<String, String> = pairs.into_iter().collect();
     let to = form.get("To").cloned();
     let now = Utc::now();
     let (fault, outcome) = {
@@ -297,12 +375,19 @@ async fn create_message(shared: &Shared, account: &str, headers: &http::HeaderMa
         let fault = state.faults.pop_front();
         let mut outcome = match fault {
             Some(Fault::Status { status }) => Err(fault_error(status)),
-            _ => judge(shared, &state, account, headers, &form),
+            _ => match resource {
+                Resource::Messages => judge(shared, &state, account, headers, &form).map(Created::Message),
+                Resource::Calls => judge_call(shared, &state, account, headers, &form).map(Created::Call),
+            },
         };
         let (status, code, sid) = match &outcome {
-            Ok(message) => {
-                state.messages.push(message.clone());
-                (201, None, Some(message.sid.clone()))
+            Ok(created) => {
+                let sid = created.sid().to_owned();
+                match created {
+                    Created::Message(message) => state.messages.push(message.clone()),
+                    Created::Call(call) => state.calls.push(call.clone()),
+                }
+                (201, None, Some(sid))
             }
             Err(error) => (error.status, Some(error.code), None),
         };
@@ -315,16 +400,59 @@ async fn create_message(shared: &Shared, account: &str, headers: &http::HeaderMa
             }
             _ => (status, code),
         };
-        state.attempts.push(Attempt { to, status, code, sid, fault, at: now });
+        let resource_name = &resource.suffix()[1..];
+        state.attempts.push(Attempt { resource: resource_name, params, to, status, code, sid, fault, at: now });
         (fault, outcome)
     };
     if let Some(Fault::Slow { delay_ms }) = fault {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
     match outcome {
-        Ok(message) => json_answer(201, &message_json(&message)),
+        Ok(Created::Message(message)) => json_answer(201, &message_json(&message)),
+        Ok(Created::Call(call)) => json_answer(201, &call_json(&call)),
         Err(error) => twilio_error(error.status, error.code, &error.message),
     }
+}
+
+/// Twilio's checks of a call, in Twilio's order: credentials, the form, the destination.
+fn judge_call(
+    shared: &Shared,
+    state: &State,
+    account: &str,
+    headers: &http::HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Call, TwilioError> {
+    if !shared.authenticates(headers) || account != shared.account_sid {
+        return Err(error(401, 20003, "Authenticate"));
+    }
+    let field = |name: &str| form.get(name).filter(|v| !v.is_empty()).cloned();
+    let to = field("To").ok_or_else(|| error(400, 21201, "No 'To' number is specified"))?;
+    let from = field("From").ok_or_else(|| error(400, 21213, "No 'From' number is specified"))?;
+    let (twiml, url) = (field("Twiml"), field("Url"));
+    if twiml.is_none() && url.is_none() && field("ApplicationSid").is_none() {
+        return Err(error(400, 21205, "Url parameter is required"));
+    }
+    if let Some(twiml) = &twiml
+        && !(twiml.trim_start().starts_with("<Response>") && twiml.trim_end().ends_with("</Response>"))
+    {
+        return Err(error(400, 12100, "Document parse failure"));
+    }
+    if !looks_e164(&from) {
+        return Err(error(400, 21212, format!("Invalid Caller Phone Number: {from}")));
+    }
+    let scripted = state
+        .numbers
+        .get(to.as_str())
+        .copied()
+        .or_else(|| CALL_MAGIC_NUMBERS.iter().find(|(number, _)| *number == to).map(|(_, code)| *code));
+    if let Some(code) = scripted.or((!looks_e164(&to)).then_some(21211)) {
+        return Err(destination_error(code, &to, &from));
+    }
+    Ok(Call { sid: new_sid("CA"), account_sid: account.to_owned(), to, from, twiml, url, date_created: Utc::now() })
+}
+
+fn looks_e164(number: &str) -> bool {
+    number.len() > 8 && number.len() <= 16 && number.starts_with('+') && number[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The Account resource, as `GET /2010-04-01/Accounts/{sid}.json` answers it. (Twilio's
@@ -387,30 +515,53 @@ fn judge(
         .get("To")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| error(400, 21604, "A 'To' phone number is required."))?;
-    let body =
-        form.get("Body").filter(|v| !v.is_empty()).ok_or_else(|| error(400, 21602, "Message body is required."))?;
+    let body = form.get("Body").filter(|v| !v.is_empty()).cloned();
+    let content_sid = form.get("ContentSid").filter(|v| !v.is_empty()).cloned();
+    let content_variables = form.get("ContentVariables").filter(|v| !v.is_empty()).cloned();
+    if body.is_none() && content_sid.is_none() {
+        return Err(error(400, 21602, "Message body is required."));
+    }
     let from = form.get("From").filter(|v| !v.is_empty()).cloned();
     let messaging_service_sid = form.get("MessagingServiceSid").filter(|v| !v.is_empty()).cloned();
     if from.is_none() && messaging_service_sid.is_none() {
         return Err(error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message."));
     }
+    if let Some(sid) = &content_sid
+        && !(sid.len() == 34 && sid.starts_with("HX") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(error(400, 21655, "The ContentSid is Invalid."));
+    }
+    if let Some(variables) = &content_variables {
+        let strings = serde_json::from_str::<HashMap<String, Value>>(variables)
+            .is_ok_and(|map| map.values().all(Value::is_string));
+        if !strings {
+            return Err(error(400, 21656, "The ContentVariables Parameter is invalid."));
+        }
+    }
+    let whatsapp = to.strip_prefix("whatsapp:");
+    if whatsapp.is_some() != from.as_deref().is_some_and(|f| f.starts_with("whatsapp:"))
+        && messaging_service_sid.is_none()
+    {
+        return Err(error(400, 21910, "Invalid From and To pair. From and To should be of the same channel."));
+    }
+    let number = whatsapp.unwrap_or(to);
     let scripted = state
         .numbers
-        .get(to.as_str())
+        .get(number)
         .copied()
-        .or_else(|| MAGIC_NUMBERS.iter().find(|(number, _)| number == to).map(|(_, code)| *code));
-    let looks_e164 =
-        to.len() > 8 && to.len() <= 16 && to.starts_with('+') && to[1..].bytes().all(|b| b.is_ascii_digit());
-    if let Some(code) = scripted.or((!looks_e164).then_some(21211)) {
+        .or_else(|| MAGIC_NUMBERS.iter().find(|(magic, _)| *magic == number).map(|(_, code)| *code));
+    if let Some(code) = scripted.or((!looks_e164(number)).then_some(21211)) {
         return Err(destination_error(code, to, from.as_deref().unwrap_or("")));
     }
     Ok(Message {
-        sid: new_sid("SM"),
+        sid: new_sid(if content_sid.is_some() { "MM" } else { "SM" }),
         account_sid: account.to_owned(),
         to: to.clone(),
         from,
         messaging_service_sid,
-        body: body.clone(),
+        body: body.unwrap_or_default(),
+        content_sid,
+        content_variables,
         date_created: Utc::now(),
     })
 }
@@ -435,6 +586,15 @@ fn destination_error(code: u32, to: &str, from: &str) -> TwilioError {
             ),
         ),
         21614 => error(400, code, format!("'To' number {to} is not a valid mobile number")),
+        21214 => error(400, code, format!("'To' phone number cannot be reached: {to}")),
+        21215 => error(
+            400,
+            code,
+            format!("Account not authorized to call {to}. Perhaps you need to enable some international permissions"),
+        ),
+        21216 => error(400, code, format!("Account not allowed to call {to}")),
+        21217 => error(400, code, format!("Phone number does not appear to be valid: {to}")),
+        63003 => error(400, code, "Channel could not find To address"),
         20003 => error(401, code, "Authenticate"),
         20429 => error(429, code, "Too Many Requests"),
         other => error(400, other, format!("Error {other}")),
@@ -489,6 +649,50 @@ fn message_json(message: &Message) -> Value {
         "status": if message.messaging_service_sid.is_some() { "accepted" } else { "queued" },
         "subresource_uris": { "media": format!("{uri}/Media.json") },
         "to": message.to,
+        "uri": format!("{uri}.json"),
+    })
+}
+
+/// The Call resource as Twilio answers it on creation.
+fn call_json(call: &Call) -> Value {
+    let created = call.date_created.to_rfc2822();
+    let uri = format!("/2010-04-01/Accounts/{}/Calls/{}", call.account_sid, call.sid);
+    json!({
+        "account_sid": call.account_sid,
+        "answered_by": null,
+        "api_version": "2010-04-01",
+        "caller_name": null,
+        "date_created": created,
+        "date_updated": created,
+        "direction": "outbound-api",
+        "duration": null,
+        "end_time": null,
+        "forwarded_from": null,
+        "from": call.from,
+        "from_formatted": call.from,
+        "group_sid": null,
+        "parent_call_sid": null,
+        "phone_number_sid": null,
+        "price": null,
+        "price_unit": "USD",
+        "queue_time": "0",
+        "sid": call.sid,
+        "start_time": null,
+        "status": "queued",
+        "subresource_uris": {
+            "notifications": format!("{uri}/Notifications.json"),
+            "recordings": format!("{uri}/Recordings.json"),
+            "payments": format!("{uri}/Payments.json"),
+            "events": format!("{uri}/Events.json"),
+            "siprec": format!("{uri}/Siprec.json"),
+            "streams": format!("{uri}/Streams.json"),
+            "transcriptions": format!("{uri}/Transcriptions.json"),
+            "user_defined_message_subscriptions": format!("{uri}/UserDefinedMessageSubscriptions.json"),
+            "user_defined_messages": format!("{uri}/UserDefinedMessages.json"),
+        },
+        "to": call.to,
+        "to_formatted": call.to,
+        "trunk_sid": null,
         "uri": format!("{uri}.json"),
     })
 }

@@ -30,15 +30,17 @@ async fn main() {
         }
     };
     let url = fake.url();
-    println!("fake Twilio on {url}: POST /2010-04-01/Accounts/{{sid}}/Messages.json");
-    println!("  records: GET {url}/_fake/messages, GET {url}/_fake/attempts; faults: POST {url}/_fake/faults");
+    println!("fake Twilio on {url}: POST /2010-04-01/Accounts/{{sid}}/Messages.json and .../Calls.json");
+    println!(
+        "  records: GET {url}/_fake/messages, GET {url}/_fake/calls, GET {url}/_fake/attempts; faults: POST {url}/_fake/faults"
+    );
     println!("  run the service against it:");
     println!(
         "  OTP_SMS=twilio TWILIO_API_BASE={url} TWILIO_ACCOUNT_SID={account_sid} TWILIO_AUTH_TOKEN={auth_token} TWILIO_FROM={TEST_FROM} scripts/dev"
     );
 
-    // Print each accepted message, as the outbox does: this is a developer's terminal.
-    let mut shown = 0;
+    // Print each accepted message and call, as the outbox does: this is a developer's terminal.
+    let (mut shown, mut calls_shown) = (0, 0);
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return,
@@ -49,8 +51,25 @@ async fn main() {
             shown = 0; // reset through the control endpoint
         }
         for message in &messages[shown..] {
-            println!("[fake-twilio] {} to {}:\n{}\n", message.sid, message.to, message.body);
+            match (&message.content_sid, &message.content_variables) {
+                (Some(sid), variables) => println!(
+                    "[fake-twilio] {} (WhatsApp template {sid}) to {}: variables {}\n",
+                    message.sid,
+                    message.to,
+                    variables.as_deref().unwrap_or("{}")
+                ),
+                (None, _) => println!("[fake-twilio] {} to {}:\n{}\n", message.sid, message.to, message.body),
+            }
         }
         shown = messages.len();
+        let calls = fake.calls();
+        if calls.len() < calls_shown {
+            calls_shown = 0;
+        }
+        for call in &calls[calls_shown..] {
+            let twiml = call.twiml.as_deref().or(call.url.as_deref()).unwrap_or("");
+            println!("[fake-twilio] call {} to {} from {}:\n{twiml}\n", call.sid, call.to, call.from);
+        }
+        calls_shown = calls.len();
     }
 }

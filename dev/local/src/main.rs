@@ -1,5 +1,6 @@
 //! The local run (`scripts/dev`): both functions on one port, through the same handler
-//! as the Lambda binaries, with `/_dev/outbox` listing the SMS sent. Never deployed.
+//! as the Lambda binaries, with `/_dev/outbox` listing the codes sent (SMS, calls and
+//! WhatsApp messages, each with its channel). Never deployed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,7 +25,7 @@ struct Local {
     api: Api,
     /// The demo page's build folder.
     demo_root: std::path::PathBuf,
-    /// The SMS sent, with `OTP_SMS=outbox`; with Twilio (or its fake) they are there.
+    /// The codes sent (SMS, calls, WhatsApp), with `OTP_SMS=outbox`; with Twilio (or its fake) they are there.
     outbox: Option<Arc<Outbox>>,
 }
 

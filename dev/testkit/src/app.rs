@@ -10,7 +10,8 @@ use chrono::TimeDelta;
 use fake_twilio::FakeTwilio;
 use otp_core::adapters::outbox::Outbox;
 use otp_core::adapters::twilio::{TwilioConfig, TwilioSender};
-use otp_core::ports::{OtpStore, SecretSource, SmsSender};
+use otp_core::domain::Channel;
+use otp_core::ports::{CodeSender, OtpStore, SecretSource};
 use otp_core::secrets::{Required, SecretCache};
 use otp_core::wiring::Overrides;
 use otp_core::{Api, Endpoint, Settings};
@@ -103,12 +104,38 @@ impl TestApp {
 
     /// The code in the newest SMS to `to`, in the outbox or at the fake Twilio.
     pub fn last_code(&self, to: &str) -> String {
-        let body = match &self.sms {
-            Sms::Outbox(outbox) => outbox.list().into_iter().find(|m| m.to == to).map(|m| m.body),
-            Sms::Twilio(fake) => fake.messages().into_iter().rev().find(|m| m.to == to).map(|m| m.body),
-            Sms::Given => panic!("the SMS went to the test's own sender"),
-        };
-        code_in(&body.expect("an SMS was sent to this number"))
+        self.last_code_on(to, Channel::Sms)
+    }
+
+    /// The code in the newest message or call on `channel` to `to` (E.164), in the outbox
+    /// or at the fake Twilio: an SMS's text, a WhatsApp template's variable, the digits a
+    /// call's TwiML says.
+    pub fn last_code_on(&self, to: &str, channel: Channel) -> String {
+        match &self.sms {
+            Sms::Outbox(outbox) => {
+                let entry = outbox.list().into_iter().find(|m| m.to == to && m.channel == channel);
+                let body = entry.expect("a code went to this number on this channel").body;
+                if channel == Channel::Voice { code_said(&body) } else { code_in(&body) }
+            }
+            Sms::Twilio(fake) => match channel {
+                Channel::Sms => {
+                    let message = fake.messages().into_iter().rev().find(|m| m.to == to && m.content_sid.is_none());
+                    code_in(&message.expect("an SMS was sent to this number").body)
+                }
+                Channel::Whatsapp => {
+                    let to = format!("whatsapp:{to}");
+                    let message = fake.messages().into_iter().rev().find(|m| m.to == to);
+                    let variables = message.and_then(|m| m.content_variables).expect("a WhatsApp message was sent");
+                    let variables: Value = serde_json::from_str(&variables).expect("the variables are JSON");
+                    variables["1"].as_str().expect("the code is variable 1").to_owned()
+                }
+                Channel::Voice => {
+                    let call = fake.calls().into_iter().rev().find(|c| c.to == to).expect("this number was called");
+                    code_said(&call.twiml.expect("the call's TwiML"))
+                }
+            },
+            Sms::Given => panic!("the code went to the test's own sender"),
+        }
     }
 }
 
@@ -121,7 +148,7 @@ pub struct Builder {
     secrets: Option<Arc<dyn SecretSource>>,
     store: Option<Arc<dyn OtpStore>>,
     clock: Option<Arc<ManualClock>>,
-    sms: Option<Arc<dyn SmsSender>>,
+    sms: Option<Arc<dyn CodeSender>>,
     twilio: Option<TwilioSetup>,
     secret_ttl: Option<std::time::Duration>,
 }
@@ -160,7 +187,7 @@ impl Builder {
     }
 
     /// Another SMS sender than the outbox.
-    pub fn sms(mut self, sms: Arc<dyn SmsSender>) -> Self {
+    pub fn sms(mut self, sms: Arc<dyn CodeSender>) -> Self {
         self.sms = Some(sms);
         self
     }
@@ -224,6 +251,7 @@ impl Builder {
                     connect_timeout: Duration::from_secs(1),
                     attempt_timeout: setup.attempt_timeout,
                     retry: setup.retry,
+                    whatsapp: settings.twilio_whatsapp.clone(),
                 };
                 overrides.sms = Some(Arc::new(TwilioSender::new(config, cache.clone()).expect("client builds")));
                 overrides.secrets = Some(cache);
@@ -292,6 +320,22 @@ pub async fn post(api: &Api, endpoint: Endpoint, body: Value, ip: &str) -> Reply
 /// The code in an SMS body: its first run of four digits or more.
 pub fn code_in(sms: &str) -> String {
     sms.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() >= 4).expect("the SMS carries a code").to_owned()
+}
+
+/// The code a call's TwiML says: the digit words of its first `<Say>`, in its language.
+pub fn code_said(twiml: &str) -> String {
+    let language = twiml.split("language=\"").nth(1).and_then(|rest| rest.split(['-', '"']).next());
+    let words = language.and_then(otp_core::domain::message::digit_words).expect("a language with digit words");
+    let said = twiml.split('>').nth(2).and_then(|rest| rest.split('<').next()).expect("a first <Say>");
+    let digits = said.rsplit(':').next().unwrap_or_default().trim().trim_end_matches('.');
+    digits
+        .split(", ")
+        .map(|word| {
+            let digit =
+                words.iter().position(|w| *w == word).unwrap_or_else(|| panic!("{word:?} is no digit in {said}"));
+            char::from_digit(digit as u32, 10).unwrap_or('?')
+        })
+        .collect()
 }
 
 /// A wrong code of the right length for `right`.

@@ -27,7 +27,7 @@ pub mod store;
 pub mod tokens;
 pub mod twilio;
 
-pub use app::{Builder, CLIENT_IP, ORIGIN, Reply, TestApp, code_in, post, request, wrong_code};
+pub use app::{Builder, CLIENT_IP, ORIGIN, Reply, TestApp, code_in, code_said, post, request, wrong_code};
 pub use clock::{ManualClock, secs, t0, t0_ns};
 pub use logs::capture_logs;
 pub use secrets::{

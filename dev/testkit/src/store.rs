@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use otp_core::adapters::memory::MemoryStore;
 use otp_core::domain::{
-    CodeHash, CodeLength, OtpCode, Pepper, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy,
+    Channel, CodeHash, CodeLength, OtpCode, Pepper, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy,
     WindowLimit,
 };
 use otp_core::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
@@ -109,7 +109,19 @@ impl Subjects {
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
         let subjects = SendSubjects { number, client, range, country: COUNTRY };
-        store.record_send(&subjects, code, policy, now).await
+        store.record_send(&subjects, code, Channel::Sms, policy, now).await
+    }
+
+    /// A send of `code` on `channel` to the number, from the client.
+    pub async fn send_on(
+        &self,
+        store: &dyn OtpStore,
+        code: &str,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> SendDecision {
+        let subjects = SendSubjects { number: &self.number, client: &self.client, range: None, country: COUNTRY };
+        store.record_send(&subjects, self.hash(code), channel, &policy(), now).await.unwrap()
     }
 
     /// One verify step of `code` for `number` from `client`.

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS, TALLY_SHARDS};
 use crate::domain::{
-    ClientRecord, CodeHash, CountryRecords, GuardState, NumberRecord, SendChanges, SendDecision, SendLog, SendPolicy,
-    SendRecords, SubjectKey, VerifyChanges, VerifyOutcome, VerifyPolicy,
+    Channel, ClientRecord, CodeHash, CountryRecords, GuardState, NumberRecord, SendChanges, SendDecision, SendLog,
+    SendPolicy, SendRecords, SubjectKey, VerifyChanges, VerifyOutcome, VerifyPolicy,
 };
 use crate::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 
@@ -121,6 +121,7 @@ impl OtpStore for MemoryStore {
         &self,
         subjects: &SendSubjects<'_>,
         code: CodeHash,
+        channel: Channel,
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
@@ -138,7 +139,7 @@ impl OtpStore for MemoryStore {
             }),
         };
         let pick = rand::random::<u32>();
-        let decision = policy.apply(&mut step, subjects.country, code, now, pick);
+        let decision = policy.apply(&mut step, subjects.country, code, channel, now, pick);
         let SendChanges { number, client, range, budget, country_sent, tally, guard } =
             policy.changes(&decision, step, subjects.country, now);
         // Every shard was read under the lock, so the unit reserved in one always holds.

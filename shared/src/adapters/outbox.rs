@@ -1,5 +1,6 @@
-//! The outbox SMS sender: keeps every message in memory (newest first) and prints it.
-//! For the local run (`GET /_dev/outbox`) and tests; never for real numbers.
+//! The outbox sender: keeps every code message in memory (newest first) and prints it:
+//! an SMS's text, a call's TwiML (as the Twilio adapter would send it), a WhatsApp
+//! template's text. For the local run (`GET /_dev/outbox`) and tests; never for real numbers.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,12 +8,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::ports::{Clock, SmsError, SmsMessage, SmsSender};
+use crate::adapters::twilio::twiml;
+use crate::domain::Channel;
+use crate::ports::{Clock, CodeContent, CodeMessage, CodeSender, DeliveryError};
 
 #[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxEntry {
     pub to: String,
+    #[serde(serialize_with = "channel_name")]
+    pub channel: Channel,
+    /// The SMS text, the call's TwiML, or the WhatsApp template's text.
     pub body: String,
     #[serde(serialize_with = "rfc3339_seconds")]
     pub sent_at: DateTime<Utc>,
@@ -45,11 +51,16 @@ impl Outbox {
 }
 
 #[async_trait]
-impl SmsSender for Outbox {
-    async fn send(&self, message: &SmsMessage) -> Result<(), SmsError> {
-        let entry = OutboxEntry { to: message.to.clone(), body: message.body.clone(), sent_at: self.clock.now() };
+impl CodeSender for Outbox {
+    async fn send(&self, message: &CodeMessage) -> Result<(), DeliveryError> {
+        let (what, body) = match &message.content {
+            CodeContent::Sms { body } => ("SMS", body.clone()),
+            CodeContent::Voice(script) => ("voice call (TwiML)", twiml(script)),
+            CodeContent::Whatsapp(template) => ("WhatsApp template", template.preview.clone()),
+        };
+        let entry = OutboxEntry { to: message.to.clone(), channel: message.channel(), body, sent_at: self.clock.now() };
         if self.print {
-            println!("[outbox] SMS to {} at {}:\n{}\n", entry.to, entry.sent_at.to_rfc3339(), entry.body);
+            println!("[outbox] {what} to {} at {}:\n{}\n", entry.to, entry.sent_at.to_rfc3339(), entry.body);
         }
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
         Ok(())
@@ -58,4 +69,8 @@ impl SmsSender for Outbox {
 
 fn rfc3339_seconds<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+fn channel_name<S: serde::Serializer>(channel: &Channel, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(channel.as_str())
 }

@@ -1,10 +1,11 @@
-//! The production SMS sender: Twilio's Messages API over HTTPS (reqwest, rustls).
-//! A call is retried only where Twilio certainly created no message (the connection
+//! The production sender: Twilio's Messages API (SMS, and WhatsApp with an approved
+//! Content template) and its Calls API (a call reading the code out, TwiML inline) over
+//! HTTPS (reqwest, rustls). A call to Twilio is retried only where Twilio certainly created no message (the connection
 //! failed before the request went out, or Twilio's 429 rate-limit refusal), with capped
 //! exponential backoff and jitter, bounded in count and in total time. Any call that may
 //! have created one (a 5xx, a timeout or a cut connection after the request went out) is
 //! the send's last: the send counted one unit of the SMS budgets, so it may cost Twilio
-//! one message, never two. Twilio's refusals map to `SmsError` at once (docs/PROVIDERS.md
+//! one message, never two. Twilio's refusals map to `DeliveryError` at once (docs/PROVIDERS.md
 //! has the table and the reasons).
 
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use rand::Rng;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use crate::config::EndpointUrl;
-use crate::ports::{self, SecretSource, Secrets, SmsError, SmsMessage, SmsSender, TwilioSecrets};
+use crate::config::{EndpointUrl, WhatsappSender};
+use crate::domain::message::VoiceScript;
+use crate::ports::{self, CodeContent, CodeMessage, CodeSender, DeliveryError, SecretSource, Secrets, TwilioSecrets};
 
 /// Twilio's production API.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
@@ -84,6 +86,8 @@ pub struct TwilioConfig {
     /// Longest single call.
     pub attempt_timeout: Duration,
     pub retry: RetryPolicy,
+    /// The WhatsApp sender and template, where WhatsApp is offered.
+    pub whatsapp: Option<WhatsappSender>,
 }
 
 impl Default for TwilioConfig {
@@ -93,6 +97,7 @@ impl Default for TwilioConfig {
             connect_timeout: Duration::from_secs(2),
             attempt_timeout: Duration::from_secs(4),
             retry: RetryPolicy::default(),
+            whatsapp: None,
         }
     }
 }
@@ -108,6 +113,11 @@ impl TwilioConfig {
     pub fn new(api_base: Option<&EndpointUrl>) -> Self {
         let api_base = api_base.map_or_else(|| DEFAULT_API_BASE.to_owned(), |base| base.base().to_owned());
         Self { api_base, ..Self::default() }
+    }
+
+    /// With the WhatsApp sender of the settings (`TWILIO_WHATSAPP_FROM`, `TWILIO_WHATSAPP_CONTENT_SID`).
+    pub fn with_whatsapp(self, whatsapp: Option<WhatsappSender>) -> Self {
+        Self { whatsapp, ..self }
     }
 }
 
@@ -136,13 +146,13 @@ impl TwilioSender {
     /// (`GET /2010-04-01/Accounts/{AccountSid}.json`): done at start-up, so that the first
     /// send does not pay the handshake at an invocation's CPU share. Never retried and
     /// never fatal: the outcome is logged, and a failure leaves the first send to connect.
-    pub async fn warm(&self) -> Result<(), SmsError> {
-        let secrets = self.secrets.load().await.map_err(|_| SmsError::Failed("secrets unavailable".into()))?;
+    pub async fn warm(&self) -> Result<(), DeliveryError> {
+        let secrets = self.secrets.load().await.map_err(|_| DeliveryError::Failed("secrets unavailable".into()))?;
         let (twilio, account_sid) = credentials(&secrets)?;
         let url = format!("{}/2010-04-01/Accounts/{account_sid}.json", self.config.api_base);
         let request = self.client.get(&url).basic_auth(account_sid, Some(twilio.auth_token.expose_secret()));
         let outcome = match request.send().await {
-            Err(error) => Err(SmsError::Failed(format!("no connection: {}", error.without_url()))),
+            Err(error) => Err(DeliveryError::Failed(format!("no connection: {}", error.without_url()))),
             Ok(response) if response.status().is_success() => {
                 // Read to the end, so the connection goes back to the pool.
                 let _ = response.bytes().await;
@@ -151,7 +161,7 @@ impl TwilioSender {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let body = response.bytes().await.unwrap_or_default();
-                Err(SmsError::Failed(answer_text(status, error_code(&body))))
+                Err(DeliveryError::Failed(answer_text(status, error_code(&body))))
             }
         };
         match &outcome {
@@ -167,19 +177,19 @@ impl TwilioSender {
 }
 
 /// The Twilio credentials of `secrets` and the account SID, checked for use in a URL.
-fn credentials(secrets: &Secrets) -> Result<(&TwilioSecrets, &str), SmsError> {
+fn credentials(secrets: &Secrets) -> Result<(&TwilioSecrets, &str), DeliveryError> {
     let Some(twilio) = secrets.twilio.as_ref() else {
         tracing::error!(
             event = "twilio_credentials_missing",
             "OTP_SMS=twilio but no Twilio credentials were loaded (account SID, auth token, sender)"
         );
-        return Err(SmsError::Failed("no Twilio credentials".into()));
+        return Err(DeliveryError::Failed("no Twilio credentials".into()));
     };
     let account_sid = twilio.account_sid.expose_secret();
     // The SID goes into the URL path: refuse anything that could change the path.
     if account_sid.is_empty() || !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
         tracing::error!(event = "twilio_credentials_invalid", "the Twilio account SID is not alphanumeric");
-        return Err(SmsError::Failed("malformed account SID".into()));
+        return Err(DeliveryError::Failed("malformed account SID".into()));
     }
     Ok((twilio, account_sid))
 }
@@ -190,7 +200,7 @@ struct TwilioErrorBody {
     code: Option<u32>,
 }
 
-/// The part of the Message resource worth logging (its SID names it in Twilio's console).
+/// The part of the Message or Call resource worth logging (its SID names it in Twilio's console).
 #[derive(Debug, Deserialize)]
 struct CreatedMessage {
     sid: Option<String>,
@@ -209,20 +219,17 @@ enum CallOutcome {
         retry_after: Option<Duration>,
     },
     /// Final: no further call could succeed, or one might text a second time.
-    Permanent(SmsError),
+    Permanent(DeliveryError),
 }
 
 #[async_trait]
-impl SmsSender for TwilioSender {
-    async fn send(&self, message: &SmsMessage) -> Result<(), SmsError> {
-        let secrets = self.secrets.load().await.map_err(|_| SmsError::Failed("secrets unavailable".into()))?;
+impl CodeSender for TwilioSender {
+    async fn send(&self, message: &CodeMessage) -> Result<(), DeliveryError> {
+        let secrets = self.secrets.load().await.map_err(|_| DeliveryError::Failed("secrets unavailable".into()))?;
         let (twilio, account_sid) = credentials(&secrets)?;
-        let url = format!("{}/2010-04-01/Accounts/{account_sid}/Messages.json", self.config.api_base);
-        let sender = match &twilio.sender {
-            ports::TwilioSenderId::From(from) => ("From", from.as_str()),
-            ports::TwilioSenderId::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),
-        };
-        let form = [("To", message.to.as_str()), sender, ("Body", message.body.as_str())];
+        let (resource, form) = self.request_form(twilio, message)?;
+        let url = format!("{}/2010-04-01/Accounts/{account_sid}/{resource}", self.config.api_base);
+        let channel = message.channel().as_str();
 
         let policy = &self.config.retry;
         let started = Instant::now();
@@ -236,7 +243,7 @@ impl SmsSender for TwilioSender {
                 .basic_auth(account_sid, Some(twilio.auth_token.expose_secret()))
                 .form(&form)
                 .timeout(remaining.min(self.config.attempt_timeout));
-            let (reason, retry_after) = match call(request).await {
+            let (reason, retry_after) = match call(request, channel).await {
                 CallOutcome::Sent => return Ok(()),
                 CallOutcome::Permanent(error) => return Err(error),
                 CallOutcome::Transient { reason, retry_after } => (reason, retry_after),
@@ -251,7 +258,7 @@ impl SmsSender for TwilioSender {
                     %reason,
                     "Twilio kept failing; giving up"
                 );
-                return Err(SmsError::Failed(format!("gave up after {attempt} calls: {reason}")));
+                return Err(DeliveryError::Failed(format!("gave up after {attempt} calls: {reason}")));
             }
             tracing::warn!(
                 event = "twilio_retry",
@@ -265,8 +272,87 @@ impl SmsSender for TwilioSender {
     }
 }
 
+/// A create call's form parameters, in order.
+type Form = Vec<(&'static str, String)>;
+
+impl TwilioSender {
+    /// The resource and form of the create call for `message`: Twilio's shapes, as its
+    /// OpenAPI description names them (checked by `shared/tests/twilio_openapi.rs`).
+    fn request_form(
+        &self,
+        twilio: &TwilioSecrets,
+        message: &CodeMessage,
+    ) -> Result<(&'static str, Form), DeliveryError> {
+        let to = message.to.clone();
+        match &message.content {
+            CodeContent::Sms { body } => {
+                let sender = match &twilio.sender {
+                    ports::TwilioSenderId::From(from) => ("From", from.clone()),
+                    ports::TwilioSenderId::MessagingService(sid) => ("MessagingServiceSid", sid.clone()),
+                };
+                Ok(("Messages.json", vec![("To", to), sender, ("Body", body.clone())]))
+            }
+            CodeContent::Voice(script) => {
+                // A Messaging Service places no calls: a call comes from a number of ours.
+                let ports::TwilioSenderId::From(from) = &twilio.sender else {
+                    tracing::error!(
+                        event = "twilio_voice_needs_from",
+                        "voice is offered but the Twilio sender is a Messaging Service: set TWILIO_FROM to a voice-capable number instead"
+                    );
+                    return Err(DeliveryError::Failed("no number to call from".into()));
+                };
+                Ok(("Calls.json", vec![("To", to), ("From", from.clone()), ("Twiml", twiml(script))]))
+            }
+            CodeContent::Whatsapp(template) => {
+                let Some(whatsapp) = &self.config.whatsapp else {
+                    tracing::error!(
+                        event = "twilio_whatsapp_unconfigured",
+                        "whatsapp is offered but TWILIO_WHATSAPP_FROM / TWILIO_WHATSAPP_CONTENT_SID are not set"
+                    );
+                    return Err(DeliveryError::Failed("no WhatsApp sender".into()));
+                };
+                let variables: serde_json::Map<String, serde_json::Value> =
+                    template.variables.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+                Ok((
+                    "Messages.json",
+                    vec![
+                        ("To", format!("whatsapp:{to}")),
+                        ("From", whatsapp.from.clone()),
+                        ("ContentSid", whatsapp.content_sid.clone()),
+                        ("ContentVariables", serde_json::Value::Object(variables).to_string()),
+                    ],
+                ))
+            }
+        }
+    }
+}
+
+/// The TwiML of a call that says `script`: one `<Say>` per line in the script's language,
+/// a pause between lines. The words are ours, but escaped all the same.
+pub fn twiml(script: &VoiceScript) -> String {
+    let language = xml_escape(script.language);
+    let says: Vec<String> =
+        script.lines.iter().map(|line| format!("<Say language=\"{language}\">{}</Say>", xml_escape(line))).collect();
+    format!("<Response>{}</Response>", says.join("<Pause length=\"1\"/>"))
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
 /// One call to Twilio, judged.
-async fn call(request: reqwest::RequestBuilder) -> CallOutcome {
+async fn call(request: reqwest::RequestBuilder, channel: &'static str) -> CallOutcome {
     let response = match request.send().await {
         Ok(response) => response,
         // No connection: the request never reached Twilio. (The URL holds the account SID:
@@ -285,7 +371,7 @@ async fn call(request: reqwest::RequestBuilder) -> CallOutcome {
                 %error,
                 "no answer from Twilio after sending; not retried, as it may have been accepted"
             );
-            return CallOutcome::Permanent(SmsError::Failed(format!("no answer: {error}")));
+            return CallOutcome::Permanent(DeliveryError::Failed(format!("no answer: {error}")));
         }
     };
     let status = response.status();
@@ -310,7 +396,7 @@ async fn call(request: reqwest::RequestBuilder) -> CallOutcome {
         let created = serde_json::from_slice::<CreatedMessage>(&body).ok();
         let sid = created.as_ref().and_then(|m| m.sid.as_deref()).unwrap_or("?");
         let twilio_status = created.as_ref().and_then(|m| m.status.as_deref()).unwrap_or("?");
-        tracing::info!(event = "twilio_accepted", sid, twilio_status, "Twilio accepted the SMS");
+        tracing::info!(event = "twilio_accepted", sid, twilio_status, channel, "Twilio accepted the message or call");
         return CallOutcome::Sent;
     }
     // Twilio's message text can quote the number: log only its code.
@@ -341,18 +427,27 @@ fn judge_error(status: u16, code: Option<u32>, retry_after: Option<Duration>) ->
                 twilio_code = code,
                 "Twilio answered a server error; not retried, as it may have created the message"
             );
-            CallOutcome::Permanent(SmsError::Failed(answer_text(status, code)))
+            CallOutcome::Permanent(DeliveryError::Failed(answer_text(status, code)))
         }
         // Every refusal that the submitted number can cause: any caller can set these off
         // at will, so they are the caller's answer (`sms_refused`), never an alarm.
         // 21211/21217/21401/21421: not a valid number; 21265: a short code; 21266: To
-        // equals From.
-        (_, Some(21211 | 21217 | 21401 | 21421 | 21265 | 21266)) => permanent(code, SmsError::InvalidNumber),
+        // equals From; 13223/13224 (calls): not a valid number to dial; 63024 (WhatsApp):
+        // not a valid recipient.
+        (_, Some(21211 | 21217 | 21401 | 21421 | 21265 | 21266 | 13223 | 13224 | 63024)) => {
+            permanent(code, DeliveryError::InvalidNumber)
+        }
         // 21610: unsubscribed (STOP); 21612: no route; 21614/21407: not SMS-capable;
-        // 21216: blocked; 21608/21219: not verified (trial accounts).
-        (_, Some(21610 | 21612 | 21614 | 21407 | 21216 | 21608 | 21219)) => permanent(code, SmsError::Unreachable),
-        // 21408: no geo permission for the number's region.
-        (_, Some(21408)) => permanent(code, SmsError::CountryBlocked),
+        // 21216: blocked (for a call: a number the account may not call); 21608/21219: not
+        // verified (trial accounts); 21214 (calls): the number cannot be reached; 13225
+        // (calls): a forbidden, high-risk number; 63003 (WhatsApp): the number is not on
+        // WhatsApp; 63032: WhatsApp will not deliver to this user.
+        (_, Some(21610 | 21612 | 21614 | 21407 | 21216 | 21608 | 21219 | 21214 | 13225 | 63003 | 63032)) => {
+            permanent(code, DeliveryError::Unreachable)
+        }
+        // 21408: no SMS geo permission for the number's region; 21215 and 13227: no voice
+        // geo permission for it.
+        (_, Some(21408 | 21215 | 13227)) => permanent(code, DeliveryError::CountryBlocked),
         (401, _) | (_, Some(20003)) => {
             tracing::error!(
                 event = "twilio_auth_failed",
@@ -360,16 +455,16 @@ fn judge_error(status: u16, code: Option<u32>, retry_after: Option<Duration>) ->
                 twilio_code = code,
                 "Twilio refused the credentials (20003): check the account SID and auth token secrets"
             );
-            CallOutcome::Permanent(SmsError::Failed(format!("Twilio refused the credentials (HTTP {status})")))
+            CallOutcome::Permanent(DeliveryError::Failed(format!("Twilio refused the credentials (HTTP {status})")))
         }
         _ => {
-            tracing::error!(event = "twilio_refused", status, twilio_code = code, "Twilio refused the SMS");
-            CallOutcome::Permanent(SmsError::Failed(answer_text(status, code)))
+            tracing::error!(event = "twilio_refused", status, twilio_code = code, "Twilio refused the message or call");
+            CallOutcome::Permanent(DeliveryError::Failed(answer_text(status, code)))
         }
     }
 }
 
-fn permanent(code: Option<u32>, error: SmsError) -> CallOutcome {
+fn permanent(code: Option<u32>, error: DeliveryError) -> CallOutcome {
     tracing::info!(event = "twilio_refused_number", twilio_code = code, %error, "Twilio refused the destination");
     CallOutcome::Permanent(error)
 }
@@ -438,25 +533,51 @@ mod tests {
         // A server error may follow the message's creation: never retried.
         for (status, code) in [(500, Some(20500)), (503, None), (502, None), (504, Some(20504))] {
             let outcome = judge_error(status, code, None);
-            assert!(matches!(outcome, CallOutcome::Permanent(SmsError::Failed(_))), "{status} {code:?}: {outcome:?}");
+            assert!(
+                matches!(outcome, CallOutcome::Permanent(DeliveryError::Failed(_))),
+                "{status} {code:?}: {outcome:?}"
+            );
         }
         let permanent = |status, code| match judge_error(status, Some(code), None) {
             CallOutcome::Permanent(error) => error,
             other => panic!("{status} {code}: {other:?}"),
         };
-        assert_eq!(permanent(400, 21211), SmsError::InvalidNumber);
-        assert_eq!(permanent(400, 21614), SmsError::Unreachable);
-        assert_eq!(permanent(400, 21610), SmsError::Unreachable);
-        assert_eq!(permanent(400, 21612), SmsError::Unreachable);
-        assert_eq!(permanent(400, 21408), SmsError::CountryBlocked);
+        assert_eq!(permanent(400, 21211), DeliveryError::InvalidNumber);
+        assert_eq!(permanent(400, 21614), DeliveryError::Unreachable);
+        assert_eq!(permanent(400, 21610), DeliveryError::Unreachable);
+        assert_eq!(permanent(400, 21612), DeliveryError::Unreachable);
+        assert_eq!(permanent(400, 21408), DeliveryError::CountryBlocked);
         for code in [21217, 21401, 21421, 21265, 21266] {
-            assert_eq!(permanent(400, code), SmsError::InvalidNumber, "{code}");
+            assert_eq!(permanent(400, code), DeliveryError::InvalidNumber, "{code}");
         }
         for code in [21407, 21216, 21608, 21219] {
-            assert_eq!(permanent(400, code), SmsError::Unreachable, "{code}");
+            assert_eq!(permanent(400, code), DeliveryError::Unreachable, "{code}");
         }
-        assert!(matches!(permanent(401, 20003), SmsError::Failed(_)));
-        assert!(matches!(permanent(400, 21602), SmsError::Failed(_)));
+        for code in [13223, 13224, 63024] {
+            assert_eq!(permanent(400, code), DeliveryError::InvalidNumber, "{code}");
+        }
+        for code in [21214, 13225, 63003, 63032] {
+            assert_eq!(permanent(400, code), DeliveryError::Unreachable, "{code}");
+        }
+        for code in [21215, 13227] {
+            assert_eq!(permanent(400, code), DeliveryError::CountryBlocked, "{code}");
+        }
+        // Our own configuration's faults: the alarm's, never the caller's.
+        for code in [21210, 21212, 63007, 21910, 21655, 21656] {
+            assert!(matches!(permanent(400, code), DeliveryError::Failed(_)), "{code}");
+        }
+        assert!(matches!(permanent(401, 20003), DeliveryError::Failed(_)));
+        assert!(matches!(permanent(400, 21602), DeliveryError::Failed(_)));
+    }
+
+    #[test]
+    fn the_twiml_says_each_line_in_its_language_with_pauses_and_escapes() {
+        let script = VoiceScript { language: "pt-BR", lines: vec!["um, dois.".into(), "a < b & \"c\"".into()] };
+        assert_eq!(
+            twiml(&script),
+            "<Response><Say language=\"pt-BR\">um, dois.</Say><Pause length=\"1\"/>\
+             <Say language=\"pt-BR\">a &lt; b &amp; &quot;c&quot;</Say></Response>"
+        );
     }
 
     #[test]

@@ -248,3 +248,43 @@ fn the_settings_read_exactly_the_variables_readme_lists() {
         read.iter().filter(|v| !listed.contains(*v) && !NOT_A_SETTING.contains(&v.as_str())).collect();
     assert!(unlisted.is_empty(), "settings read but not in README's tables: {unlisted:?}");
 }
+
+#[test]
+fn the_channels_are_sms_by_default_and_whatsapp_needs_its_sender_with_twilio() {
+    assert_eq!(Settings::default().service.channels.names(), ["sms"]);
+    assert_eq!(Settings::default().twilio_whatsapp, None);
+    let s = with(&[("OTP_CHANNELS", "voice,sms")]).unwrap();
+    assert_eq!(s.service.channels.names(), ["voice", "sms"]);
+    for bad in ["fax", "sms,sms", " , "] {
+        assert_eq!(with(&[("OTP_CHANNELS", bad)]).unwrap_err().variable, "OTP_CHANNELS", "{bad:?}");
+    }
+    let sid = "HX0123456789abcdef0123456789abcdef";
+    let whatsapp = [("OTP_CHANNELS", "sms,whatsapp"), ("OTP_SMS", "twilio")];
+    assert_eq!(with(&whatsapp).unwrap_err().variable, "TWILIO_WHATSAPP_FROM", "Twilio needs the sender");
+    assert!(with(&[("OTP_CHANNELS", "sms,whatsapp")]).is_ok(), "the outbox needs none");
+    let mut full = whatsapp.to_vec();
+    full.extend([("TWILIO_WHATSAPP_FROM", "whatsapp:+14155550123"), ("TWILIO_WHATSAPP_CONTENT_SID", sid)]);
+    let s = with(&full).unwrap();
+    assert_eq!(
+        s.twilio_whatsapp,
+        Some(WhatsappSender { from: "whatsapp:+14155550123".into(), content_sid: sid.into() })
+    );
+    for (name, value) in [
+        ("TWILIO_WHATSAPP_FROM", "+14155550123"),
+        ("TWILIO_WHATSAPP_FROM", "whatsapp:14155550123"),
+        ("TWILIO_WHATSAPP_FROM", "whatsapp:+1415"),
+        ("TWILIO_WHATSAPP_CONTENT_SID", "HX123"),
+        ("TWILIO_WHATSAPP_CONTENT_SID", "MG0123456789abcdef0123456789abcdef"),
+    ] {
+        let mut pairs = full.clone();
+        pairs.retain(|(k, _)| *k != name);
+        pairs.push((name, value));
+        assert_eq!(with(&pairs).unwrap_err().variable, name, "{name}={value}");
+    }
+    // Half a pair is refused even with WhatsApp off.
+    assert_eq!(
+        with(&[("TWILIO_WHATSAPP_FROM", "whatsapp:+14155550123")]).unwrap_err().variable,
+        "TWILIO_WHATSAPP_CONTENT_SID"
+    );
+    assert_eq!(with(&[("TWILIO_WHATSAPP_CONTENT_SID", sid)]).unwrap_err().variable, "TWILIO_WHATSAPP_FROM");
+}

@@ -113,7 +113,7 @@ impl VerifyPolicy {
         VerifyChanges {
             client: Some(Write { expires_at: self.client_record_expiry(&client), record: client }),
             number: number_changed.then(|| Write { expires_at: self.number_failures_expiry(&number), record: number }),
-            approval: (*outcome == VerifyOutcome::Approved)
+            approval: matches!(outcome, VerifyOutcome::Approved { .. })
                 .then(|| (quota::random_tally_counter(country, now), quota::country_counter_expiry(now))),
         }
     }
@@ -125,7 +125,7 @@ mod tests {
 
     use super::*;
     use crate::domain::policy::WindowLimit;
-    use crate::domain::{CodeHash, CodeLength, OtpCode, Pepper};
+    use crate::domain::{Channel, CodeHash, CodeLength, OtpCode, Pepper};
 
     fn t0() -> DateTime<Utc> {
         DateTime::from_timestamp(1_795_532_400, 0).unwrap_or_default()
@@ -144,7 +144,7 @@ mod tests {
     fn an_allowed_send_writes_every_record_it_counts_in_and_a_refusal_nothing() {
         let (policy, _) = policies();
         let mut records = SendRecords::default();
-        let decision = policy.apply(&mut records, "US", hash("111111"), t0(), 7);
+        let decision = policy.apply(&mut records, "US", hash("111111"), Channel::Sms, t0(), 7);
         let changes = policy.changes(&decision, records.clone(), "US", t0());
         let SendChanges { number, client, range, budget, country_sent, tally, guard } = changes;
         assert_eq!(number.map(|w| w.record), Some(records.number.clone()));
@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(guard, None);
 
         // The cooldown refuses the next one: nothing to write.
-        let decision = policy.apply(&mut records, "US", hash("222222"), t0() + TimeDelta::seconds(1), 7);
+        let decision = policy.apply(&mut records, "US", hash("222222"), Channel::Sms, t0() + TimeDelta::seconds(1), 7);
         assert!(matches!(decision, SendDecision::RateLimited { paused: None, .. }));
         assert_eq!(policy.changes(&decision, records, "US", t0()), SendChanges::default());
     }
@@ -174,11 +174,11 @@ mod tests {
 
         let (policy, _) = policies();
         let mut records = SendRecords::default();
-        policy.apply(&mut records, "US", hash("123456"), t0(), 0);
+        policy.apply(&mut records, "US", hash("123456"), Channel::Sms, t0(), 0);
         let before = records.number.clone();
         let mut number = records.number;
         let outcome = verify.apply(&mut number, &mut client, &hash("123456"), t0());
-        assert_eq!(outcome, VerifyOutcome::Approved);
+        assert_eq!(outcome, VerifyOutcome::Approved { channel: Channel::Sms });
         let changes = verify.changes(&outcome, Some(&before), number, client.clone(), "US", t0());
         assert_eq!(changes.number.map(|w| w.record.pending), Some(None), "the code is gone");
         assert_eq!(changes.approval.map(|(id, _)| id.starts_with("US-")), Some(true));

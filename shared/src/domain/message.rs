@@ -1,6 +1,8 @@
-//! SMS texts per locale: one SMS segment each (counted as a carrier does, `segment.rs`),
-//! the code early so it shows in notification previews, and a last line in the WebOTP
-//! format lets browsers fill the code in for a domain.
+//! The words of every channel per locale. SMS texts: one SMS segment each (counted as a
+//! carrier does, `segment.rs`), the code early so it shows in notification previews, and a
+//! last line in the WebOTP format lets browsers fill the code in for a domain. The voice
+//! script: the code's digits one by one, as words of the language, said twice. WhatsApp:
+//! the variables of the approved authentication template, and its text for the outbox.
 
 use super::code::{CodeLength, OtpCode};
 use super::segment;
@@ -28,7 +30,7 @@ pub fn ttl_minutes(ttl: chrono::TimeDelta) -> i64 {
 /// is used, and an unknown language gets the English text.
 pub fn render_sms(locale: Option<&str>, code: &OtpCode, ttl_minutes: i64, webotp_domain: Option<&str>) -> String {
     let code = code.expose();
-    let language = locale.and_then(|l| l.split(['-', '_']).next()).map(str::to_ascii_lowercase);
+    let language = language_of(locale);
     // Every text stays within the GSM-7 alphabet: a single character outside it (Spanish
     // and Portuguese ó, Portuguese ã) sends the whole SMS as UCS-2, whose 70 characters
     // leave no room for the WebOTP line, so the SMS would bill as two. Rather than drop
@@ -47,6 +49,129 @@ pub fn render_sms(locale: Option<&str>, code: &OtpCode, ttl_minutes: i64, webotp
         Some(domain) => format!("{text}\n\n@{domain} #{code}"),
         None => text,
     }
+}
+
+/// The language of a BCP 47 tag (`es-MX` is `es`), lower-cased.
+fn language_of(locale: Option<&str>) -> Option<String> {
+    locale.and_then(|l| l.split(['-', '_']).next()).map(str::to_ascii_lowercase)
+}
+
+/// What a call says: one `<Say>` per line, in `language` (a tag of Twilio's `<Say
+/// language>`), with a pause between lines.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VoiceScript {
+    pub language: &'static str,
+    pub lines: Vec<String>,
+}
+
+impl std::fmt::Debug for VoiceScript {
+    // The lines say the code: logs get the language only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoiceScript").field("language", &self.language).finish_non_exhaustive()
+    }
+}
+
+/// The digit words of each language with a script; any other language gets English.
+const DIGIT_WORDS: [(&str, [&str; 10]); 5] = [
+    ("en", ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]),
+    ("es", ["cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve"]),
+    ("pt", ["zero", "um", "dois", "três", "quatro", "cinco", "seis", "sete", "oito", "nove"]),
+    ("fr", ["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"]),
+    ("de", ["null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun"]),
+];
+
+/// The words a language says its digits with (`None`: a language without a script).
+pub fn digit_words(language: &str) -> Option<&'static [&'static str; 10]> {
+    DIGIT_WORDS.iter().find(|(l, _)| *l == language).map(|(_, words)| words)
+}
+
+/// The voices' language for a locale: its region where the voices have it (`pt-PT`,
+/// `en-IN`, `fr-CA`; a language without a script gets English, in its region's English
+/// where there is one: `hi-IN` is read in Indian English), else the language's widest
+/// spoken form (Brazilian Portuguese, Latin
+/// American Spanish: those a launch in Brazil and Latin America calls first).
+fn voice_language(locale: Option<&str>) -> (&'static str, &'static str) {
+    let language = language_of(locale);
+    let region = locale.and_then(|l| l.split(['-', '_']).nth(1)).map(str::to_ascii_uppercase);
+    let (language, tags): (&str, &[&str]) = match language.as_deref() {
+        Some("es") => ("es", &["es-MX", "es-ES", "es-US"]),
+        Some("pt") => ("pt", &["pt-BR", "pt-PT"]),
+        Some("fr") => ("fr", &["fr-FR", "fr-CA"]),
+        Some("de") => ("de", &["de-DE"]),
+        _ => ("en", &["en-US", "en-GB", "en-AU", "en-CA", "en-IN"]),
+    };
+    let regional = region.and_then(|region| tags.iter().find(|tag| tag.ends_with(&format!("-{region}"))));
+    (language, regional.copied().unwrap_or(tags[0]))
+}
+
+/// The call's script for `code`: the digits one by one, as words of the locale's language
+/// (a digit read as a numeral can be taken for a number or, in German, an ordinal), said
+/// twice, and a warning not to share it.
+pub fn voice_script(locale: Option<&str>, code: &OtpCode) -> VoiceScript {
+    let (language, tag) = voice_language(locale);
+    let words = digit_words(language).unwrap_or(&DIGIT_WORDS[0].1);
+    let digits =
+        code.expose().bytes().map(|b| words[usize::from(b.wrapping_sub(b'0')).min(9)]).collect::<Vec<_>>().join(", ");
+    let lines = match language {
+        "es" => [
+            format!("Tu código de verificación es: {digits}."),
+            format!("Repito, tu código es: {digits}."),
+            "No lo compartas con nadie. Adiós.".to_owned(),
+        ],
+        "pt" => [
+            format!("Seu código de verificação é: {digits}."),
+            format!("Repetindo, seu código é: {digits}."),
+            "Não o compartilhe com ninguém. Até logo.".to_owned(),
+        ],
+        "fr" => [
+            format!("Votre code de vérification est : {digits}."),
+            format!("Je répète, votre code est : {digits}."),
+            "Ne le partagez avec personne. Au revoir.".to_owned(),
+        ],
+        "de" => [
+            format!("Ihr Bestätigungscode lautet: {digits}."),
+            format!("Noch einmal, Ihr Code lautet: {digits}."),
+            "Geben Sie ihn nicht weiter. Auf Wiederhören.".to_owned(),
+        ],
+        _ => [
+            format!("Your verification code is: {digits}."),
+            format!("Again, your code is: {digits}."),
+            "Do not share it with anyone. Goodbye.".to_owned(),
+        ],
+    };
+    VoiceScript { language: tag, lines: lines.into() }
+}
+
+/// An approved WhatsApp authentication template, filled in: its variables (Twilio's
+/// `ContentVariables`), and the text it shows, for the local run's outbox.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WhatsappTemplate {
+    /// `{{1}}` is the code: Meta's authentication templates take the code and nothing
+    /// else, in every language (the copy-code button reuses it).
+    pub variables: Vec<(String, String)>,
+    /// The template's text in the locale's language, as Meta words authentication
+    /// templates. What the phone shows is the approved template's own text.
+    pub preview: String,
+}
+
+impl std::fmt::Debug for WhatsappTemplate {
+    // The variables and the text hold the code.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsappTemplate").finish_non_exhaustive()
+    }
+}
+
+/// The WhatsApp template's variables and text for `code`.
+pub fn whatsapp_template(locale: Option<&str>, code: &OtpCode) -> WhatsappTemplate {
+    let code = code.expose();
+    let preview = match language_of(locale).as_deref() {
+        Some("es") => format!("*{code}* es tu código de verificación. Por tu seguridad, no lo compartas."),
+        Some("pt") => format!("*{code}* é seu código de verificação. Para sua segurança, não o compartilhe."),
+        Some("fr") => format!("*{code}* est votre code de vérification. Pour votre sécurité, ne le partagez pas."),
+        Some("de") => format!("*{code}* ist dein Bestätigungscode. Teile diesen Code aus Sicherheitsgründen nicht."),
+        _ => format!("*{code}* is your verification code. For your security, do not share this code."),
+    };
+    WhatsappTemplate { variables: vec![("1".to_owned(), code.to_owned())], preview }
 }
 
 /// Checks a WebOTP domain for the settings: a host name in ASCII (an international name
@@ -120,6 +245,76 @@ mod tests {
         assert_eq!(render_sms(Some("xx"), &code(), 10, None), en);
         assert_eq!(render_sms(Some(""), &code(), 10, None), en);
         assert!(en.starts_with("Your code is 482913."));
+    }
+
+    /// The code a script says, read back from its words.
+    fn said(script: &VoiceScript, line: usize, language: &str) -> String {
+        let words = digit_words(language).unwrap();
+        let text = &script.lines[line];
+        let digits = text.rsplit(':').next().unwrap().trim().trim_end_matches('.');
+        digits
+            .split(", ")
+            .map(|word| {
+                let d = words.iter().position(|w| *w == word).unwrap_or_else(|| panic!("{word:?} in {text}"));
+                char::from(b'0' + d as u8)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_voice_script_says_each_digit_in_the_language_twice() {
+        let code = OtpCode::parse("4829130", CodeLength::new(7).unwrap()).unwrap();
+        let mut firsts = std::collections::BTreeSet::new();
+        for (locale, tag, language, zero) in [
+            ("en", "en-US", "en", "zero"),
+            ("es", "es-MX", "es", "cero"),
+            ("pt", "pt-BR", "pt", "zero"),
+            ("fr", "fr-FR", "fr", "zéro"),
+            ("de", "de-DE", "de", "null"),
+        ] {
+            let script = voice_script(Some(locale), &code);
+            assert_eq!(script.language, tag, "{locale}");
+            assert_eq!(script.lines.len(), 3);
+            assert_eq!(said(&script, 0, language), "4829130", "{locale}: {:?}", script.lines);
+            assert_eq!(said(&script, 1, language), "4829130", "said twice: {locale}");
+            assert!(script.lines[0].ends_with(&format!(", {zero}.")), "{locale}: {}", script.lines[0]);
+            assert!(!script.lines.concat().bytes().any(|b| b.is_ascii_digit()), "no numerals: {:?}", script.lines);
+            firsts.insert(script.lines[0].clone());
+        }
+        assert_eq!(firsts.len(), 5, "each language has its own words");
+        assert!(voice_script(Some("pt"), &code).lines[0].contains("quatro, oito, dois, nove, um, três, zero"));
+        assert!(voice_script(Some("es"), &code).lines[0].contains("cuatro, ocho, dos, nueve, uno, tres, cero"));
+        assert!(voice_script(Some("fr"), &code).lines[0].contains("quatre, huit, deux, neuf, un, trois, zéro"));
+    }
+
+    #[test]
+    fn the_voices_follow_the_locales_region_where_they_have_it() {
+        let tag = |locale| voice_script(Some(locale), &code()).language;
+        assert_eq!([tag("pt-PT"), tag("pt-br"), tag("pt_AO")], ["pt-PT", "pt-BR", "pt-BR"]);
+        assert_eq!(
+            [tag("en-IN"), tag("en-gb"), tag("es-ES"), tag("es-AR"), tag("fr-CA")],
+            ["en-IN", "en-GB", "es-ES", "es-MX", "fr-CA"]
+        );
+        // A language without a script gets English words, in the region's English where the
+        // voices have it: Hindi in India is read in Indian English.
+        assert_eq!(voice_script(Some("hi-IN"), &code()).language, "en-IN");
+        assert_eq!(voice_script(Some("hi-IN"), &code()).lines, voice_script(None, &code()).lines);
+        assert_eq!(voice_script(Some("xx"), &code()), voice_script(None, &code()));
+        assert_eq!(voice_script(None, &code()).language, "en-US");
+    }
+
+    #[test]
+    fn the_whatsapp_variables_are_the_code_alone_and_the_text_is_the_locales() {
+        let mut previews = std::collections::BTreeSet::new();
+        for locale in ["en", "es", "pt", "fr", "de"] {
+            let template = whatsapp_template(Some(locale), &code());
+            assert_eq!(template.variables, [("1".to_owned(), "482913".to_owned())], "{locale}");
+            assert!(template.preview.starts_with("*482913* "), "{locale}: {}", template.preview);
+            previews.insert(template.preview);
+        }
+        assert_eq!(previews.len(), 5);
+        assert!(whatsapp_template(Some("pt-BR"), &code()).preview.contains("código de verificação"));
+        assert_eq!(whatsapp_template(Some("xx"), &code()), whatsapp_template(None, &code()));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! hashes, the send and verify policy, SMS texts and their segments, and session tokens.
 
 pub mod changes;
+pub mod channel;
 pub mod code;
 pub mod device;
 pub mod message;
@@ -12,6 +13,7 @@ pub mod segment;
 pub mod token;
 
 pub use changes::{SendChanges, ShardUnit, VerifyChanges, Write};
+pub use channel::{Channel, ChannelSet};
 pub use code::{CodeHash, CodeLength, OtpCode, Pepper, SubjectKey};
 pub use phone::{CountryAllowList, E164Phone};
 pub use policy::{

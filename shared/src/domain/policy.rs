@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
+use super::channel::Channel;
 use super::code::CodeHash;
 use super::quota::{
     BUDGET_SHARDS, COUNTRY_SHARDS, ConversionGuard, CountryCap, CountryRecords, GuardState, ShardedCap, next_day,
@@ -46,10 +47,12 @@ pub struct VerifyPolicy {
     pub failures: WindowLimit,
 }
 
-/// The code waiting for a number: only its hash, with its expiry and tries left.
+/// The code waiting for a number: only its hash, with its expiry and tries left, and the
+/// channel it went out on (the session token's `amr` says how the number was reached).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingCode {
     pub hash: CodeHash,
+    pub channel: Channel,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub attempts_left: u32,
@@ -167,8 +170,9 @@ pub enum SendDecision {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyOutcome {
-    /// The code matched; it is gone now, so it can never approve again.
-    Approved,
+    /// The code matched; it is gone now, so it can never approve again. `channel`: the
+    /// one it was sent on.
+    Approved { channel: Channel },
     /// Wrong code; this many tries are left (of the code, or of the number's cap).
     Incorrect { attempts_remaining: u32 },
     /// Wrong code, and it was the last try of the code or of the number: the code is void.
@@ -194,13 +198,15 @@ impl SendPolicy {
     /// Decides a send at `now` to a number of `country`. If allowed, `records` are
     /// updated: the send is counted everywhere, one unit of each shared cap is reserved
     /// in a shard chosen by `pick` (random, so concurrent senders spread over shards), and
-    /// `code` replaces any pending code with a fresh attempt count. If refused, nothing
-    /// changes but a pause the guard calls for (`paused`).
+    /// `code`, sent on `channel`, replaces any pending code with a fresh attempt count. If
+    /// refused, nothing changes but a pause the guard calls for (`paused`). Every channel
+    /// counts alike, toward every limit and cap: one send, one unit.
     pub fn apply(
         &self,
         records: &mut SendRecords,
         country: &str,
         code: CodeHash,
+        channel: Channel,
         now: DateTime<Utc>,
         pick: u32,
     ) -> SendDecision {
@@ -297,7 +303,7 @@ impl SendPolicy {
         number.sends.push(now);
         number.last_sent_at = Some(now);
         number.pending =
-            Some(PendingCode { hash: code, created_at: now, expires_at, attempts_left: self.max_attempts });
+            Some(PendingCode { hash: code, channel, created_at: now, expires_at, attempts_left: self.max_attempts });
         client.sends.push(now);
         if let Some(range) = range {
             range.sends.push(now);
@@ -426,9 +432,10 @@ impl NumberRecord {
             return VerifyOutcome::NoPendingCode;
         }
         if pending.hash.matches(candidate) {
+            let channel = pending.channel;
             self.pending = None;
             self.failures.clear();
-            return VerifyOutcome::Approved;
+            return VerifyOutcome::Approved { channel };
         }
         pending.attempts_left -= 1;
         self.failures.push(now);

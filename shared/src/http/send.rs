@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::request::{optional_str, required_str};
 use super::response::json_response;
-use crate::domain::E164Phone;
 use crate::domain::phone::parse_country;
+use crate::domain::{Channel, E164Phone};
 use crate::error::ApiError;
 use crate::service::{Caller, OtpService};
 
@@ -20,6 +20,7 @@ pub(super) async fn send_otp(
     let country = optional_str(body, "defaultCountry", "`defaultCountry` must be a string")?;
     let locale = optional_str(body, "locale", "`locale` must be a string")?;
     let captcha_token = optional_str(body, "captchaToken", "`captchaToken` must be a string")?;
+    let channel = channel(service, optional_str(body, "channel", "`channel` must be a string")?)?;
     if service.requires_challenge() && captcha_token.is_none_or(|t| t.trim().is_empty()) {
         return Err(ApiError::CaptchaRequired);
     }
@@ -31,17 +32,33 @@ pub(super) async fn send_otp(
     let phone = parse_phone(service, raw_phone, default_country).await?;
     let client = client_bucket(client_ip);
     let caller = Caller { client: &client, ip: client_ip };
-    let accepted = service.send(phone, locale, caller, captcha_token).await?;
+    let accepted = service.send(phone, channel, locale, caller, captcha_token).await?;
     Ok(json_response(
         http::StatusCode::ACCEPTED,
         &json!({
             "status": "pending",
             "to": accepted.to.as_str(),
-            "channel": "sms",
+            "channel": accepted.channel.as_str(),
             "expiresAt": super::response::rfc3339(accepted.expires_at),
             "resendAfterSeconds": accepted.resend_after_seconds,
+            "channels": service.settings().channels.names(),
         }),
     ))
+}
+
+/// The `channel` field: absent or `null` is `sms` (API.md); a name that is not an offered
+/// channel, known or not, is `channel_not_allowed`, which lists those offered.
+fn channel(service: &OtpService, field: Option<&str>) -> Result<Channel, ApiError> {
+    match field {
+        None => service.check_channel(Channel::Sms).map(|()| Channel::Sms),
+        Some(name) => match Channel::parse(name) {
+            Some(channel) => service.check_channel(channel).map(|()| channel),
+            None => {
+                tracing::info!(event = "send_channel_refused", "send refused: no such channel");
+                Err(ApiError::ChannelNotAllowed { channels: service.settings().channels.clone() })
+            }
+        },
+    }
 }
 
 /// The number of a request: any valid SMS-capable number, or one of the operator's test

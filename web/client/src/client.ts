@@ -4,6 +4,7 @@ import {
   NetworkError,
   UnexpectedResponseError,
   apiError,
+  isChannel,
   isErrorCode,
   parseRetryAfter,
   OtpError,
@@ -30,7 +31,7 @@ export interface CallOptions {
 }
 
 export interface OtpClient {
-  /** `POST /api/send-otp`: texts a code. Throws an `OtpError` subclass on failure. */
+  /** `POST /api/send-otp`: sends a code (by SMS, or on `request.channel`). Throws an `OtpError` subclass on failure. */
   sendOtp(request: SendOtpRequest, options?: CallOptions): Promise<SendOtpAccepted>;
   /**
    * `POST /api/verify-otp`: checks a code; `phone` should be the `to` of the send. The
@@ -116,7 +117,10 @@ function isSendAccepted(value: unknown): value is SendOtpAccepted {
     value.status === 'pending' &&
     typeof value.to === 'string' &&
     typeof value.expiresAt === 'string' &&
-    typeof value.resendAfterSeconds === 'number'
+    typeof value.resendAfterSeconds === 'number' &&
+    isChannel(value.channel) &&
+    Array.isArray(value.channels) &&
+    value.channels.every(isChannel)
   );
 }
 

@@ -1,6 +1,6 @@
 // One error class per contract error code, each with its extra fields, plus the two
 // failures that never reach the API's answer (network, and an answer outside the contract).
-import type { ErrorBody, ErrorCode } from './types.js';
+import type { Channel, ErrorBody, ErrorCode } from './types.js';
 
 /** What every failure of a call has: a machine-readable `code` and the HTTP status (0 without an answer). */
 export abstract class OtpError extends Error {
@@ -57,6 +57,16 @@ export class InvalidCodeFormatError extends OtpApiError {
 }
 export class CaptchaRequiredError extends OtpApiError {
   readonly code = 'captcha_required' as const;
+}
+export class ChannelNotAllowedError extends OtpApiError {
+  readonly code = 'channel_not_allowed' as const;
+  /** The channels the service offers (the body's `channels`). */
+  readonly channels: readonly Channel[];
+  constructor(answer: ErrorAnswer) {
+    super(answer);
+    const offered = answer.body.error.channels;
+    this.channels = Array.isArray(offered) ? offered.filter(isChannel) : [];
+  }
 }
 export class CaptchaFailedError extends OtpApiError {
   readonly code = 'captcha_failed' as const;
@@ -130,6 +140,7 @@ export const apiErrorClasses: { readonly [C in ErrorCode]: ApiErrorClass<C> } = 
   invalid_phone: InvalidPhoneError,
   invalid_code_format: InvalidCodeFormatError,
   captcha_required: CaptchaRequiredError,
+  channel_not_allowed: ChannelNotAllowedError,
   captcha_failed: CaptchaFailedError,
   forbidden: ForbiddenError,
   not_found: NotFoundError,
@@ -158,6 +169,13 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 export function apiError(answer: ErrorAnswer): OtpApiError {
   const ErrorClass: ApiErrorClass<ErrorCode> = apiErrorClasses[answer.body.error.code];
   return new ErrorClass(answer);
+}
+
+/** Every channel of the contract. */
+export const channels: readonly Channel[] = ['sms', 'whatsapp', 'voice'];
+
+export function isChannel(value: unknown): value is Channel {
+  return typeof value === 'string' && (channels as readonly string[]).includes(value);
 }
 
 /** `Retry-After` is either whole seconds or an HTTP date (RFC 9110 §10.2.3). */

@@ -109,21 +109,34 @@ export interface components {
              */
             locale?: string | null;
             /**
+             * @description `sms` (the default), `whatsapp` or `voice` (a call that reads the code out in the
+             *     locale's language). Only the channels of `OTP_CHANNELS` are served; another
+             *     answers `400 channel_not_allowed`.
+             */
+            channel?: components["schemas"]["Channel"] | null;
+            /**
              * @description Required only when a bot challenge is configured (`OTP_CAPTCHA`): the token the
              *     frontend's challenge widget produced.
              */
             captchaToken?: string | null;
         };
+        /**
+         * @description A way to the phone.
+         * @enum {string}
+         */
+        Channel: "sms" | "whatsapp" | "voice";
         SendOtpAccepted: {
             /** @constant */
             status: "pending";
             /** @description The number normalised to E.164; the frontend must use it in the verify call. */
             to: components["schemas"]["E164"];
-            /** @constant */
-            channel: "sms";
+            /** @description The channel used. */
+            channel: components["schemas"]["Channel"];
             expiresAt: components["schemas"]["Timestamp"];
             /** @description Seconds until a resend to this number is allowed. */
             resendAfterSeconds: number;
+            /** @description Every channel offered (`OTP_CHANNELS`), in order, so that a resend can offer the others. */
+            channels: components["schemas"]["Channel"][];
         };
         /** @description Unknown fields are ignored. */
         VerifyOtpRequest: {
@@ -145,7 +158,8 @@ export interface components {
             /**
              * @description A JWT signed with ES256, its header naming the key's `kid` (see
              *     `GET /.well-known/jwks.json`). Claims: `sub` and `phone_number` (the E.164
-             *     number), `phone_number_verified: true`, `amr` (`["sms"]`), `iss`
+             *     number), `phone_number_verified: true`, `amr` (`["sms"]`, or `["tel"]` for a code sent
+             *     by call; WhatsApp counts as `sms`), `iss`
              *     (`OTP_TOKEN_ISSUER`), `aud` (`OTP_TOKEN_AUDIENCE`), `iat`, `exp` and a unique `jti`.
              */
             token: string;
@@ -172,7 +186,7 @@ export interface components {
          * @description Every `error.code` of API.md, each with one HTTP status.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_phone" | "invalid_code_format" | "captcha_required" | "captcha_failed" | "forbidden" | "not_found" | "incorrect_code" | "country_not_allowed" | "method_not_allowed" | "code_expired" | "payload_too_large" | "unsupported_media_type" | "phone_unreachable" | "rate_limited" | "too_many_attempts" | "sms_failed" | "service_unavailable" | "internal_error";
+        ErrorCode: "invalid_request" | "invalid_phone" | "invalid_code_format" | "captcha_required" | "channel_not_allowed" | "captcha_failed" | "forbidden" | "not_found" | "incorrect_code" | "country_not_allowed" | "method_not_allowed" | "code_expired" | "payload_too_large" | "unsupported_media_type" | "phone_unreachable" | "rate_limited" | "too_many_attempts" | "sms_failed" | "service_unavailable" | "internal_error";
         /** @description The shape of every error answer. */
         Error: {
             error: {
@@ -183,6 +197,8 @@ export interface components {
                 attemptsRemaining?: number;
                 /** @description With `rate_limited` only. */
                 retryAfterSeconds?: number;
+                /** @description With `channel_not_allowed` only; the channels offered. */
+                channels?: components["schemas"]["Channel"][];
             };
         };
         /** @description The body is not JSON, not an object, or a field is missing or of the wrong type. */
@@ -211,6 +227,13 @@ export interface components {
             error: {
                 /** @constant */
                 code: "captcha_required";
+            };
+        };
+        /** @description `channel` is not one of `OTP_CHANNELS`; `channels` lists those offered. */
+        ChannelNotAllowedError: components["schemas"]["Error"] & {
+            error: {
+                /** @constant */
+                code: "channel_not_allowed";
             };
         };
         /** @description The challenge provider rejected the token. */
@@ -393,7 +416,7 @@ export interface components {
             };
             content?: never;
         };
-        /** @description `invalid_request`, `invalid_phone` or `captcha_required`. */
+        /** @description `invalid_request`, `invalid_phone`, `captcha_required` or `channel_not_allowed`. */
         SendBadRequest: {
             headers: {
                 /**
@@ -413,7 +436,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["InvalidRequestError"] | components["schemas"]["InvalidPhoneError"] | components["schemas"]["CaptchaRequiredError"];
+                "application/json": components["schemas"]["InvalidRequestError"] | components["schemas"]["InvalidPhoneError"] | components["schemas"]["CaptchaRequiredError"] | components["schemas"]["ChannelNotAllowedError"];
             };
         };
         /** @description `invalid_request`, `invalid_phone` or `invalid_code_format`. */

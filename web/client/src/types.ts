@@ -5,6 +5,8 @@ type Schemas = components['schemas'];
 
 export type SendOtpRequest = Schemas['SendOtpRequest'];
 export type SendOtpAccepted = Schemas['SendOtpAccepted'];
+/** A way to the phone: `sms`, `whatsapp` or `voice` (a call). */
+export type Channel = Schemas['Channel'];
 export type VerifyOtpRequest = Schemas['VerifyOtpRequest'];
 export type VerifyOtpApproved = Schemas['VerifyOtpApproved'];
 /** Every `error.code` of the contract. */

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import {
+  ChannelNotAllowedError,
   CodeExpiredError,
   IncorrectCodeError,
   NetworkError,
@@ -75,6 +76,7 @@ const accepted = {
   channel: 'sms',
   expiresAt: '2026-11-24T15:10:00Z',
   resendAfterSeconds: 60,
+  channels: ['sms', 'voice'],
 };
 const approved = { status: 'approved', to: '+14155550123', token: 'a.b.c', tokenExpiresAt: '2026-11-24T16:00:00Z' };
 
@@ -119,6 +121,27 @@ describe('sendOtp', () => {
     expect((error as ServiceUnavailableError).retryAfterSeconds).toBe(5);
   });
 
+  it('sends the channel asked for and reads the channels offered', async () => {
+    answerWith(202, { ...accepted, channel: 'voice' });
+    const result = await createOtpClient({ baseUrl }).sendOtp({ phone: '+14155550123', channel: 'voice' });
+    expect(seen[0]?.body).toEqual({ phone: '+14155550123', channel: 'voice' });
+    expect(result.channel).toBe('voice');
+    expect(result.channels).toEqual(['sms', 'voice']);
+  });
+
+  it('turns channel_not_allowed into a ChannelNotAllowedError with the channels offered', async () => {
+    answerWith(400, errorBody('channel_not_allowed', { channels: ['sms', 'fax', 'voice'] }));
+    const error = await createOtpClient({ baseUrl }).sendOtp({ phone: '+14155550123', channel: 'whatsapp' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChannelNotAllowedError);
+    expect((error as ChannelNotAllowedError).channels).toEqual(['sms', 'voice']);
+  });
+
+  it('rejects an accepted body without the channels offered', async () => {
+    answerWith(202, { ...accepted, channels: undefined });
+    const error = await createOtpClient({ baseUrl }).sendOtp({ phone: '+14155550123' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnexpectedResponseError);
+  });
+
   it('rejects a success status whose body is not the contract one', async () => {
     answerWith(202, { status: 'pending' });
     const error = await createOtpClient({ baseUrl }).sendOtp({ phone: '+14155550123' }).catch((e: unknown) => e);
@@ -161,7 +184,7 @@ describe('every contract error code', () => {
   });
 
   it('has one distinct class per code', () => {
-    expect(errorCodes).toHaveLength(19);
+    expect(errorCodes).toHaveLength(20);
     expect(new Set(Object.values(apiErrorClasses)).size).toBe(errorCodes.length);
   });
 

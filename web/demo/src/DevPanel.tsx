@@ -6,6 +6,8 @@ import './dev-panel.css';
 
 interface OutboxMessage {
   to: string;
+  /** `sms`, `whatsapp` or `voice` (the body is then the call's TwiML). */
+  channel?: string;
   body: string;
   sentAt: string;
 }
@@ -47,7 +49,8 @@ export default function DevPanel() {
         <ol className="dev-outbox">
           {messages.slice(0, 8).map((message) => (
             <li key={`${message.sentAt}-${message.to}-${message.body}`}>
-              <span className="dev-to">{message.to}</span> <time dateTime={message.sentAt}>{message.sentAt}</time>
+              <span className="dev-to">{message.to}</span> <span className="dev-channel">{message.channel ?? 'sms'}</span>{' '}
+              <time dateTime={message.sentAt}>{message.sentAt}</time>
               <div className="dev-body">{message.body}</div>
             </li>
           ))}

@@ -1,5 +1,7 @@
 // <OtpSignIn>: the sign-in modal. Phone number (with a country picker), then the SMS code,
 // then the session token handed to the host page. Every contract error gets its own text.
+// The code step offers the service's other channels (`channels` of the send's answer):
+// "Call me instead", "Send by WhatsApp".
 import {
   useEffect,
   useEffectEvent,
@@ -12,10 +14,12 @@ import {
   type ReactNode,
 } from 'react';
 import {
+  ChannelNotAllowedError,
   IncorrectCodeError,
   RateLimitedError,
   ServiceUnavailableError,
   isOtpError,
+  type Channel,
   type OtpClient,
   type SendOtpAccepted,
   type SendOtpRequest,
@@ -164,12 +168,14 @@ function SignInDialog(props: OtpSignInProps) {
   const sendSecondsLeft = secondsUntil(sendBlockedUntil, now);
   const resendSecondsLeft = secondsUntil(resendAt, now);
 
-  async function send(target: string, resend: boolean) {
+  async function send(target: string, resend: boolean, channel?: Channel) {
     setBusy('sending');
     setFailure(null);
     setNotice('');
     const request: SendOtpRequest = { phone: target, locale: language };
     if (!resend) request.defaultCountry = country;
+    // SMS is the contract's default: sent as none, as before channels.
+    if (channel && channel !== 'sms') request.channel = channel;
     if (challengeToken) request.captchaToken = challengeToken;
     try {
       const accepted = await client.sendOtp(request, { signal: callsRef.current.signal });
@@ -177,8 +183,16 @@ function SignInDialog(props: OtpSignInProps) {
       setCode('');
       setStep('code');
       setResendAt(Date.now() + accepted.resendAfterSeconds * 1000);
-      setNotice(resend ? m.resent(accepted.to) : '');
+      if (accepted.channel !== 'sms') setNotice(m.sentOn[accepted.channel](accepted.to));
+      else setNotice(resend ? m.resent(accepted.to) : '');
     } catch (error) {
+      // A service that offers no SMS: the first send goes on the first channel it offers.
+      const offered = error instanceof ChannelNotAllowedError ? error.channels[0] : undefined;
+      if (!channel && offered && offered !== 'sms') {
+        setBusy(null);
+        await send(target, resend, offered);
+        return;
+      }
       const found = failureOf(error, resend ? undefined : fieldOfSendError);
       const wait = found.detail.retryAfterSeconds;
       if (wait !== undefined && found.code === 'rate_limited') {
@@ -429,10 +443,24 @@ function SignInDialog(props: OtpSignInProps) {
               type="button"
               className="otp-secondary"
               disabled={busy !== null || resendSecondsLeft > 0}
-              onClick={() => void send(sent.to, true)}
+              onClick={() => void send(sent.to, true, sent.channel)}
             >
               {busy === 'sending' ? m.sending : resendSecondsLeft > 0 ? m.resendIn(resendSecondsLeft) : m.resend}
             </button>
+            {sent.channels
+              .filter((other) => other !== sent.channel)
+              .map((other) => (
+                <button
+                  key={other}
+                  type="button"
+                  className="otp-secondary"
+                  data-channel={other}
+                  disabled={busy !== null || resendSecondsLeft > 0}
+                  onClick={() => void send(sent.to, true, other)}
+                >
+                  {m.switchTo[other]}
+                </button>
+              ))}
           </div>
         </form>
       )}

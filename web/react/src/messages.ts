@@ -1,5 +1,5 @@
 // The modal's texts in en, es, pt and fr, with a message for every error code of the contract.
-import type { ErrorCode } from '@otp-service/client';
+import type { Channel, ErrorCode } from '@otp-service/client';
 
 /** What an error message may mention. */
 export interface ErrorDetail {
@@ -32,6 +32,10 @@ export interface Messages {
   resend: string;
   resendIn: (seconds: number) => string;
   resent: (to: string) => string;
+  /** The buttons that resend on another channel the service offers ("Call me instead"). */
+  switchTo: { readonly [C in Channel]: string };
+  /** What a send on a channel other than SMS did, said after it. */
+  sentOn: { readonly [C in Exclude<Channel, 'sms'>]: (to: string) => string };
   changeNumber: string;
   signedIn: (to: string) => string;
   errors: { readonly [C in FailureCode]: (detail: ErrorDetail) => string };
@@ -59,6 +63,11 @@ const en: Messages = {
   resend: 'Resend code',
   resendIn: (s) => `Resend code in ${s} s`,
   resent: (to) => `A new code was sent to ${to}.`,
+  switchTo: { sms: 'Text me instead', voice: 'Call me instead', whatsapp: 'Send by WhatsApp' },
+  sentOn: {
+    voice: (to) => `We are calling ${to}: answer, and listen for the code.`,
+    whatsapp: (to) => `We sent a code to ${to} on WhatsApp.`,
+  },
   changeNumber: 'Use another number',
   signedIn: (to) => `Signed in as ${to}.`,
   errors: {
@@ -66,6 +75,7 @@ const en: Messages = {
     invalid_phone: () => 'This is not a valid mobile number. Check the country and the number.',
     invalid_code_format: () => 'Type the code exactly as in the SMS: digits only.',
     captcha_required: () => 'Please complete the security check first.',
+    channel_not_allowed: () => 'This way of sending the code is not offered. Try another.',
     captcha_failed: () => 'The security check failed. Please try it again.',
     forbidden: () => 'This site is not allowed to use the sign-in service.',
     not_found: () => 'The sign-in service could not be found.',
@@ -112,6 +122,11 @@ const es: Messages = {
   resend: 'Reenviar código',
   resendIn: (s) => `Reenviar código en ${s} s`,
   resent: (to) => `Enviamos un código nuevo al ${to}.`,
+  switchTo: { sms: 'Envíame un SMS', voice: 'Llámame', whatsapp: 'Enviar por WhatsApp' },
+  sentOn: {
+    voice: (to) => `Estamos llamando al ${to}: contesta y escucha el código.`,
+    whatsapp: (to) => `Enviamos un código al ${to} por WhatsApp.`,
+  },
   changeNumber: 'Usar otro número',
   signedIn: (to) => `Sesión iniciada como ${to}.`,
   errors: {
@@ -119,6 +134,7 @@ const es: Messages = {
     invalid_phone: () => 'No es un número móvil válido. Revisa el país y el número.',
     invalid_code_format: () => 'Escribe el código tal como aparece en el SMS: solo cifras.',
     captcha_required: () => 'Completa primero la comprobación de seguridad.',
+    channel_not_allowed: () => 'Esta forma de enviar el código no está disponible. Prueba otra.',
     captcha_failed: () => 'La comprobación de seguridad falló. Inténtalo de nuevo.',
     forbidden: () => 'Este sitio no tiene permiso para usar el servicio de inicio de sesión.',
     not_found: () => 'No se encontró el servicio de inicio de sesión.',
@@ -165,6 +181,11 @@ const pt: Messages = {
   resend: 'Reenviar código',
   resendIn: (s) => `Reenviar código em ${s} s`,
   resent: (to) => `Enviamos um novo código para ${to}.`,
+  switchTo: { sms: 'Enviar por SMS', voice: 'Receber uma ligação', whatsapp: 'Enviar pelo WhatsApp' },
+  sentOn: {
+    voice: (to) => `Estamos ligando para ${to}: atenda e ouça o código.`,
+    whatsapp: (to) => `Enviamos um código para ${to} pelo WhatsApp.`,
+  },
   changeNumber: 'Usar outro número',
   signedIn: (to) => `Sessão iniciada como ${to}.`,
   errors: {
@@ -172,6 +193,7 @@ const pt: Messages = {
     invalid_phone: () => 'Este não é um número de celular válido. Confira o país e o número.',
     invalid_code_format: () => 'Digite o código exatamente como no SMS: apenas dígitos.',
     captcha_required: () => 'Conclua primeiro a verificação de segurança.',
+    channel_not_allowed: () => 'Esta forma de envio do código não está disponível. Tente outra.',
     captcha_failed: () => 'A verificação de segurança falhou. Tente novamente.',
     forbidden: () => 'Este site não tem permissão para usar o serviço de login.',
     not_found: () => 'O serviço de login não foi encontrado.',
@@ -218,6 +240,11 @@ const fr: Messages = {
   resend: 'Renvoyer le code',
   resendIn: (s) => `Renvoyer le code dans ${s} s`,
   resent: (to) => `Un nouveau code a été envoyé au ${to}.`,
+  switchTo: { sms: 'Recevoir un SMS', voice: 'M’appeler plutôt', whatsapp: 'Envoyer par WhatsApp' },
+  sentOn: {
+    voice: (to) => `Nous appelons le ${to} : décrochez et écoutez le code.`,
+    whatsapp: (to) => `Nous avons envoyé un code au ${to} sur WhatsApp.`,
+  },
   changeNumber: 'Utiliser un autre numéro',
   signedIn: (to) => `Connecté en tant que ${to}.`,
   errors: {
@@ -225,6 +252,7 @@ const fr: Messages = {
     invalid_phone: () => 'Ce n’est pas un numéro de mobile valide. Vérifiez le pays et le numéro.',
     invalid_code_format: () => 'Saisissez le code tel qu’il figure dans le SMS : des chiffres uniquement.',
     captcha_required: () => 'Veuillez d’abord passer la vérification de sécurité.',
+    channel_not_allowed: () => 'Ce mode d’envoi du code n’est pas proposé. Essayez-en un autre.',
     captcha_failed: () => 'La vérification de sécurité a échoué. Veuillez réessayer.',
     forbidden: () => 'Ce site n’est pas autorisé à utiliser le service de connexion.',
     not_found: () => 'Le service de connexion est introuvable.',

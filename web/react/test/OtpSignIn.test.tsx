@@ -2,12 +2,14 @@
 // client package's real error classes (the real service is driven by the browser tests).
 import {
   CaptchaRequiredError,
+  ChannelNotAllowedError,
   IncorrectCodeError,
   InvalidPhoneError,
   NetworkError,
   RateLimitedError,
   errorCodes,
   type CallOptions,
+  type Channel,
   type OtpClient,
   type SendOtpAccepted,
   type SendOtpRequest,
@@ -46,15 +48,21 @@ function settle<T>(options: CallOptions | undefined, answer: Answer<T> | undefin
   return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
 }
 
-const accepted = (to: string, resendAfterSeconds = 60): SendOtpAccepted => ({
+const accepted = (
+  to: string,
+  resendAfterSeconds = 60,
+  channel: Channel = 'sms',
+  channels: Channel[] = ['sms'],
+): SendOtpAccepted => ({
   status: 'pending',
   to,
-  channel: 'sms',
+  channel,
   expiresAt: '2026-11-24T15:10:00Z',
   resendAfterSeconds,
+  channels,
 });
 
-function answer(status: number, code: string, extra: Record<string, number> = {}) {
+function answer(status: number, code: string, extra: Record<string, unknown> = {}) {
   return { status, body: { error: { code, message: code, ...extra } } as never, retryAfterHeader: undefined };
 }
 
@@ -85,6 +93,67 @@ function open(client: OtpClient, props: Partial<Parameters<typeof OtpSignIn>[0]>
   render(<OtpSignIn client={client} open onClose={onClose} onSignedIn={onSignedIn} locale="en-US" {...props} />);
   return { onClose, onSignedIn };
 }
+
+describe('<OtpSignIn> channels', () => {
+  it('offers the other channels on the code step and resends on the one picked', async () => {
+    const user = userEvent.setup({ delay: null });
+    const client = new ScriptedClient();
+    client.sendAnswers.push(accepted('+5511987654321', 0, 'sms', ['sms', 'whatsapp', 'voice']));
+    client.sendAnswers.push(accepted('+5511987654321', 0, 'voice', ['sms', 'whatsapp', 'voice']));
+    open(client, { locale: 'pt-BR' });
+    await user.type(screen.getByLabelText('Número de telefone'), '11 98765 4321');
+    await user.click(screen.getByRole('button', { name: 'Enviar código' }));
+    await screen.findByRole('button', { name: 'Receber uma ligação' });
+    expect(screen.getByRole('button', { name: 'Enviar pelo WhatsApp' })).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Enviar por SMS' })).toBeNull();
+    await user.click(screen.getByRole('button', { name: 'Receber uma ligação' }));
+    expect(client.sends[1]).toEqual({ phone: '+5511987654321', locale: 'pt', channel: 'voice' });
+    await waitFor(() => {
+      expect(screen.getByRole('status').textContent).toBe('Estamos ligando para +5511987654321: atenda e ouça o código.');
+    });
+    // Now the call was the last channel: SMS is offered instead, the call is resent by "Reenviar".
+    expect(screen.getByRole('button', { name: 'Enviar por SMS' })).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Receber uma ligação' })).toBeNull();
+    await user.click(screen.getByRole('button', { name: 'Reenviar código' }));
+    expect(client.sends[2]).toEqual({ phone: '+5511987654321', locale: 'pt', channel: 'voice' });
+  });
+
+  it('offers no other channel where the service offers only SMS', async () => {
+    const user = userEvent.setup({ delay: null });
+    const client = new ScriptedClient();
+    client.sendAnswers.push(accepted('+14155550123', 0));
+    open(client);
+    await user.type(screen.getByLabelText('Phone number'), '4155550123');
+    await user.click(screen.getByRole('button', { name: 'Send code' }));
+    await screen.findByRole('button', { name: 'Resend code' });
+    expect(screen.queryByRole('button', { name: 'Call me instead' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Send by WhatsApp' })).toBeNull();
+  });
+
+  it('sends on the first channel offered where the service offers no SMS', async () => {
+    const user = userEvent.setup({ delay: null });
+    const client = new ScriptedClient();
+    const refused = new ChannelNotAllowedError(answer(400, 'channel_not_allowed', { channels: ['voice'] }));
+    client.sendAnswers.push(refused, accepted('+14155550123', 60, 'voice', ['voice']));
+    open(client);
+    await user.type(screen.getByLabelText('Phone number'), '4155550123');
+    await user.click(screen.getByRole('button', { name: 'Send code' }));
+    await waitFor(() => {
+      expect(screen.getByRole('status').textContent).toBe('We are calling +14155550123: answer, and listen for the code.');
+    });
+    expect(client.sends.map((request) => request.channel)).toEqual([undefined, 'voice']);
+  });
+
+  it('names every channel in every language, apart from the resend button', () => {
+    for (const [language, messages] of Object.entries(catalogs)) {
+      const names = Object.values(messages.switchTo);
+      expect(new Set(names).size, language).toBe(3);
+      expect(names, language).not.toContain(messages.resend);
+      expect(messages.sentOn.voice('+1').includes('+1'), language).toBe(true);
+      expect(messages.errors.channel_not_allowed({}).length, language).toBeGreaterThan(10);
+    }
+  });
+});
 
 describe('<OtpSignIn>', () => {
   it('renders nothing while closed', () => {

@@ -41,8 +41,8 @@ pub use self::auth::{ConnectError, FirestoreAuth, credentials_from_json};
 pub use self::records::EXPIRE_AT;
 use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS, ShardedCap, TALLY_SHARDS};
 use crate::domain::{
-    CodeHash, CountryRecords, SendChanges, SendDecision, SendPolicy, SendReads, SendRecords, SubjectKey, VerifyChanges,
-    VerifyOutcome, VerifyPolicy,
+    Channel, CodeHash, CountryRecords, SendChanges, SendDecision, SendPolicy, SendReads, SendRecords, SubjectKey,
+    VerifyChanges, VerifyOutcome, VerifyPolicy,
 };
 use crate::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 
@@ -641,6 +641,7 @@ impl OtpStore for FirestoreStore {
         &self,
         subjects: &SendSubjects<'_>,
         code: CodeHash,
+        channel: Channel,
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
@@ -666,7 +667,7 @@ impl OtpStore for FirestoreStore {
                         .transpose()?
                         .unwrap_or_default();
                     let mut step = send_records(&read, reads, budget, country)?;
-                    let decision = policy.apply(&mut step, subjects.country, code, now, rand::random());
+                    let decision = policy.apply(&mut step, subjects.country, code, channel, now, rand::random());
                     let SendChanges { number, client, range, budget, country_sent, tally, guard } =
                         policy.changes(&decision, step, subjects.country, now);
                     let mut writes = Vec::new();

@@ -3,7 +3,8 @@
 //! are `SubjectKey`s and a pending code is kept as its HMAC.
 //!
 //! Number document (`<prefix>numbers/<number key>`):
-//! `pending` (map `codeHash` bytes, `createdAt`, `expiresAt`, `attemptsLeft`, or null),
+//! `pending` (map `codeHash` bytes, `createdAt`, `expiresAt`, `attemptsLeft`, `channel` string:
+//! `sms`, `whatsapp` or `voice`, absent in codes stored before channels: `sms`; or null),
 //! `sends` (array of timestamps), `lastSentAt` (timestamp or null), `failures` (array of
 //! timestamps: failed verifies across codes), `expireAt` (TTL).
 //! Client document (`<prefix>clients/<client key>`): `sends`, `verifies` (arrays of
@@ -25,7 +26,7 @@ use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 use firestore::gcloud_sdk::google::firestore::v1::{ArrayValue, MapValue, Value};
 use firestore::gcloud_sdk::prost_types::Timestamp;
 
-use crate::domain::{ClientRecord, CodeHash, GuardState, NumberRecord, PendingCode, SendLog, stored_instant};
+use crate::domain::{Channel, ClientRecord, CodeHash, GuardState, NumberRecord, PendingCode, SendLog, stored_instant};
 
 /// The field a Firestore TTL policy on every collection deletes documents by.
 pub const EXPIRE_AT: &str = "expireAt";
@@ -45,6 +46,7 @@ pub fn number_fields(record: &NumberRecord, expire_at: Option<DateTime<Utc>>) ->
             ("createdAt", timestamp(p.created_at)),
             ("expiresAt", timestamp(p.expires_at)),
             ("attemptsLeft", value(ValueType::IntegerValue(i64::from(p.attempts_left)))),
+            ("channel", value(ValueType::StringValue(p.channel.as_str().to_owned()))),
         ]),
     };
     let mut fields = Fields::from([
@@ -167,8 +169,15 @@ pub fn number_record(fields: &Fields) -> Result<NumberRecord, MalformedRecord> {
                 }
                 _ => return Err(MalformedRecord("pending.attemptsLeft")),
             };
+            // A code stored before channels were kept went out by SMS.
+            let channel = match p.get("channel").and_then(|v| v.value_type.as_ref()) {
+                None => Channel::Sms,
+                Some(ValueType::StringValue(name)) => Channel::parse(name).ok_or(MalformedRecord("pending.channel"))?,
+                Some(_) => return Err(MalformedRecord("pending.channel")),
+            };
             Some(PendingCode {
                 hash,
+                channel,
                 created_at: read_timestamp(p.get("createdAt")).ok_or(MalformedRecord("pending.createdAt"))?,
                 expires_at: read_timestamp(p.get("expiresAt")).ok_or(MalformedRecord("pending.expiresAt"))?,
                 attempts_left,
@@ -259,6 +268,7 @@ mod tests {
         let record = NumberRecord {
             pending: Some(PendingCode {
                 hash: CodeHash::from_bytes([7; 32]),
+                channel: Channel::Voice,
                 created_at: t0(),
                 expires_at: t0() + TimeDelta::seconds(600),
                 attempts_left: 3,
@@ -272,6 +282,49 @@ mod tests {
         assert_eq!(expire_at(&fields), Some(t0() + TimeDelta::seconds(3600)));
         let empty = NumberRecord::default();
         assert_eq!(number_record(&number_fields(&empty, None)), Ok(empty));
+    }
+
+    #[test]
+    fn a_pending_codes_channel_is_kept_and_one_stored_without_it_was_an_sms() {
+        for channel in Channel::ALL {
+            let pending = PendingCode {
+                hash: CodeHash::from_bytes([1; 32]),
+                channel,
+                created_at: t0(),
+                expires_at: t0(),
+                attempts_left: 1,
+            };
+            let record = NumberRecord { pending: Some(pending), ..NumberRecord::default() };
+            assert_eq!(
+                number_record(&number_fields(&record, None)).map(|r| r.pending.map(|p| p.channel)),
+                Ok(Some(channel))
+            );
+        }
+        let record = NumberRecord {
+            pending: Some(PendingCode {
+                hash: CodeHash::from_bytes([1; 32]),
+                channel: Channel::Voice,
+                created_at: t0(),
+                expires_at: t0(),
+                attempts_left: 1,
+            }),
+            ..NumberRecord::default()
+        };
+        let mut fields = number_fields(&record, None);
+        let strip = |fields: &mut Fields, channel: Option<Value>| {
+            if let Some(Value { value_type: Some(ValueType::MapValue(MapValue { fields: p })) }) =
+                fields.get_mut("pending")
+            {
+                match channel {
+                    None => p.remove("channel"),
+                    Some(v) => p.insert("channel".into(), v),
+                };
+            }
+        };
+        strip(&mut fields, None);
+        assert_eq!(number_record(&fields).map(|r| r.pending.map(|p| p.channel)), Ok(Some(Channel::Sms)));
+        strip(&mut fields, Some(value(ValueType::StringValue("fax".into()))));
+        assert_eq!(number_record(&fields), Err(MalformedRecord("pending.channel")));
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn failures() -> WindowLimit {
 /// `p` has them; the number's and client's records are updated in place.
 fn send(p: &SendPolicy, n: &mut NumberRecord, c: &mut ClientRecord, code: CodeHash, at: DateTime<Utc>) -> SendDecision {
     let mut records = SendRecords { number: std::mem::take(n), client: std::mem::take(c), ..Default::default() };
-    let decision = p.apply(&mut records, "US", code, at, 0);
+    let decision = p.apply(&mut records, "US", code, Channel::Sms, at, 0);
     (*n, *c) = (records.number, records.client);
     decision
 }
@@ -60,7 +60,7 @@ fn send_in_range(
         range: Some(std::mem::take(r)),
         ..Default::default()
     };
-    let decision = p.apply(&mut records, "US", code, at, 0);
+    let decision = p.apply(&mut records, "US", code, Channel::Sms, at, 0);
     (*n, *c, *r) = (records.number, records.client, records.range.unwrap_or_default());
     decision
 }
@@ -207,7 +207,7 @@ fn right_code_approves_once() {
     let p = policy();
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
     send(&p, &mut n, &mut c, hash("123456"), t0());
-    assert_eq!(n.judge(&hash("123456"), t0() + secs(5), failures()), VerifyOutcome::Approved);
+    assert_eq!(n.judge(&hash("123456"), t0() + secs(5), failures()), VerifyOutcome::Approved { channel: Channel::Sms });
     assert_eq!(n.judge(&hash("123456"), t0() + secs(6), failures()), VerifyOutcome::NoPendingCode);
 }
 
@@ -233,7 +233,10 @@ fn code_expires_at_its_ttl() {
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
     send(&p, &mut n, &mut c, hash("123456"), t0());
     let mut early = n.clone();
-    assert_eq!(early.judge(&hash("123456"), t0() + secs(599), failures()), VerifyOutcome::Approved);
+    assert_eq!(
+        early.judge(&hash("123456"), t0() + secs(599), failures()),
+        VerifyOutcome::Approved { channel: Channel::Sms }
+    );
     assert_eq!(n.judge(&hash("123456"), t0() + secs(600), failures()), VerifyOutcome::NoPendingCode);
     assert!(n.pending.is_none());
 }
@@ -252,7 +255,10 @@ fn resend_replaces_the_code_and_resets_attempts() {
         old.judge(&hash("111111"), t0() + secs(61), failures()),
         VerifyOutcome::Incorrect { attempts_remaining: 4 }
     );
-    assert_eq!(n.judge(&hash("222222"), t0() + secs(61), failures()), VerifyOutcome::Approved);
+    assert_eq!(
+        n.judge(&hash("222222"), t0() + secs(61), failures()),
+        VerifyOutcome::Approved { channel: Channel::Sms }
+    );
 }
 
 #[test]
@@ -345,7 +351,7 @@ fn the_last_failure_of_the_number_voids_the_code_and_approval_resets_the_count()
 
     let mut n = NumberRecord { failures: vec![t0(); 10], ..Default::default() };
     send(&policy(), &mut n, &mut c, hash("123456"), t0());
-    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), t0()), VerifyOutcome::Approved);
+    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), t0()), VerifyOutcome::Approved { channel: Channel::Sms });
     assert!(n.failures.is_empty(), "an approval resets the count");
 }
 
@@ -366,7 +372,10 @@ fn verifies_per_client_are_limited_and_a_refused_attempt_is_not_judged() {
     );
     assert_eq!(n, before, "not judged: the right code is still pending");
     assert_eq!(c.verifies.len(), 3, "a refused attempt is not counted either");
-    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), t0() + secs(300)), VerifyOutcome::Approved);
+    assert_eq!(
+        v.apply(&mut n, &mut c, &hash("123456"), t0() + secs(300)),
+        VerifyOutcome::Approved { channel: Channel::Sms }
+    );
     assert_eq!(v.client_record_expiry(&c), Some(t0() + secs(600)));
 }
 
@@ -392,7 +401,7 @@ fn sends_to_many(
         .map(|i| {
             shared.number = NumberRecord::default();
             shared.client = ClientRecord::default();
-            p.apply(shared, country, hash("111111"), at, i.wrapping_mul(2_654_435_761))
+            p.apply(shared, country, hash("111111"), Channel::Sms, at, i.wrapping_mul(2_654_435_761))
         })
         .collect()
 }
@@ -451,7 +460,7 @@ fn a_refused_send_changes_no_record() {
     shared.number = NumberRecord::default();
     shared.client = ClientRecord::default();
     let before = shared.clone();
-    let decision = p.apply(&mut shared, "US", hash("111111"), t0() + secs(5), 7);
+    let decision = p.apply(&mut shared, "US", hash("111111"), Channel::Sms, t0() + secs(5), 7);
     assert!(matches!(decision, SendDecision::RateLimited { .. }), "{decision:?}");
     // Pruning aside (nothing to prune here), the records are as they were.
     assert_eq!(shared.number, before.number);
@@ -563,18 +572,58 @@ fn shards_not_read_are_tried_and_shards_known_full_are_not() {
     let p = capped(Some(32), None);
     // A store that read no shard: any may have room, and nothing is counted in the records.
     let mut blind = SendRecords { budget: Some(vec![None; 16]), ..Default::default() };
-    let decision = p.apply(&mut blind, "US", hash("111111"), t0(), 7);
+    let decision = p.apply(&mut blind, "US", hash("111111"), Channel::Sms, t0(), 7);
     assert!(matches!(decision, SendDecision::Allowed { reserved: Reservation { budget_shard: Some(7), .. }, .. }));
     assert_eq!(blind.budget, Some(vec![None; 16]));
     // Every shard known full (read, or seen full by the store): the budget is reached.
     let mut full = SendRecords { budget: Some(vec![Some(2); 16]), ..Default::default() };
-    let decision = p.apply(&mut full, "US", hash("111111"), t0(), 7);
+    let decision = p.apply(&mut full, "US", hash("111111"), Channel::Sms, t0(), 7);
     assert!(matches!(decision, SendDecision::RateLimited { scope: LimitScope::DailyBudget, .. }), "{decision:?}");
     // One shard with room among full ones: it is the one taken.
     let mut one = SendRecords { budget: Some(vec![Some(2); 16]), ..Default::default() };
     if let Some(b) = one.budget.as_mut() {
         b[11] = Some(1);
     }
-    let decision = p.apply(&mut one, "US", hash("111111"), t0(), 7);
+    let decision = p.apply(&mut one, "US", hash("111111"), Channel::Sms, t0(), 7);
     assert!(matches!(decision, SendDecision::Allowed { reserved: Reservation { budget_shard: Some(11), .. }, .. }));
+}
+
+#[test]
+fn a_code_keeps_its_channel_and_its_approval_names_it() {
+    let p = policy();
+    for channel in Channel::ALL {
+        let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+        let mut records =
+            SendRecords { number: std::mem::take(&mut n), client: std::mem::take(&mut c), ..Default::default() };
+        assert!(matches!(p.apply(&mut records, "US", hash("123456"), channel, t0(), 0), SendDecision::Allowed { .. }));
+        assert_eq!(records.number.pending.as_ref().map(|pending| pending.channel), Some(channel));
+        let outcome = records.number.judge(&hash("123456"), t0() + secs(5), failures());
+        assert_eq!(outcome, VerifyOutcome::Approved { channel });
+    }
+}
+
+#[test]
+fn every_channel_counts_toward_the_same_limits_one_unit_each() {
+    // Five sends per number per hour, whatever the channel: a call cannot buy a sixth.
+    let p = SendPolicy {
+        resend_cooldown: secs(0),
+        daily_budget: Some(100),
+        per_country_hour: CountryCap { default: Some(100), overrides: Default::default() },
+        ..policy()
+    };
+    let mut records = SendRecords::default();
+    let (mut budget_units, mut country_units) = (0, 0);
+    for (i, channel) in
+        [Channel::Sms, Channel::Voice, Channel::Whatsapp, Channel::Voice, Channel::Sms].into_iter().enumerate()
+    {
+        let decision = p.apply(&mut records, "US", hash("123456"), channel, t0() + secs(i as i64), 0);
+        let SendDecision::Allowed { reserved, .. } = decision else {
+            panic!("send {i} on {channel:?}: {decision:?}");
+        };
+        budget_units += usize::from(reserved.budget_shard.is_some());
+        country_units += usize::from(reserved.country_shard.is_some());
+    }
+    assert_eq!((budget_units, country_units), (5, 5), "one budget and one country unit each");
+    let decision = p.apply(&mut records, "US", hash("123456"), Channel::Voice, t0() + secs(10), 0);
+    assert!(matches!(decision, SendDecision::RateLimited { scope: LimitScope::Number, .. }), "{decision:?}");
 }
