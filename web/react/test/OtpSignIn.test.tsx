@@ -322,7 +322,9 @@ describe('texts', () => {
     for (const [language, messages] of Object.entries(catalogs)) {
       for (const code of [...errorCodes, 'network_error', 'unexpected_response'] as const) {
         const text = messages.errors[code]({ attemptsRemaining: 2, retryAfterSeconds: 30 });
-        expect(text.length, `${language} ${code}`).toBeGreaterThan(10);
+        // A whole sentence, with every placeholder filled.
+        expect(text, `${language} ${code}`).toMatch(/^\S.*\S[.!?…]$/u);
+        expect(text, `${language} ${code}`).not.toMatch(/undefined|NaN|\[object|\$\{/);
       }
       expect(messages.errors.incorrect_code({ attemptsRemaining: 2 })).toContain('2');
       expect(messages.errors.rate_limited({ retryAfterSeconds: 30 })).toContain('30');
@@ -330,10 +332,22 @@ describe('texts', () => {
   });
 
   it('the languages differ from English in every text', () => {
+    // Every leaf of the catalog, by its path: strings as they are, functions with a sample.
+    const texts = (value: unknown, path: string, out: Map<string, string>): Map<string, string> => {
+      if (typeof value === 'string') out.set(path, value);
+      else if (typeof value === 'function')
+        out.set(path, String((value as (arg: unknown) => unknown)(path.startsWith('errors.') ? { attemptsRemaining: 2, retryAfterSeconds: 30 } : '+1 555 0100')));
+      else if (value !== null && typeof value === 'object')
+        for (const [key, inner] of Object.entries(value)) texts(inner, path ? `${path}.${key}` : key, out);
+      return out;
+    };
+    const english = texts(catalogs.en, '', new Map());
+    expect(english.size).toBeGreaterThan(40);
     for (const language of ['es', 'pt', 'fr'] as const) {
-      expect(catalogs[language].title).not.toBe(catalogs.en.title);
-      for (const code of errorCodes) {
-        expect(catalogs[language].errors[code]({}), `${language} ${code}`).not.toBe(catalogs.en.errors[code]({}));
+      const translated = texts(catalogs[language], '', new Map());
+      expect([...translated.keys()], language).toEqual([...english.keys()]);
+      for (const [path, text] of translated) {
+        expect(text, `${language} ${path}`).not.toBe(english.get(path));
       }
     }
   });
