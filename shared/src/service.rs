@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
-use crate::config::{ServiceSettings, TestNumbers};
+use crate::config::{ChallengeWhen, ServiceSettings, TestNumbers};
+use crate::domain::device::{DeviceTokens, IssuedDeviceToken};
 use crate::domain::message::{render_sms, ttl_minutes, voice_script, whatsapp_template};
 use crate::domain::token::JwkSet;
 use crate::domain::{
@@ -33,6 +34,8 @@ pub struct SendAccepted {
 pub struct Approval {
     pub to: E164Phone,
     pub token: SessionToken,
+    /// The device's token: renewed for the device that verified with one, new otherwise.
+    pub device_token: IssuedDeviceToken,
 }
 
 /// Who is asking, as the edge saw them.
@@ -78,9 +81,10 @@ impl OtpService {
         &self.settings
     }
 
-    /// Whether a send needs a bot challenge token.
+    /// Whether every send needs a bot challenge token (`OTP_CAPTCHA_WHEN=always`); under
+    /// attack only, the store's step asks for it.
     pub fn requires_challenge(&self) -> bool {
-        self.challenge.is_some()
+        self.challenge.is_some() && self.settings.captcha_when == ChallengeWhen::Always
     }
 
     /// Sends a new code to `phone` on `channel`, if the channel is offered and the
@@ -93,6 +97,7 @@ impl OtpService {
         locale: Option<&str>,
         caller: Caller<'_>,
         captcha_token: Option<&str>,
+        device_token: Option<&str>,
     ) -> Result<SendAccepted, ApiError> {
         self.check_channel(channel)?;
         if !self.settings.number_types.allows(&phone) {
@@ -113,9 +118,12 @@ impl OtpService {
             );
             return Err(ApiError::CountryNotAllowed);
         }
-        self.check_challenge(caller, captcha_token).await?;
+        let challenged = self.check_challenge(caller, captcha_token).await?;
         let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
+        let now = self.clock.now();
+        let device_key = device_tokens(&secrets).read(&phone, device_token, now).map(|id| pepper.device_key(&id));
+        let prefix = phone.prefix(self.settings.guard_prefix_digits);
         let test_numbers = self.test_numbers(&secrets)?;
         let test_code = test_numbers.code_for(&phone);
         let code = test_code.cloned().unwrap_or_else(|| OtpCode::generate(self.settings.code_length));
@@ -130,27 +138,44 @@ impl OtpService {
             client: &client_key,
             range: range_key.as_ref(),
             country: phone.region(),
+            prefix: &prefix,
+            device: device_key.as_ref(),
+            challenged,
         };
-        let now = self.clock.now();
 
         let decision = self
             .store
             .record_send(&subjects, hash, channel, &self.settings.policy, now)
             .await
             .map_err(store_failure)?;
+        let paused = match &decision {
+            SendDecision::Allowed { .. } => None,
+            SendDecision::RateLimited { paused, .. } | SendDecision::ChallengeRequired { paused } => *paused,
+        };
+        if let Some(trip) = paused {
+            tracing::warn!(
+                event = "prefix_paused",
+                country = phone.region(),
+                prefix = %prefix,
+                sends = trip.sends,
+                approvals = trip.approvals,
+                until = %trip.until,
+                "conversion guard: too few of the prefix's codes are approved; sends to its new numbers are paused"
+            );
+        }
         let expires_at = match decision {
             SendDecision::Allowed { expires_at, .. } => expires_at,
-            SendDecision::RateLimited { retry_after_seconds, scope, paused } => {
-                if let Some(trip) = paused {
-                    tracing::warn!(
-                        event = "country_paused",
-                        country = phone.region(),
-                        sends = trip.sends,
-                        approvals = trip.approvals,
-                        until = %trip.until,
-                        "conversion guard: too few of the country's codes are approved; sends to it are paused"
-                    );
-                }
+            SendDecision::ChallengeRequired { .. } => {
+                tracing::info!(
+                    event = "send_challenge_required",
+                    phone = %phone.masked(),
+                    channel = channel.as_str(),
+                    country = phone.region(),
+                    "send refused until the bot challenge is solved: the number is new and its prefix or a cap is under attack"
+                );
+                return Err(ApiError::CaptchaRequired);
+            }
+            SendDecision::RateLimited { retry_after_seconds, scope, .. } => {
                 tracing::info!(
                     event = "send_rate_limited",
                     phone = %phone.masked(),
@@ -261,14 +286,22 @@ impl OtpService {
         Err(ApiError::ChannelNotAllowed { channels: self.settings.channels.clone() })
     }
 
-    /// The bot challenge, before anything is recorded or sent.
-    async fn check_challenge(&self, caller: Caller<'_>, token: Option<&str>) -> Result<(), ApiError> {
-        let Some(challenge) = &self.challenge else { return Ok(()) };
-        let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(ApiError::CaptchaRequired)?;
+    /// The bot challenge, before anything is recorded or sent: whether the request solved
+    /// one. Always asked for, a missing token is `captcha_required`; under attack only, a
+    /// missing token is no challenge solved (the store's step tells whether one is needed),
+    /// and a given one is checked.
+    async fn check_challenge(&self, caller: Caller<'_>, token: Option<&str>) -> Result<bool, ApiError> {
+        let Some(challenge) = &self.challenge else { return Ok(false) };
+        let token = token.map(str::trim).filter(|t| !t.is_empty());
+        let token = match (token, self.settings.captcha_when) {
+            (Some(token), _) => token,
+            (None, ChallengeWhen::Always) => return Err(ApiError::CaptchaRequired),
+            (None, ChallengeWhen::UnderAttack) => return Ok(false),
+        };
         // Without a known address the provider gets none; API Gateway always gives one.
         let ip = caller.ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         match challenge.check(token, ip).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(ChallengeError::Rejected { reasons }) => {
                 tracing::info!(event = "captcha_failed", ?reasons, "send refused: bot challenge failed");
                 Err(ApiError::CaptchaFailed)
@@ -280,8 +313,15 @@ impl OtpService {
         }
     }
 
-    /// Judges `code` for `phone`; on a match, issues a session token.
-    pub async fn verify(&self, phone: E164Phone, code: OtpCode, caller: Caller<'_>) -> Result<Approval, ApiError> {
+    /// Judges `code` for `phone`, in the lane of the device `device_token` names (if it is
+    /// valid for the number); on a match, issues a session token and the device's token.
+    pub async fn verify(
+        &self,
+        phone: E164Phone,
+        code: OtpCode,
+        caller: Caller<'_>,
+        device_token: Option<&str>,
+    ) -> Result<Approval, ApiError> {
         let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
         // Before the code is judged, so that no approval is spent on a token that cannot be
         // signed. Where codes are verified the cache loads no secrets without the keys; a
@@ -294,8 +334,18 @@ impl OtpService {
         let hash = pepper.hash_code(phone.as_str(), &code);
         let number_key = pepper.number_key(phone.as_str());
         let client_key = pepper.client_key(caller.client);
-        let subjects = VerifySubjects { number: &number_key, client: &client_key, country: phone.region() };
         let now = self.clock.now();
+        let tokens = device_tokens(&secrets);
+        let device = tokens.read(&phone, device_token, now);
+        let device_key = device.as_ref().map(|id| pepper.device_key(id));
+        let prefix = phone.prefix(self.settings.guard_prefix_digits);
+        let subjects = VerifySubjects {
+            number: &number_key,
+            client: &client_key,
+            country: phone.region(),
+            prefix: &prefix,
+            device: device_key.as_ref(),
+        };
         let outcome = self
             .store
             .judge_attempt(&subjects, &hash, &self.settings.verify_policy, now)
@@ -309,6 +359,7 @@ impl OtpService {
                     phone = %phone.masked(),
                     channel = channel.as_str(),
                     country = phone.region(),
+                    device_token = device.is_some(),
                     "approved"
                 );
                 let issuer = SessionTokenIssuer::new(
@@ -321,7 +372,12 @@ impl OtpService {
                     tracing::error!(%error, "session token not issued");
                     ApiError::Internal
                 })?;
-                Ok(Approval { to: phone, token })
+                let expires = now + self.settings.device_token_ttl;
+                let device_token = match device {
+                    Some(device) => tokens.issue_for(&phone, device, expires),
+                    None => tokens.issue(&phone, expires),
+                };
+                Ok(Approval { to: phone, token, device_token })
             }
             VerifyOutcome::Incorrect { attempts_remaining } => Err(ApiError::IncorrectCode { attempts_remaining }),
             VerifyOutcome::AttemptsExhausted | VerifyOutcome::NumberLocked => Err(ApiError::TooManyAttempts),
@@ -345,6 +401,11 @@ impl OtpService {
         let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
         secrets.token_keys.as_ref().map(|keys| keys.jwk_set()).ok_or(ApiError::ServiceUnavailable)
     }
+}
+
+/// The device tokens' issuer and reader, keyed with the session secret.
+fn device_tokens(secrets: &Secrets) -> DeviceTokens {
+    DeviceTokens::new(secrets.session_secret.expose_secret().as_bytes())
 }
 
 fn store_failure(error: StoreError) -> ApiError {

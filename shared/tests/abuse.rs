@@ -125,7 +125,8 @@ async fn verifies_per_client_are_limited_and_a_refused_attempt_is_not_judged() {
 
 #[tokio::test]
 async fn the_daily_budget_stops_every_sms_beyond_it_until_utc_midnight() {
-    let app = TestApp::with(&[("OTP_SMS_PER_DAY", "3")]).await;
+    // The whole budget for new numbers: the share is the simulated day's below.
+    let app = TestApp::with(&[("OTP_SMS_PER_DAY", "3"), ("OTP_SMS_PER_DAY_NEW_PERCENT", "100")]).await;
     for i in 0..3 {
         let reply = app.post(Endpoint::SendOtp, json!({ "phone": format!("+1415555{:04}", 2000 + i) }), &ip(i)).await;
         assert_eq!(reply.status, 202);
@@ -188,10 +189,11 @@ async fn the_guard_pauses_a_country_whose_codes_are_not_used_and_logs_it_once() 
         );
     }
     let text = logs.text();
-    let paused: Vec<&str> = text.lines().filter(|l| l.contains("\"event\":\"country_paused\"")).collect();
+    let paused: Vec<&str> = text.lines().filter(|l| l.contains("\"event\":\"prefix_paused\"")).collect();
     assert_eq!(paused.len(), 1, "logged once:\n{text}");
     assert!(paused[0].contains("\"country\":\"LV\"") && paused[0].contains("\"sends\":5"), "{}", paused[0]);
-    let scopes = text.lines().filter(|l| l.contains("\"scope\":\"country_paused\"")).count();
+    assert!(paused[0].contains("\"prefix\":\"371-200\""), "the prefix, not the number: {}", paused[0]);
+    let scopes = text.lines().filter(|l| l.contains("\"scope\":\"prefix_paused\"")).count();
     assert_eq!(scopes, 4, "every refusal logs its scope");
 }
 
@@ -377,4 +379,147 @@ async fn a_configured_challenge_without_its_secret_is_a_start_up_error() {
         .await;
     let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "captchaToken": token }), "192.0.2.1").await;
     assert_eq!(reply.status, 202, "{}", reply.body);
+}
+
+/// Sends to `phone` with `device_token` (if any) from `ip`, reads the code, verifies with
+/// the same token: the approval's answer.
+async fn sign_in_with(app: &TestApp, phone: &str, device_token: Option<&str>, ip: &str) -> otp_testkit::Reply {
+    let sent = app.post(Endpoint::SendOtp, json!({ "phone": phone, "deviceToken": device_token }), ip).await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let code = app.last_code(phone);
+    app.post(Endpoint::VerifyOtp, json!({ "phone": phone, "code": code, "deviceToken": device_token }), ip).await
+}
+
+/// Attack 1 of "Genuine users first": a stranger sends and guesses until the number is at
+/// its failed-attempt cap (4 sends, 20 wrong codes, a few minutes). Before device tokens the
+/// number's owner was locked out for a day; now only requests without a device token are:
+/// the owner's device signs in at once, and its token is renewed (same device, later
+/// expiry). A new device of the number is still locked, as the contract says.
+#[tokio::test]
+async fn a_stranger_who_locks_a_number_locks_out_only_strangers() {
+    let app = TestApp::with(&[("OTP_VERIFIES_PER_IP", "10000"), ("OTP_SENDS_PER_IP", "10000")]).await;
+    let owner = sign_in_with(&app, PHONE, None, "192.0.2.1").await;
+    assert_eq!(owner.status, 200, "{}", owner.body);
+    let token = owner.body["deviceToken"].as_str().expect("an approval answers a device token").to_owned();
+    assert!(token.len() <= 512 && !token.is_empty(), "{token}");
+    let expires = owner.body["deviceTokenExpiresAt"].as_str().expect("with its expiry").to_owned();
+    assert!(expires.starts_with("2027-02-22T15:"), "90 days after 2026-11-24 15:00: {expires}");
+
+    // The stranger, from fresh addresses: sends and wrong guesses until refused.
+    let mut n = 0;
+    let mut locked = false;
+    for _ in 0..6 {
+        app.advance(61);
+        n += 1;
+        let sent = app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), &ip(n)).await;
+        if sent.status == 429 {
+            locked = true;
+            break;
+        }
+        for _ in 0..5 {
+            n += 1;
+            app.post(Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": "000000" }), &ip(n)).await;
+        }
+    }
+    assert!(locked, "the token-less lane is at its cap");
+    let stranger = app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), &ip(n + 1)).await;
+    assert_eq!((stranger.status, stranger.error_code()), (429, "rate_limited"));
+    assert!(stranger.body["error"]["retryAfterSeconds"].as_u64().unwrap_or(0) > 80_000, "{}", stranger.body);
+
+    // The owner's device: served at once, its token renewed.
+    app.advance(61);
+    let again = sign_in_with(&app, PHONE, Some(&token), "192.0.2.1").await;
+    assert_eq!(again.status, 200, "the owner's device signs in: {}", again.body);
+    let renewed = again.body["deviceToken"].as_str().unwrap_or_default().to_owned();
+    assert_ne!(renewed, token, "a renewed token (a later expiry)");
+    // The renewed token names the same device: its lane's cooldown holds for it.
+    let cooled = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "deviceToken": renewed }), "192.0.2.1").await;
+    let old = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "deviceToken": token }), "192.0.2.1").await;
+    assert_eq!((cooled.status, old.status), (429, 429), "one device, one lane: {} {}", cooled.body, old.body);
+    assert!(cooled.body["error"]["retryAfterSeconds"].as_u64().unwrap_or(u64::MAX) <= 60, "{}", cooled.body);
+}
+
+/// A device token that does not read (malformed, too long, of another number, expired,
+/// tampered, not a string) is ignored: the answer is the one without a token, and nothing
+/// of the device lane is touched. The token-less lane is in its cooldown here, so "as
+/// without a token" is a 429 with the cooldown's wait, and a valid token a 202.
+#[tokio::test]
+async fn device_tokens_that_do_not_read_are_ignored_as_if_absent() {
+    let app = TestApp::with(&[("OTP_DEVICE_TOKEN_DAYS", "1"), ("OTP_SENDS_PER_IP", "10000")]).await;
+    let other = "+14155550199";
+    let mine = sign_in_with(&app, PHONE, None, "192.0.2.1").await.body["deviceToken"].as_str().unwrap().to_owned();
+    let theirs = sign_in_with(&app, other, None, "192.0.2.2").await.body["deviceToken"].as_str().unwrap().to_owned();
+    let mut tampered = mine.clone().into_bytes();
+    tampered[12] = if tampered[12] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    app.advance(61);
+    let none = app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), "192.0.2.3").await;
+    assert_eq!(none.status, 202, "{}", none.body);
+    let bad: Vec<serde_json::Value> = vec![
+        json!("not a token"),
+        json!("A".repeat(513)),
+        json!(theirs),
+        json!(tampered),
+        json!(12345),
+        json!(null),
+        json!({ "token": mine }),
+    ];
+    for token in &bad {
+        let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "deviceToken": token }), "192.0.2.3").await;
+        assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"), "{token}: {}", reply.body);
+        assert_eq!(reply.body["error"]["retryAfterSeconds"], 60, "the token-less lane's cooldown: {token}");
+    }
+    let verify = app
+        .post(Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": "000000", "deviceToken": theirs }), "192.0.2.3")
+        .await;
+    assert_eq!(verify.status, 401, "judged in the token-less lane, whose code is pending: {}", verify.body);
+    let valid = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "deviceToken": mine }), "192.0.2.3").await;
+    assert_eq!(valid.status, 202, "{}", valid.body);
+    // A day later the token has expired: ignored as well.
+    app.advance(86_400);
+    let fresh = app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), "192.0.2.4").await;
+    assert_eq!(fresh.status, 202);
+    let expired = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "deviceToken": mine }), "192.0.2.4").await;
+    assert_eq!(
+        (expired.status, expired.body["error"]["retryAfterSeconds"].as_u64()),
+        (429, Some(60)),
+        "{}",
+        expired.body
+    );
+}
+
+/// The guessing bound with device caps: an attacker who also holds one stolen device token
+/// of the number guesses without it and with it, as often as every limit allows, for two
+/// days. In no 24 h are more than 20 + 10 guesses judged: P(take-over) per day stays at or
+/// below (20 + 10 d) / 10^6 at 6 digits, d the device tokens held (here 1).
+#[tokio::test]
+async fn with_a_stolen_device_token_the_guesses_judged_stay_within_20_plus_10_a_day() {
+    let app = TestApp::with(&[("OTP_VERIFIES_PER_IP", "10000"), ("OTP_SENDS_PER_IP", "10000")]).await;
+    let stolen = sign_in_with(&app, PHONE, None, "192.0.2.1").await.body["deviceToken"].as_str().unwrap().to_owned();
+    let mut judged: Vec<i64> = Vec::new();
+    let (mut now, mut n) = (0i64, 0u32);
+    while now < 2 * 86_400 {
+        app.advance(1200);
+        now += 1200;
+        for token in [None, Some(stolen.as_str())] {
+            n += 1;
+            app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "deviceToken": token }), &ip(n)).await;
+            let mut previous = 0;
+            for _ in 0..6 {
+                n += 1;
+                let body = json!({ "phone": PHONE, "code": "000000", "deviceToken": token });
+                let reply = app.post(Endpoint::VerifyOtp, body, &ip(n)).await;
+                match reply.status {
+                    401 => judged.push(now),
+                    429 if previous == 401 => judged.push(now),
+                    429 | 410 => {}
+                    other => panic!("verify: {other} {}", reply.body),
+                }
+                previous = reply.status;
+            }
+        }
+    }
+    let most =
+        judged.iter().map(|at| judged.iter().filter(|t| **t > at - 86_400 && **t <= *at).count()).max().unwrap_or(0);
+    assert_eq!(most, 30, "20 without the token and 10 with it, and the attack reaches both");
 }

@@ -32,7 +32,7 @@ pub(super) async fn send_otp(
     let phone = parse_phone(service, raw_phone, default_country).await?;
     let client = client_bucket(client_ip);
     let caller = Caller { client: &client, ip: client_ip };
-    let accepted = service.send(phone, channel, locale, caller, captcha_token).await?;
+    let accepted = service.send(phone, channel, locale, caller, captcha_token, device_token(body)).await?;
     Ok(json_response(
         http::StatusCode::ACCEPTED,
         &json!({
@@ -44,6 +44,12 @@ pub(super) async fn send_otp(
             "channels": service.settings().channels.names(),
         }),
     ))
+}
+
+/// The `deviceToken` field: anything but a string (absent, `null`, a number) is none, as a
+/// token that does not read is (API.md: never an error).
+pub(super) fn device_token(body: &Map<String, Value>) -> Option<&str> {
+    body.get("deviceToken").and_then(Value::as_str)
 }
 
 /// The `channel` field: absent or `null` is `sms` (API.md); a name that is not an offered
