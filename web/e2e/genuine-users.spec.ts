@@ -3,7 +3,7 @@
 // for every send, resends included (against a local run with a challenge on every send).
 import { expect, test, type Page, type Request } from '@playwright/test';
 
-import { codeSentTo, dialog, openSignIn, screenshot, testNumber } from './helpers.js';
+import { codeSentTo, dialog, openSignIn, screenshot, seriousAccessibilityViolations, testNumber } from './helpers.js';
 
 const base = process.env.OTP_WEB_BASE_URL ?? 'http://127.0.0.1:3001';
 /** A local run with OTP_CAPTCHA=turnstile (a challenge on every send), verified by dev/fake-captcha. */
@@ -142,6 +142,7 @@ test.describe('with a bot challenge on every send (OTP_CAPTCHA)', () => {
     await modal.getByLabel('Phone number').fill(number.e164);
     await modal.getByRole('button', { name: 'Send code' }).click();
     await expect(modal.getByRole('alert')).toHaveText('Please complete the security check first.');
+    expect(await seriousAccessibilityViolations(page)).toEqual([]);
     // Solving it sends again by itself.
     await check.getByRole('button', { name: 'I am human (fake check)' }).click();
     await expect(modal.getByText(`We sent a code to ${number.e164}.`)).toBeVisible();
@@ -150,6 +151,7 @@ test.describe('with a bot challenge on every send (OTP_CAPTCHA)', () => {
     // The code step has a widget of its own, for a token the resend has not spent yet.
     await expect(check).toBeVisible();
     await screenshot(page, '10-challenge-on-resend');
+    expect(await seriousAccessibilityViolations(page)).toEqual([]);
     const resend = modal.getByRole('button', { name: 'Resend code' });
     for (let round = 2; round <= 3; round += 1) {
       await check.getByRole('button', { name: 'I am human (fake check)' }).click();
