@@ -39,29 +39,17 @@ async function signIn(page: Page, national: string, e164: string, run: string, c
 
 test('the device token of an approval is kept for the number, and its next send and verify carry it', async ({ page }) => {
   const number = testNumber(21);
-  // STAND-IN for the server until it answers deviceToken (issue 18, being built): an approval
-  // without one gets a contract-shaped one added here. An approval that has its own passes
-  // through untouched, so once the server answers device tokens this route changes nothing
-  // and can be removed.
+  // The device token the server's approval answers (the last one seen).
   let answered: unknown;
-  await page.route('**/api/verify-otp', async (route) => {
-    const response = await route.fetch();
-    if (response.status() !== 200) {
-      await route.fulfill({ response });
-      return;
+  page.on('response', async (response) => {
+    if (new URL(response.url()).pathname === '/api/verify-otp' && response.status() === 200) {
+      answered = ((await response.json()) as Record<string, unknown>).deviceToken;
     }
-    const body = (await response.json()) as Record<string, unknown>;
-    if (typeof body.deviceToken !== 'string') {
-      body.deviceToken = `stand-in-device-token.${number.e164.slice(1)}.${Date.now()}`;
-      body.deviceTokenExpiresAt = new Date(Date.now() + 90 * 86_400_000).toISOString();
-    }
-    answered = body.deviceToken;
-    await route.fulfill({ response, json: body });
   });
   const calls = recordCalls(page);
 
   await signIn(page, number.national, number.e164, base, 1);
-  expect(typeof answered).toBe('string');
+  await expect.poll(() => typeof answered).toBe('string');
   const kept = await page.evaluate((key) => localStorage.getItem(key), `otp-service.device-token:${number.e164}`);
   expect(JSON.parse(kept ?? '{}')).toMatchObject({ token: answered });
   // This device had no token for the number yet.
@@ -79,7 +67,8 @@ test('the device token of an approval is kept for the number, and its next send 
     ['/api/send-otp', first],
     ['/api/verify-otp', first],
   ]);
-  // The newer approval's token replaces it.
+  // The newer approval's token (renewed by the server: a later expiry) replaces it.
+  await expect.poll(() => answered).not.toBe(first);
   const newer = await page.evaluate((key) => localStorage.getItem(key), `otp-service.device-token:${number.e164}`);
   expect(JSON.parse(newer ?? '{}')).toMatchObject({ token: answered });
 
@@ -100,16 +89,6 @@ test('sign-in works where localStorage is refused, without a device token', asyn
         throw new DOMException('The operation is insecure.', 'SecurityError');
       },
     });
-  });
-  await page.route('**/api/verify-otp', async (route) => {
-    // STAND-IN for the server until it answers deviceToken (as in the test above).
-    const response = await route.fetch();
-    const body = (await response.json()) as Record<string, unknown>;
-    if (response.status() === 200 && typeof body.deviceToken !== 'string') {
-      body.deviceToken = 'stand-in-device-token';
-      body.deviceTokenExpiresAt = new Date(Date.now() + 86_400_000).toISOString();
-    }
-    await route.fulfill({ response, json: body });
   });
   const calls = recordCalls(page);
   await signIn(page, number.e164, number.e164, base, 1);
