@@ -9,6 +9,8 @@ const base = process.env.OTP_WEB_BASE_URL ?? 'http://127.0.0.1:3001';
 /** A local run with OTP_CAPTCHA=turnstile (a challenge on every send), verified by dev/fake-captcha. */
 const challengeRun = process.env.OTP_WEB_CHALLENGE_URL;
 const fakeCaptcha = process.env.OTP_WEB_FAKE_CAPTCHA_URL;
+/** A local run with OTP_CAPTCHA_WHEN=under_attack and a guard that trips on one unapproved send. */
+const underAttackRun = process.env.OTP_WEB_UNDER_ATTACK_URL;
 
 interface Sent {
   path: string;
@@ -186,4 +188,40 @@ test.describe('with a bot challenge on every send (OTP_CAPTCHA)', () => {
     expect(tokens[1]).not.toBe(tokens[3]);
     expect(await verdicts([tokens[1], tokens[3]])).toEqual(['success', 'success']);
   });
+});
+
+test('against a server that asks only under attack: a new number of a paused prefix is asked, a known one is not', async ({ page }) => {
+  expect(underAttackRun, 'OTP_WEB_UNDER_ATTACK_URL: the local run with OTP_CAPTCHA_WHEN=under_attack').toBeTruthy();
+  const run = underAttackRun ?? '';
+  // A send nobody verifies: the prefix +1 415 trips this run's guard at its next new number.
+  const stray = testNumber(41);
+  const sent = await fetch(`${run}/api/send-otp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ phone: stray.e164 }),
+  });
+  expect(sent.status).toBe(202);
+
+  const number = testNumber(42);
+  const calls = recordCalls(page);
+  const modal = await openSignIn(page, `${run}/?challenge=fake&challengeWhen=under_attack`);
+  const check = modal.getByRole('group', { name: 'Security check' });
+  await expect(check).toHaveCount(0);
+  await modal.getByLabel('Phone number').fill(number.e164);
+  await modal.getByRole('button', { name: 'Send code' }).click();
+  await expect(modal.getByRole('alert')).toHaveText('Please complete the security check first.');
+  await check.getByRole('button', { name: 'I am human (fake check)' }).click();
+  await expect(modal.getByText(`We sent a code to ${number.e164}.`)).toBeVisible();
+  const code = await codeSentTo(run, number.e164, 1);
+  await modal.getByLabel('Code from the SMS').fill(code);
+  await modal.getByRole('button', { name: 'Verify' }).click();
+  await expect(page.getByTestId('subject')).toHaveText(number.e164);
+
+  // Known now, and with its device token: the paused prefix asks it nothing.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForTimeout(1_100);
+  await signIn(page, number.e164, number.e164, run, 2);
+  const sends = calls.filter((call) => call.path === '/api/send-otp');
+  expect(sends.map((call) => call.body.captchaToken === undefined)).toEqual([true, false, true]);
+  expect(typeof sends[2]?.body.deviceToken).toBe('string');
 });
