@@ -1,5 +1,7 @@
 //! The use cases: send a code, verify a code. Each takes parsed domain values, runs the
-//! rules over the ports, and answers with a domain result or an `ApiError`.
+//! rules over the ports, and answers with a domain result or its own error: what happened,
+//! in the use case's words (`SendError`, `VerifyError`). The edge maps each to the
+//! contract's status and code in one place (`error.rs`, `From<SendError> for ApiError`).
 
 use std::sync::Arc;
 
@@ -11,14 +13,86 @@ use crate::domain::device::{DeviceTokens, IssuedDeviceToken};
 use crate::domain::message::{render_sms, ttl_minutes, voice_script, whatsapp_template};
 use crate::domain::token::JwkSet;
 use crate::domain::{
-    Channel, E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome,
+    Channel, ChannelSet, E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome,
 };
-use crate::error::ApiError;
 use crate::ports::{
     BotChallenge, ChallengeError, Clock, CodeContent, CodeMessage, CodeSender, DeliveryError, OtpStore, Secrets,
     SendSubjects, StoreError, VerifySubjects,
 };
 use crate::secrets::SecretCache;
+
+/// Why a send did not go out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The channel is not among those offered (`OTP_CHANNELS`).
+    #[error("channel not offered")]
+    ChannelNotOffered { offered: ChannelSet },
+    /// The number is valid, but of a type not served (`OTP_NUMBER_TYPES`).
+    #[error("number type not served")]
+    NumberTypeNotServed,
+    /// The number's country is not served (`OTP_ALLOWED_COUNTRIES`), or the provider does
+    /// not send there.
+    #[error("country not served")]
+    CountryNotServed,
+    /// The send needs a solved bot challenge.
+    #[error("bot challenge required")]
+    ChallengeRequired,
+    /// The bot challenge's provider did not vouch for the token.
+    #[error("bot challenge rejected")]
+    ChallengeRejected,
+    /// A limit refused it; nothing was recorded.
+    #[error("rate limited for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    /// The provider says the number is not valid.
+    #[error("the provider refused the number")]
+    InvalidNumber,
+    /// The provider will not reach the number on this channel.
+    #[error("the number cannot be reached on this channel")]
+    Unreachable,
+    /// The provider failed us; the code was withdrawn.
+    #[error("delivery failed")]
+    DeliveryFailed,
+    /// A dependency (the secrets, the store, the challenge's provider) failed.
+    #[error("unavailable")]
+    Unavailable,
+}
+
+/// Why a verify approved nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("incorrect code, {attempts_remaining} attempts left")]
+    Incorrect { attempts_remaining: u32 },
+    /// The code's tries or the lane's failed-attempt cap are spent.
+    #[error("too many attempts")]
+    TooManyAttempts,
+    /// No code is pending: never sent, expired, used or voided.
+    #[error("no pending code")]
+    NoPendingCode,
+    #[error("rate limited for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("unavailable")]
+    Unavailable,
+    /// The session token could not be signed.
+    #[error("internal error")]
+    Internal,
+}
+
+/// A dependency failed (logged where it failed): the use case answers it as unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unavailable")]
+pub struct Unavailable;
+
+impl From<Unavailable> for SendError {
+    fn from(_: Unavailable) -> Self {
+        Self::Unavailable
+    }
+}
+
+impl From<Unavailable> for VerifyError {
+    fn from(_: Unavailable) -> Self {
+        Self::Unavailable
+    }
+}
 
 /// A send that went out.
 #[derive(Debug, Clone)]
@@ -98,7 +172,7 @@ impl OtpService {
         caller: Caller<'_>,
         captcha_token: Option<&str>,
         device_token: Option<&str>,
-    ) -> Result<SendAccepted, ApiError> {
+    ) -> Result<SendAccepted, SendError> {
         self.check_channel(channel)?;
         if !self.settings.number_types.allows(&phone) {
             tracing::info!(
@@ -107,7 +181,7 @@ impl OtpService {
                 number_type = phone.number_type().name(),
                 "send refused: number type not served"
             );
-            return Err(ApiError::InvalidPhone);
+            return Err(SendError::NumberTypeNotServed);
         }
         if !self.settings.allowed_countries.allows(&phone) {
             tracing::info!(
@@ -116,10 +190,10 @@ impl OtpService {
                 country = phone.region(),
                 "send refused: country not allowed"
             );
-            return Err(ApiError::CountryNotAllowed);
+            return Err(SendError::CountryNotServed);
         }
         let challenged = self.check_challenge(caller, captcha_token).await?;
-        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
+        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
         let now = self.clock.now();
         let device_key = device_tokens(&secrets).read(&phone, device_token, now).map(|id| pepper.device_key(&id));
@@ -173,7 +247,7 @@ impl OtpService {
                     country = phone.region(),
                     "send refused until the bot challenge is solved: the number is new and its prefix or a cap is under attack"
                 );
-                return Err(ApiError::CaptchaRequired);
+                return Err(SendError::ChallengeRequired);
             }
             SendDecision::RateLimited { retry_after_seconds, scope, .. } => {
                 tracing::info!(
@@ -185,7 +259,7 @@ impl OtpService {
                     retry_after_seconds,
                     "send refused: rate limited"
                 );
-                return Err(ApiError::RateLimited { retry_after_seconds });
+                return Err(SendError::RateLimited { retry_after_seconds });
             }
         };
 
@@ -236,10 +310,10 @@ impl OtpService {
                 );
             }
             return Err(match error {
-                DeliveryError::InvalidNumber => ApiError::InvalidPhone,
-                DeliveryError::Unreachable => ApiError::PhoneUnreachable,
-                DeliveryError::CountryBlocked => ApiError::CountryNotAllowed,
-                DeliveryError::Failed(_) => ApiError::SmsFailed,
+                DeliveryError::InvalidNumber => SendError::InvalidNumber,
+                DeliveryError::Unreachable => SendError::Unreachable,
+                DeliveryError::CountryBlocked => SendError::CountryNotServed,
+                DeliveryError::Failed(_) => SendError::DeliveryFailed,
             });
         }
         tracing::info!(
@@ -264,11 +338,11 @@ impl OtpService {
     /// The test numbers the secrets hold. The cache already checked them with this code
     /// length when it loaded them, so a failure here is two lengths disagreeing: answered
     /// as unavailable rather than as a number without its fixed code.
-    fn test_numbers(&self, secrets: &Secrets) -> Result<TestNumbers, ApiError> {
+    fn test_numbers(&self, secrets: &Secrets) -> Result<TestNumbers, Unavailable> {
         let Some(list) = &secrets.test_numbers else { return Ok(TestNumbers::default()) };
         TestNumbers::parse(list.expose_secret(), self.settings.code_length).map_err(|reason| {
             tracing::error!(event = "secrets_unusable", %reason, "the test numbers do not parse");
-            ApiError::ServiceUnavailable
+            Unavailable
         })
     }
 
@@ -278,24 +352,24 @@ impl OtpService {
     }
 
     /// `channel` is one of those offered (`OTP_CHANNELS`).
-    pub fn check_channel(&self, channel: Channel) -> Result<(), ApiError> {
+    pub fn check_channel(&self, channel: Channel) -> Result<(), SendError> {
         if self.settings.channels.contains(channel) {
             return Ok(());
         }
         tracing::info!(event = "send_channel_refused", channel = channel.as_str(), "send refused: channel not offered");
-        Err(ApiError::ChannelNotAllowed { channels: self.settings.channels.clone() })
+        Err(SendError::ChannelNotOffered { offered: self.settings.channels.clone() })
     }
 
     /// The bot challenge, before anything is recorded or sent: whether the request solved
     /// one. Always asked for, a missing token is `captcha_required`; under attack only, a
     /// missing token is no challenge solved (the store's step tells whether one is needed),
     /// and a given one is checked.
-    async fn check_challenge(&self, caller: Caller<'_>, token: Option<&str>) -> Result<bool, ApiError> {
+    async fn check_challenge(&self, caller: Caller<'_>, token: Option<&str>) -> Result<bool, SendError> {
         let Some(challenge) = &self.challenge else { return Ok(false) };
         let token = token.map(str::trim).filter(|t| !t.is_empty());
         let token = match (token, self.settings.captcha_when) {
             (Some(token), _) => token,
-            (None, ChallengeWhen::Always) => return Err(ApiError::CaptchaRequired),
+            (None, ChallengeWhen::Always) => return Err(SendError::ChallengeRequired),
             (None, ChallengeWhen::UnderAttack) => return Ok(false),
         };
         // Without a known address the provider gets none; API Gateway always gives one.
@@ -304,11 +378,11 @@ impl OtpService {
             Ok(()) => Ok(true),
             Err(ChallengeError::Rejected { reasons }) => {
                 tracing::info!(event = "captcha_failed", ?reasons, "send refused: bot challenge failed");
-                Err(ApiError::CaptchaFailed)
+                Err(SendError::ChallengeRejected)
             }
             Err(ChallengeError::Unavailable(reason)) => {
                 tracing::error!(event = "captcha_unavailable", %reason, "the bot challenge provider failed");
-                Err(ApiError::ServiceUnavailable)
+                Err(SendError::Unavailable)
             }
         }
     }
@@ -321,14 +395,14 @@ impl OtpService {
         code: OtpCode,
         caller: Caller<'_>,
         device_token: Option<&str>,
-    ) -> Result<Approval, ApiError> {
-        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
+    ) -> Result<Approval, VerifyError> {
+        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
         // Before the code is judged, so that no approval is spent on a token that cannot be
         // signed. Where codes are verified the cache loads no secrets without the keys; a
         // process that only sends has none (it may read none).
         let Some(keys) = secrets.token_keys.clone() else {
             tracing::error!(event = "secrets_unusable", "no token signing keys loaded: this process signs no tokens");
-            return Err(ApiError::ServiceUnavailable);
+            return Err(VerifyError::Unavailable);
         };
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
         let hash = pepper.hash_code(phone.as_str(), &code);
@@ -370,7 +444,7 @@ impl OtpService {
                 );
                 let token = issuer.issue(&phone, channel.auth_method(), now).map_err(|error| {
                     tracing::error!(%error, "session token not issued");
-                    ApiError::Internal
+                    VerifyError::Internal
                 })?;
                 let expires = now + self.settings.device_token_ttl;
                 let device_token = match device {
@@ -379,9 +453,9 @@ impl OtpService {
                 };
                 Ok(Approval { to: phone, token, device_token })
             }
-            VerifyOutcome::Incorrect { attempts_remaining } => Err(ApiError::IncorrectCode { attempts_remaining }),
-            VerifyOutcome::AttemptsExhausted | VerifyOutcome::NumberLocked => Err(ApiError::TooManyAttempts),
-            VerifyOutcome::NoPendingCode => Err(ApiError::CodeExpired),
+            VerifyOutcome::Incorrect { attempts_remaining } => Err(VerifyError::Incorrect { attempts_remaining }),
+            VerifyOutcome::AttemptsExhausted | VerifyOutcome::NumberLocked => Err(VerifyError::TooManyAttempts),
+            VerifyOutcome::NoPendingCode => Err(VerifyError::NoPendingCode),
             VerifyOutcome::RateLimited { retry_after_seconds } => {
                 tracing::info!(
                     event = "verify_rate_limited",
@@ -389,7 +463,7 @@ impl OtpService {
                     retry_after_seconds,
                     "verify refused: rate limited"
                 );
-                Err(ApiError::RateLimited { retry_after_seconds })
+                Err(VerifyError::RateLimited { retry_after_seconds })
             }
         }
     }
@@ -397,9 +471,9 @@ impl OtpService {
 
 impl OtpService {
     /// The public keys the session tokens may be signed with (every configured one).
-    pub async fn jwk_set(&self) -> Result<JwkSet, ApiError> {
-        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
-        secrets.token_keys.as_ref().map(|keys| keys.jwk_set()).ok_or(ApiError::ServiceUnavailable)
+    pub async fn jwk_set(&self) -> Result<JwkSet, Unavailable> {
+        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
+        secrets.token_keys.as_ref().map(|keys| keys.jwk_set()).ok_or(Unavailable)
     }
 }
 
@@ -408,7 +482,7 @@ fn device_tokens(secrets: &Secrets) -> DeviceTokens {
     DeviceTokens::new(secrets.session_secret.expose_secret().as_bytes())
 }
 
-fn store_failure(error: StoreError) -> ApiError {
+fn store_failure(error: StoreError) -> Unavailable {
     tracing::error!(%error, "store failed");
-    ApiError::ServiceUnavailable
+    Unavailable
 }

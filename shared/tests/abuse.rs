@@ -576,7 +576,7 @@ mod simulated_day {
     /// no prefix meets the guard's threshold), sequential within each.
     fn drained(n: u32) -> String {
         let (prefix, sub) = (n % 100, n / 100);
-        if n % 2 == 0 { format!("+3712{prefix:02}{sub:05}") } else { format!("+3706{prefix:02}{sub:05}") }
+        if n.is_multiple_of(2) { format!("+3712{prefix:02}{sub:05}") } else { format!("+3706{prefix:02}{sub:05}") }
     }
 
     /// The prefix attack's numbers: new numbers of +1 415, never approved.

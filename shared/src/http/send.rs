@@ -56,9 +56,9 @@ pub(super) fn device_token(body: &Map<String, Value>) -> Option<&str> {
 /// channel, known or not, is `channel_not_allowed`, which lists those offered.
 fn channel(service: &OtpService, field: Option<&str>) -> Result<Channel, ApiError> {
     match field {
-        None => service.check_channel(Channel::Sms).map(|()| Channel::Sms),
+        None => Ok(service.check_channel(Channel::Sms).map(|()| Channel::Sms)?),
         Some(name) => match Channel::parse(name) {
-            Some(channel) => service.check_channel(channel).map(|()| channel),
+            Some(channel) => Ok(service.check_channel(channel).map(|()| channel)?),
             None => {
                 tracing::info!(event = "send_channel_refused", "send refused: no such channel");
                 Err(ApiError::ChannelNotAllowed { channels: service.settings().channels.clone() })
