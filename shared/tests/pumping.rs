@@ -284,14 +284,29 @@ async fn three_days_of_pumping_on_firestore() {
 /// none gives up on contention.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_budget_is_exact_across_instances_under_concurrency() {
-    let Some(host) = emulator::host("the_budget_is_exact_across_instances_under_concurrency") else { return };
+    let test = "the_budget_is_exact_across_instances_under_concurrency";
+    exact_across_instances(test, &[("OTP_SMS_PER_DAY", "50")], "budget 50").await;
+}
+
+/// The same race against the new numbers' share: a budget of 100, half of it for numbers not
+/// yet known (all 200 are new): exactly 50 SMS, every other answer `429 rate_limited`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_new_numbers_share_is_exact_across_instances_under_concurrency() {
+    let test = "the_new_numbers_share_is_exact_across_instances_under_concurrency";
+    let settings = [("OTP_SMS_PER_DAY", "100"), ("OTP_SMS_PER_DAY_NEW_PERCENT", "50")];
+    exact_across_instances(test, &settings, "budget 100, new numbers' share 50 %").await;
+}
+
+/// Two service instances on one emulator, 200 concurrent sends to distinct new numbers from
+/// distinct clients, against caps that allow exactly 50.
+async fn exact_across_instances(test: &str, settings: &[(&str, &str)], what: &str) {
+    let Some(host) = emulator::host(test) else { return };
     let config = emulator::config();
-    let settings = [("OTP_SMS_PER_DAY", "50")];
     let clock = Arc::new(ManualClock::new(day_start() + TimeDelta::hours(12)));
     let a: Arc<FirestoreStore> = Arc::new(emulator::store(host.clone(), config.clone()));
     let b: Arc<FirestoreStore> = Arc::new(emulator::store(host, config));
-    let one = Arc::new(instance(a.clone(), clock.clone(), &settings).await);
-    let two = Arc::new(instance(b.clone(), clock.clone(), &settings).await);
+    let one = Arc::new(instance(a.clone(), clock.clone(), settings).await);
+    let two = Arc::new(instance(b.clone(), clock.clone(), settings).await);
     // Ten countries, twenty numbers each: under the guard's and the country cap's thresholds.
     let patterns: Vec<&str> = ATTACKED.iter().map(|(_, p, _)| *p).chain(GENUINE.iter().map(|(_, p)| *p)).collect();
     let start = Arc::new(tokio::sync::Barrier::new(200));
@@ -314,14 +329,14 @@ async fn the_budget_is_exact_across_instances_under_concurrency() {
     let sms = one.outbox().list().len() + two.outbox().list().len();
     let overdrawn = a.overdrawn() + b.overdrawn();
     println!(
-        "budget 50, 200 concurrent sends over two instances: {sms} SMS; answers {answers:?}; \
+        "{what}, 200 concurrent sends over two instances: {sms} SMS; answers {answers:?}; \
          commits refused for a conflict and retried: {}; units that landed in a full shard, given back: {overdrawn}",
         a.conflicts() + b.conflicts()
     );
-    assert_eq!(sms, 50, "exactly the budget: {answers:?}");
+    assert_eq!(sms, 50, "exactly the cap: {answers:?}");
     assert_eq!(answers.get(&(202, "<none>".to_owned())), Some(&50));
     assert_eq!(answers.get(&(429, "rate_limited".to_owned())), Some(&150), "every other answer: {answers:?}");
     // The units are added blindly (no commit conflicts on the shards), so the race for the
-    // budget's last units shows as units added to a shard already full, and given back.
+    // cap's last units shows as units added to a shard already full, and given back.
     assert!(overdrawn > 0, "the instances really raced for the last units");
 }
