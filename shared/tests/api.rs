@@ -690,7 +690,11 @@ async fn a_call_and_a_text_share_the_limits_and_the_call_approves_as_tel() {
     assert_eq!((reply.status, reply.body["channel"].as_str()), (202, Some("voice")), "{}", reply.body);
     let entry = app.outbox().list().into_iter().next().expect("the call is in the outbox");
     assert_eq!(entry.channel, otp_core::domain::Channel::Voice);
-    assert!(entry.body.starts_with("<Response><Say language=\"fr-FR\">Votre code"), "{}", entry.body);
+    assert!(
+        entry.body.starts_with("<Response><Say voice=\"Polly.Celine\" language=\"fr-FR\">Votre code"),
+        "{}",
+        entry.body
+    );
     // The resend cooldown holds across channels.
     let reply = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "channel": "whatsapp" }), "198.51.100.7").await;
     assert_eq!((reply.status, reply.error_code()), (429, "rate_limited"), "{}", reply.body);

@@ -328,7 +328,7 @@ async fn a_call_goes_out_in_twilios_shape_says_the_code_and_approves_as_tel() {
     assert_eq!((call.to.as_str(), call.from.as_str()), (PHONE, FROM));
     assert!(call.sid.starts_with("CA") && call.sid.len() == 34, "{}", call.sid);
     let twiml = call.twiml.as_deref().expect("TwiML inline, no URL to host");
-    assert!(twiml.starts_with("<Response><Say language=\"pt-BR\">Seu código"), "{twiml}");
+    assert!(twiml.starts_with("<Response><Say voice=\"Polly.Camila\" language=\"pt-BR\">Seu código"), "{twiml}");
     assert_eq!(twiml.matches("<Say").count(), 3, "{twiml}");
     let attempts = fake.attempts();
     assert_eq!(

@@ -22,7 +22,7 @@ const englishDigits = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'se
 
 /** The code an English call's TwiML says, digit word by digit word. */
 export function codeSaid(twiml: string): string {
-  const said = /<Say language="en-[A-Z]{2}">[^:<]*: ([^<]*)\.<\/Say>/.exec(twiml)?.[1] ?? '';
+  const said = /<Say voice="Polly\.[A-Za-z]+" language="en-[A-Z]{2}">[^:<]*: ([^<]*)\.<\/Say>/.exec(twiml)?.[1] ?? '';
   return said
     .split(', ')
     .map((word) => String(englishDigits.indexOf(word)))

@@ -327,12 +327,15 @@ impl TwilioSender {
     }
 }
 
-/// The TwiML of a call that says `script`: one `<Say>` per line in the script's language,
-/// a pause between lines. The words are ours, but escaped all the same.
+/// The TwiML of a call that says `script`: one `<Say>` per line in the script's language and
+/// voice, a pause between lines. The words are ours, but escaped all the same.
 pub fn twiml(script: &VoiceScript) -> String {
-    let language = xml_escape(script.language);
-    let says: Vec<String> =
-        script.lines.iter().map(|line| format!("<Say language=\"{language}\">{}</Say>", xml_escape(line))).collect();
+    let (voice, language) = (xml_escape(script.voice), xml_escape(script.language));
+    let says: Vec<String> = script
+        .lines
+        .iter()
+        .map(|line| format!("<Say voice=\"{voice}\" language=\"{language}\">{}</Say>", xml_escape(line)))
+        .collect();
     format!("<Response>{}</Response>", says.join("<Pause length=\"1\"/>"))
 }
 
@@ -572,11 +575,15 @@ mod tests {
 
     #[test]
     fn the_twiml_says_each_line_in_its_language_with_pauses_and_escapes() {
-        let script = VoiceScript { language: "pt-BR", lines: vec!["um, dois.".into(), "a < b & \"c\"".into()] };
+        let script = VoiceScript {
+            language: "pt-BR",
+            voice: "Polly.Camila",
+            lines: vec!["um, dois.".into(), "a < b & \"c\"".into()],
+        };
         assert_eq!(
             twiml(&script),
-            "<Response><Say language=\"pt-BR\">um, dois.</Say><Pause length=\"1\"/>\
-             <Say language=\"pt-BR\">a &lt; b &amp; &quot;c&quot;</Say></Response>"
+            "<Response><Say voice=\"Polly.Camila\" language=\"pt-BR\">um, dois.</Say><Pause length=\"1\"/>\
+             <Say voice=\"Polly.Camila\" language=\"pt-BR\">a &lt; b &amp; &quot;c&quot;</Say></Response>"
         );
     }
 

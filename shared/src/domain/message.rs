@@ -57,10 +57,11 @@ fn language_of(locale: Option<&str>) -> Option<String> {
 }
 
 /// What a call says: one `<Say>` per line, in `language` (a tag of Twilio's `<Say
-/// language>`), with a pause between lines.
+/// language>`) with `voice` (one that speaks that language), with a pause between lines.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VoiceScript {
     pub language: &'static str,
+    pub voice: &'static str,
     pub lines: Vec<String>,
 }
 
@@ -90,25 +91,42 @@ pub fn digit_words(language: &str) -> Option<&'static [&'static str; 10]> {
 /// where there is one: `hi-IN` is read in Indian English), else the language's widest
 /// spoken form (Brazilian Portuguese, Latin
 /// American Spanish: those a launch in Brazil and Latin America calls first).
-fn voice_language(locale: Option<&str>) -> (&'static str, &'static str) {
-    let language = language_of(locale);
+/// The voices a call may speak in: each `<Say language>` tag with an Amazon Polly standard
+/// voice of it, as Twilio names them. Twilio's default voice (`man`) speaks English,
+/// Spanish, French, German and Italian only: a Brazilian call in it would fail, so every
+/// call names its voice. The first of each language is its default.
+pub const VOICES: [(&str, &str, &str); 12] = [
+    ("en", "en-US", "Polly.Joanna"),
+    ("en", "en-GB", "Polly.Amy"),
+    ("en", "en-AU", "Polly.Nicole"),
+    ("en", "en-IN", "Polly.Raveena"),
+    ("es", "es-MX", "Polly.Mia"),
+    ("es", "es-ES", "Polly.Lucia"),
+    ("es", "es-US", "Polly.Lupe"),
+    ("pt", "pt-BR", "Polly.Camila"),
+    ("pt", "pt-PT", "Polly.Ines"),
+    ("fr", "fr-FR", "Polly.Celine"),
+    ("fr", "fr-CA", "Polly.Chantal"),
+    ("de", "de-DE", "Polly.Marlene"),
+];
+
+/// The script's language, its `<Say>` tag and voice for `locale`: its region's where one is
+/// listed, else the language's first; English for a language without a script.
+fn voice_language(locale: Option<&str>) -> (&'static str, &'static str, &'static str) {
+    let language = language_of(locale).filter(|l| VOICES.iter().any(|(language, _, _)| language == l));
+    let language = language.as_deref().unwrap_or("en");
     let region = locale.and_then(|l| l.split(['-', '_']).nth(1)).map(str::to_ascii_uppercase);
-    let (language, tags): (&str, &[&str]) = match language.as_deref() {
-        Some("es") => ("es", &["es-MX", "es-ES", "es-US"]),
-        Some("pt") => ("pt", &["pt-BR", "pt-PT"]),
-        Some("fr") => ("fr", &["fr-FR", "fr-CA"]),
-        Some("de") => ("de", &["de-DE"]),
-        _ => ("en", &["en-US", "en-GB", "en-AU", "en-CA", "en-IN"]),
-    };
-    let regional = region.and_then(|region| tags.iter().find(|tag| tag.ends_with(&format!("-{region}"))));
-    (language, regional.copied().unwrap_or(tags[0]))
+    let voices = || VOICES.iter().filter(|(l, _, _)| *l == language);
+    let regional = region.and_then(|region| voices().find(|(_, tag, _)| tag.ends_with(&format!("-{region}"))));
+    let (language, tag, voice) = regional.or_else(|| voices().next()).copied().unwrap_or(VOICES[0]);
+    (language, tag, voice)
 }
 
 /// The call's script for `code`: the digits one by one, as words of the locale's language
 /// (a digit read as a numeral can be taken for a number or, in German, an ordinal), said
 /// twice, and a warning not to share it.
 pub fn voice_script(locale: Option<&str>, code: &OtpCode) -> VoiceScript {
-    let (language, tag) = voice_language(locale);
+    let (language, tag, voice) = voice_language(locale);
     let words = digit_words(language).unwrap_or(&DIGIT_WORDS[0].1);
     let digits =
         code.expose().bytes().map(|b| words[usize::from(b.wrapping_sub(b'0')).min(9)]).collect::<Vec<_>>().join(", ");
@@ -139,7 +157,7 @@ pub fn voice_script(locale: Option<&str>, code: &OtpCode) -> VoiceScript {
             "Do not share it with anyone. Goodbye.".to_owned(),
         ],
     };
-    VoiceScript { language: tag, lines: lines.into() }
+    VoiceScript { language: tag, voice, lines: lines.into() }
 }
 
 /// An approved WhatsApp authentication template, filled in: its variables (Twilio's
@@ -301,6 +319,18 @@ mod tests {
         assert_eq!(voice_script(Some("hi-IN"), &code()).lines, voice_script(None, &code()).lines);
         assert_eq!(voice_script(Some("xx"), &code()), voice_script(None, &code()));
         assert_eq!(voice_script(None, &code()).language, "en-US");
+        // Every call names a voice of its language: Twilio's default (`man`) has no
+        // Portuguese, so a Brazilian call would fail without one.
+        let voice = |locale| voice_script(Some(locale), &code()).voice;
+        assert_eq!(
+            [voice("pt-BR"), voice("pt"), voice("es"), voice("fr-CA")],
+            ["Polly.Camila", "Polly.Camila", "Polly.Mia", "Polly.Chantal"]
+        );
+        for (language, tag, voice) in VOICES {
+            assert!(tag.starts_with(&format!("{language}-")) && voice.starts_with("Polly."), "{tag} {voice}");
+            assert_eq!(voice_script(Some(tag), &code()).voice, voice, "{tag}");
+            assert!(digit_words(language).is_some(), "{language} has its digit words");
+        }
     }
 
     #[test]
