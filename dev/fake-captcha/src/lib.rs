@@ -16,7 +16,6 @@
 //!   `POST /_fake/reset` forgets calls, faults and used tokens.
 
 use std::collections::{HashSet, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -25,12 +24,8 @@ use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// Which provider an endpoint of the fake speaks for.
@@ -197,10 +192,13 @@ impl FakeCaptcha {
 
     /// Starts on `address`, accepting `secret`.
     pub async fn start_on(address: SocketAddr, secret: &str, defaults: Defaults) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(address).await?;
-        let address = listener.local_addr()?;
         let shared = Arc::new(Shared { secret: secret.to_owned(), defaults, state: Mutex::new(State::default()) });
-        let server = tokio::spawn(serve(listener, shared.clone()));
+        let serving = shared.clone();
+        let (address, server) = dev_serve::serve(address, move |request, _peer| {
+            let shared = serving.clone();
+            async move { route(&shared, request).await }
+        })
+        .await?;
         Ok(Self { address, shared, server })
     }
 
@@ -234,26 +232,7 @@ impl FakeCaptcha {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors, say: wait a moment rather than spin.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(&shared, request).await) }
-            });
-            // A client that gives up mid-call (a timeout) closes the connection: not our error.
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
-}
-
-type Answer = http::Response<Full<Bytes>>;
+use dev_serve::Answer;
 
 async fn route(shared: &Shared, request: http::Request<Incoming>) -> Answer {
     let (parts, body) = request.into_parts();

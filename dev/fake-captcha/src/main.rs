@@ -3,7 +3,6 @@
 //! settings it prints. Never deployed.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use fake_captcha::{Defaults, FakeCaptcha, Flavor};
 
@@ -67,17 +66,9 @@ async fn main() {
     );
 
     // Print each call: this is a developer's terminal.
-    let mut shown = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-        let calls = fake.calls();
-        if calls.len() < shown {
-            shown = 0; // reset through the control endpoint
-        }
-        for call in &calls[shown..] {
+    dev_serve::print_new_records(
+        || fake.calls(),
+        |call| {
             let verdict = match call.success {
                 Some(true) => "success".to_owned(),
                 Some(false) => format!("failure {:?}", call.error_codes),
@@ -88,7 +79,7 @@ async fn main() {
                 call.flavor,
                 call.remoteip.as_deref().unwrap_or("-")
             );
-        }
-        shown = calls.len();
-    }
+        },
+    )
+    .await;
 }

@@ -2,22 +2,17 @@
 //! as the Lambda binaries, with `/_dev/outbox` listing the codes sent (SMS, calls and
 //! WhatsApp messages, each with its channel). Never deployed.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use otp_core::adapters::outbox::Outbox;
 use otp_core::http::MAX_BODY_BYTES;
 use otp_core::secrets::env::EnvSecrets;
 use otp_core::wiring::{self, Overrides};
 use otp_core::{Api, ApiError, Endpoint, Settings};
-use tokio::net::TcpListener;
 
 mod demo;
 
@@ -64,33 +59,20 @@ async fn run() -> Result<(), String> {
     let local = Arc::new(Local { api: app.api, demo_root, outbox: app.outbox });
 
     let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let serving = local.clone();
+    let (address, server) = dev_serve::serve(address, move |request, peer| {
+        let local = serving.clone();
+        async move { local.route(request, peer).await }
+    })
+    .await
+    .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let extra = if local.outbox.is_some() { ", GET /_dev/outbox" } else { " (SMS through Twilio's API)" };
     println!(
         "OTP service (local run) on http://{address}: POST /api/send-otp, POST /api/verify-otp, GET /.well-known/jwks.json{extra}"
     );
-
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(error) => { tracing::warn!(%error, "accept failed"); continue; }
-            },
-            _ = &mut shutdown => return Ok(()),
-        };
-        let local = local.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let local = local.clone();
-                async move { Ok::<_, Infallible>(local.route(request, peer).await) }
-            });
-            if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(%error, "connection closed with an error");
-            }
-        });
-    }
+    dev_serve::shutdown_signal().await;
+    server.abort();
+    Ok(())
 }
 
 impl Local {
@@ -130,18 +112,4 @@ impl Local {
         };
         response.map(|body| Full::new(Bytes::from(body)))
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
