@@ -47,6 +47,9 @@ pub struct Settings {
     pub sms: SmsKind,
     /// Another base URL for Twilio's API, such as a local fake (`TWILIO_API_BASE`).
     pub twilio_api_base: Option<EndpointUrl>,
+    /// The public URL of `POST /api/sms-status`, given to Twilio as `StatusCallback`
+    /// (`OTP_STATUS_CALLBACK_URL`); unset: no status callbacks.
+    pub status_callback_url: Option<EndpointUrl>,
     /// The WhatsApp sender and template (`TWILIO_WHATSAPP_FROM`,
     /// `TWILIO_WHATSAPP_CONTENT_SID`): required with `whatsapp` among the channels and
     /// `OTP_SMS=twilio`.
@@ -220,6 +223,10 @@ impl Settings {
             None => None,
             Some(raw) => Some(EndpointUrl::parse(&raw).map_err(|reason| invalid("TWILIO_API_BASE", reason))?),
         };
+        let status_callback_url = match env.text("OTP_STATUS_CALLBACK_URL") {
+            None => None,
+            Some(raw) => Some(EndpointUrl::parse(&raw).map_err(|reason| invalid("OTP_STATUS_CALLBACK_URL", reason))?),
+        };
         let twilio_whatsapp = whatsapp_sender(&env)?;
         if sms == SmsKind::Twilio && service.channels.contains(Channel::Whatsapp) && twilio_whatsapp.is_none() {
             return Err(invalid(
@@ -239,6 +246,7 @@ impl Settings {
             firestore,
             sms,
             twilio_api_base,
+            status_callback_url,
             twilio_whatsapp,
             ssm_prefix: env.text("OTP_SSM_PREFIX"),
             captcha,

@@ -14,10 +14,14 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::ports::{
-    BotChallenge, ChallengeError, Clock, CodeContent, CodeMessage, CodeSender, DeliveryError, OtpStore, Secrets,
-    SendSubjects, StoreError, VerifySubjects,
+    BotChallenge, ChallengeError, Clock, CodeContent, CodeMessage, CodeSender, DeliveryError, MetricEvent, Metrics,
+    OtpStore, Secrets, SendSubjects, StoreError, VerifySubjects,
 };
 use crate::secrets::SecretCache;
+
+mod delivery;
+
+pub use delivery::{DeliveryTracking, NoMetrics, StatusCallback};
 
 /// A send that went out.
 #[derive(Debug, Clone)]
@@ -60,6 +64,9 @@ pub struct OtpService {
     clock: Arc<dyn Clock>,
     secrets: Arc<SecretCache>,
     challenge: Option<Arc<dyn BotChallenge>>,
+    /// The status callbacks' records, where they are on (`service/delivery.rs`).
+    delivery: Option<DeliveryTracking>,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl OtpService {
@@ -71,7 +78,8 @@ impl OtpService {
         secrets: Arc<SecretCache>,
         challenge: Option<Arc<dyn BotChallenge>>,
     ) -> Self {
-        Self { settings: Arc::new(settings), store, sms, clock, secrets, challenge }
+        let (delivery, metrics) = (None, Arc::new(NoMetrics));
+        Self { settings: Arc::new(settings), store, sms, clock, secrets, challenge, delivery, metrics }
     }
 
     pub fn settings(&self) -> &ServiceSettings {
@@ -185,7 +193,8 @@ impl OtpService {
             Channel::Whatsapp => CodeContent::Whatsapp(whatsapp_template(locale, &code)),
         };
         let message = CodeMessage { to: phone.as_str().to_owned(), content };
-        if let Err(error) = self.sms.send(&message).await {
+        let sent = self.sms.send(&message).await;
+        if let Err(error) = &sent {
             // No usable code may outlive a failed SMS; the send still counts toward the limits.
             if let Err(store_error) = self.store.withdraw_code(&number_key, &hash, now).await {
                 tracing::error!(phone = %phone.masked(), error = %store_error, "could not withdraw the code of a failed SMS");
@@ -216,6 +225,9 @@ impl OtpService {
                 DeliveryError::CountryBlocked => ApiError::CountryNotAllowed,
                 DeliveryError::Failed(_) => ApiError::SmsFailed,
             });
+        }
+        if let Ok(receipt) = sent {
+            self.track_sent(receipt, &phone, channel, now).await;
         }
         tracing::info!(
             event = "sms_sent",
@@ -304,6 +316,7 @@ impl OtpService {
         tracing::info!(event = "verify_judged", phone = %phone.masked(), ?outcome, "verify judged");
         match outcome {
             VerifyOutcome::Approved { channel } => {
+                self.metrics.emit(&MetricEvent::Approved { country: phone.region(), channel });
                 tracing::info!(
                     event = "verify_approved",
                     phone = %phone.masked(),

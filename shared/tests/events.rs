@@ -210,7 +210,10 @@ struct Hanging;
 
 #[async_trait::async_trait]
 impl otp_core::ports::CodeSender for Hanging {
-    async fn send(&self, _: &otp_core::ports::CodeMessage) -> Result<(), otp_core::ports::DeliveryError> {
+    async fn send(
+        &self,
+        _: &otp_core::ports::CodeMessage,
+    ) -> Result<otp_core::ports::ProviderReceipt, otp_core::ports::DeliveryError> {
         std::future::pending().await
     }
 }

@@ -23,6 +23,7 @@ pub mod emulator;
 pub mod logs;
 pub mod moto;
 pub mod secrets;
+pub mod server;
 pub mod store;
 pub mod tokens;
 pub mod twilio;

@@ -15,6 +15,7 @@
 //! a unit in a full shard undoes the send, which is decided again (`record_send`).
 
 mod auth;
+mod delivery;
 mod records;
 
 use std::collections::{HashMap, HashSet};
@@ -38,6 +39,7 @@ use rand::Rng;
 use tokio::sync::OnceCell;
 
 pub use self::auth::{ConnectError, FirestoreAuth, credentials_from_json};
+pub use self::delivery::DELIVERIES;
 pub use self::records::EXPIRE_AT;
 use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS, ShardedCap, TALLY_SHARDS};
 use crate::domain::{
