@@ -35,6 +35,9 @@ pub enum SmsKind {
     Twilio,
 }
 
+/// The CloudWatch namespace of the metric lines unless `OTP_METRICS_NAMESPACE` names another.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "OtpService";
+
 /// Every setting: what the service uses, and what the start-up needs to build it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -50,6 +53,8 @@ pub struct Settings {
     /// The public URL of `POST /api/sms-status`, given to Twilio as `StatusCallback`
     /// (`OTP_STATUS_CALLBACK_URL`); unset: no status callbacks.
     pub status_callback_url: Option<EndpointUrl>,
+    /// The CloudWatch namespace of the EMF metric lines (`OTP_METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
     /// The WhatsApp sender and template (`TWILIO_WHATSAPP_FROM`,
     /// `TWILIO_WHATSAPP_CONTENT_SID`): required with `whatsapp` among the channels and
     /// `OTP_SMS=twilio`.
@@ -247,6 +252,9 @@ impl Settings {
             sms,
             twilio_api_base,
             status_callback_url,
+            metrics_namespace: env
+                .text("OTP_METRICS_NAMESPACE")
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned()),
             twilio_whatsapp,
             ssm_prefix: env.text("OTP_SSM_PREFIX"),
             captcha,

@@ -189,7 +189,8 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
         (None, None) => Arc::new(MemoryStore::new()),
     };
     let cors = Cors::new(&settings.allowed_origins);
-    let metrics = overrides.metrics.unwrap_or_else(|| Arc::new(Emf::stdout(clock.clone())));
+    let metrics =
+        overrides.metrics.unwrap_or_else(|| Arc::new(Emf::stdout(clock.clone(), &settings.metrics_namespace)));
     let mut service = OtpService::new(settings.service, store, sms, clock, secrets, challenge).with_metrics(metrics);
     if let Some(url) = &settings.status_callback_url {
         service = service.with_delivery(DeliveryTracking { log: delivery, callback_url: url.as_str().to_owned() });

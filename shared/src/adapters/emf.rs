@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use crate::domain::delivery::DeliveryState;
 use crate::ports::{Clock, MetricEvent, Metrics};
 
-/// The CloudWatch namespace of every metric (template.yaml's dashboard and alarm read it).
-pub const NAMESPACE: &str = "OtpService";
+/// The CloudWatch namespace of the metrics unless the settings name another
+/// (`OTP_METRICS_NAMESPACE`; template.yaml: `OtpService/<stack>`, which its dashboard and
+/// alarm read).
+pub use crate::config::DEFAULT_METRICS_NAMESPACE as NAMESPACE;
 /// The `Service` dimension's one value.
 pub const SERVICE: &str = "otp";
 
@@ -21,13 +23,14 @@ type Sink = Box<dyn Fn(&str) + Send + Sync>;
 /// Writes each event as one EMF line.
 pub struct Emf {
     clock: Arc<dyn Clock>,
+    namespace: String,
     sink: Sink,
 }
 
 impl Emf {
     /// To standard output: Lambda's log stream, the local run's terminal.
-    pub fn stdout(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, sink: Box::new(|line| println!("{line}")) }
+    pub fn stdout(clock: Arc<dyn Clock>, namespace: &str) -> Self {
+        Self { clock, namespace: namespace.to_owned(), sink: Box::new(|line| println!("{line}")) }
     }
 
     /// Into a list that the caller reads (tests).
@@ -35,13 +38,13 @@ impl Emf {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let kept = lines.clone();
         let sink = Box::new(move |line: &str| kept.lock().unwrap_or_else(|e| e.into_inner()).push(line.to_owned()));
-        (Self { clock, sink }, lines)
+        (Self { clock, namespace: NAMESPACE.to_owned(), sink }, lines)
     }
 }
 
 impl Metrics for Emf {
     fn emit(&self, event: &MetricEvent<'_>) {
-        let line = emf_line(event, self.clock.now().timestamp_millis());
+        let line = emf_line(&self.namespace, event, self.clock.now().timestamp_millis());
         (self.sink)(&line.to_string());
     }
 }
@@ -56,8 +59,8 @@ fn final_metric(state: DeliveryState) -> &'static str {
     }
 }
 
-/// The EMF document of `event` at `timestamp_ms`.
-pub fn emf_line(event: &MetricEvent<'_>, timestamp_ms: i64) -> Value {
+/// The EMF document of `event` at `timestamp_ms`, in `namespace`.
+pub fn emf_line(namespace: &str, event: &MetricEvent<'_>, timestamp_ms: i64) -> Value {
     let (country, channel, mut metrics) = match event {
         MetricEvent::Sent { country, channel } => (*country, *channel, vec![("Sent", "Count", json!(1))]),
         MetricEvent::Approved { country, channel } => (*country, *channel, vec![("Approved", "Count", json!(1))]),
@@ -74,7 +77,7 @@ pub fn emf_line(event: &MetricEvent<'_>, timestamp_ms: i64) -> Value {
         "_aws": {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
+                "Namespace": namespace,
                 "Dimensions": [["Country"], ["Service"]],
                 "Metrics": definitions,
             }],
@@ -96,7 +99,7 @@ mod tests {
 
     #[test]
     fn each_event_is_one_emf_document_per_country_and_for_the_service() {
-        let sent = emf_line(&MetricEvent::Sent { country: "BR", channel: Channel::Sms }, 1_800_000_000_000);
+        let sent = emf_line(NAMESPACE, &MetricEvent::Sent { country: "BR", channel: Channel::Sms }, 1_800_000_000_000);
         assert_eq!(sent["_aws"]["Timestamp"], 1_800_000_000_000_i64);
         let directive = &sent["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], NAMESPACE);
@@ -104,6 +107,7 @@ mod tests {
         assert_eq!(directive["Metrics"], json!([{ "Name": "Sent", "Unit": "Count" }]));
         assert_eq!((&sent["Country"], &sent["Service"], &sent["Sent"]), (&json!("BR"), &json!("otp"), &json!(1)));
         let delivered = emf_line(
+            "OtpService/prod",
             &MetricEvent::Final {
                 country: "IN",
                 channel: Channel::Whatsapp,
@@ -117,14 +121,18 @@ mod tests {
             json!([{ "Name": "Delivered", "Unit": "Count" }, { "Name": "DeliveryLatency", "Unit": "Milliseconds" }])
         );
         assert_eq!((&delivered["Delivered"], &delivered["DeliveryLatency"]), (&json!(1), &json!(4200)));
+        assert_eq!(delivered["_aws"]["CloudWatchMetrics"][0]["Namespace"], "OtpService/prod");
         assert_eq!(delivered["Channel"], "whatsapp");
         for (state, name) in [(DeliveryState::Undelivered, "Undelivered"), (DeliveryState::Failed, "Failed")] {
-            let line =
-                emf_line(&MetricEvent::Final { country: "US", channel: Channel::Voice, state, latency: None }, 0);
+            let line = emf_line(
+                NAMESPACE,
+                &MetricEvent::Final { country: "US", channel: Channel::Voice, state, latency: None },
+                0,
+            );
             assert_eq!(line[name], 1, "{line}");
             assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().map(Vec::len), Some(1));
         }
-        let approved = emf_line(&MetricEvent::Approved { country: "001", channel: Channel::Sms }, 0);
+        let approved = emf_line(NAMESPACE, &MetricEvent::Approved { country: "001", channel: Channel::Sms }, 0);
         assert_eq!((&approved["Approved"], &approved["Country"]), (&json!(1), &json!("001")));
     }
 }

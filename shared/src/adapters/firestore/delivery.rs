@@ -17,9 +17,6 @@ use crate::domain::delivery::{DeliveryRecord, DeliveryState, StatusApplied, Stat
 use crate::domain::{Channel, SubjectKey};
 use crate::ports::{DeliveryLog, StoreError};
 
-/// The collection, after the store's prefix.
-pub const DELIVERIES: &str = "deliveries";
-
 fn string(text: &str) -> Value {
     Value { value_type: Some(ValueType::StringValue(text.to_owned())) }
 }
@@ -78,7 +75,7 @@ fn delivery_record(fields: &Fields) -> Result<DeliveryRecord, MalformedRecord> {
 impl DeliveryLog for FirestoreStore {
     async fn record_sent(&self, key: &SubjectKey, record: &DeliveryRecord) -> Result<(), StoreError> {
         let db = self.db().await?;
-        let name = self.document_name(db, DELIVERIES, key);
+        let name = self.document_name(db, "deliveries", key);
         let create = Write {
             current_document: Some(Precondition { condition_type: Some(ConditionType::Exists(false)) }),
             operation: Some(write::Operation::Update(Document {
@@ -101,7 +98,7 @@ impl DeliveryLog for FirestoreStore {
         now: DateTime<Utc>,
     ) -> Result<StatusApplied, StoreError> {
         let db = self.db().await?;
-        let name = self.document_name(db, DELIVERIES, key);
+        let name = self.document_name(db, "deliveries", key);
         let names = [name.clone()];
         let (applied, _) = self
             .atomically(db, &names, |read| {

@@ -39,7 +39,6 @@ use rand::Rng;
 use tokio::sync::OnceCell;
 
 pub use self::auth::{ConnectError, FirestoreAuth, credentials_from_json};
-pub use self::delivery::DELIVERIES;
 pub use self::records::EXPIRE_AT;
 use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS, ShardedCap, TALLY_SHARDS};
 use crate::domain::{
@@ -56,7 +55,8 @@ pub struct FirestoreConfig {
     pub database_id: String,
     /// Prefix of the collections: `<prefix>numbers`, `<prefix>clients`, `<prefix>ranges`
     /// (only with the per-range limit on), `<prefix>countries`, `<prefix>budget`,
-    /// `<prefix>guard` and `<prefix>approvals` (docs/DEPLOY.md sets a TTL policy on each).
+    /// `<prefix>guard`, `<prefix>approvals` and `<prefix>deliveries` (docs/DEPLOY.md sets a
+    /// TTL policy on each).
     pub collection_prefix: String,
     /// The longest one call (connect, read or commit) may take before the store answers
     /// `Unavailable`, so an unreachable Firestore costs a request seconds, not the
