@@ -210,22 +210,6 @@ export interface components {
             use: "sig";
         };
         /**
-         * @description Twilio's status callback form: a message's (`MessageSid`, `MessageStatus`) or a
-         *     call's (`CallSid`, `CallStatus`), with `ErrorCode` where Twilio gives one, and the
-         *     other fields Twilio sends (ignored). At most 64 fields.
-         */
-        StatusCallback: {
-            MessageSid?: string;
-            /** @enum {string} */
-            MessageStatus?: "accepted" | "scheduled" | "queued" | "sending" | "sent" | "partially_delivered" | "delivered" | "read" | "undelivered" | "failed" | "canceled";
-            CallSid?: string;
-            /** @enum {string} */
-            CallStatus?: "queued" | "initiated" | "ringing" | "in-progress" | "completed" | "busy" | "no-answer" | "failed" | "canceled";
-            ErrorCode?: string;
-        } & {
-            [key: string]: string;
-        };
-        /**
          * @description Every `error.code` of API.md, each with one HTTP status.
          * @enum {string}
          */
@@ -390,6 +374,22 @@ export interface components {
                 /** @constant */
                 code: "internal_error";
             };
+        };
+        /**
+         * @description Twilio's status callback form: a message's (`MessageSid`, `MessageStatus`) or a
+         *     call's (`CallSid`, `CallStatus`), with `ErrorCode` where Twilio gives one, and the
+         *     other fields Twilio sends (ignored). At most 64 fields.
+         */
+        StatusCallback: {
+            MessageSid?: string;
+            /** @enum {string} */
+            MessageStatus?: "accepted" | "scheduled" | "queued" | "sending" | "sent" | "partially_delivered" | "delivered" | "read" | "undelivered" | "failed" | "canceled";
+            CallSid?: string;
+            /** @enum {string} */
+            CallStatus?: "queued" | "initiated" | "ringing" | "in-progress" | "completed" | "busy" | "no-answer" | "failed" | "canceled";
+            ErrorCode?: string;
+        } & {
+            [key: string]: string;
         };
     };
     responses: {
