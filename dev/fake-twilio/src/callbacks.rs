@@ -18,7 +18,7 @@ use crate::Shared;
 
 /// What becomes of the messages and calls to one number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
 pub enum Delivery {
     /// `sent`, then `delivered` (a call: `completed`).
     #[default]
