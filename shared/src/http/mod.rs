@@ -20,6 +20,7 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 pub use cors::Cors;
 pub use request::MAX_BODY_BYTES;
 pub use response::{SECURITY_HEADERS, error_response, with_security_headers};
+pub use sms_status::parse_callback as parse_status_callback;
 
 use layers::{CatchPanicLayer, CorsLayer, DeadlineLayer, SecurityHeadersLayer, TimeLeft};
 
