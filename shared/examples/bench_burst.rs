@@ -109,7 +109,18 @@ async fn burst(
                 let phone = format!("+{country}{i:08}");
                 let (number, client) = (pepper.number_key(&phone), pepper.client_key(&format!("client-{i}")));
                 let hash = pepper.hash_code(&phone, &code);
+                #[cfg(otp_baseline)]
                 let subjects = SendSubjects { number: &number, client: &client, range: None, country };
+                #[cfg(not(otp_baseline))]
+                let subjects = SendSubjects {
+                    number: &number,
+                    client: &client,
+                    range: None,
+                    country,
+                    prefix: country,
+                    device: None,
+                    challenged: false,
+                };
                 let started = Instant::now();
                 #[cfg(not(otp_baseline))]
                 let decision = sends.record_send(&subjects, hash, Channel::Sms, &policy, Utc::now()).await;
@@ -118,13 +129,18 @@ async fn burst(
                 let took = started.elapsed();
                 match decision {
                     Ok(SendDecision::Allowed { .. }) => tally.sent.fetch_add(1, Ordering::Relaxed),
-                    Ok(SendDecision::RateLimited { .. }) => {
+                    // Refused (rate limited, or a challenge asked for).
+                    Ok(_) => {
                         return (took, tally.limited.fetch_add(1, Ordering::Relaxed));
                     }
                     Err(StoreError::Contention) => return (took, tally.contention.fetch_add(1, Ordering::Relaxed)),
                     Err(_) => return (took, tally.failed.fetch_add(1, Ordering::Relaxed)),
                 };
+                #[cfg(otp_baseline)]
                 let subjects = VerifySubjects { number: &number, client: &client, country };
+                #[cfg(not(otp_baseline))]
+                let subjects =
+                    VerifySubjects { number: &number, client: &client, country, prefix: country, device: None };
                 match verifies.judge_attempt(&subjects, &hash, &verify_policy, Utc::now()).await {
                     #[cfg(not(otp_baseline))]
                     Ok(VerifyOutcome::Approved { .. }) => {}

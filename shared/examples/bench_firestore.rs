@@ -77,7 +77,15 @@ async fn run() -> Result<(), String> {
             async move {
                 let phone = format!("+1415{i:07}");
                 let (number, client) = (pepper.number_key(&phone), pepper.client_key(&format!("client-{i}")));
-                let subjects = SendSubjects { number: &number, client: &client, range: None, country: country(i) };
+                let subjects = SendSubjects {
+                    number: &number,
+                    client: &client,
+                    range: None,
+                    country: country(i),
+                    prefix: country(i),
+                    device: None,
+                    challenged: false,
+                };
                 let decision = store
                     .record_send(&subjects, pepper.hash_code(&phone, &code), Channel::Sms, &policy, Utc::now())
                     .await
@@ -96,7 +104,13 @@ async fn run() -> Result<(), String> {
             async move {
                 let phone = format!("+1415{i:07}");
                 let (number, client) = (pepper.number_key(&phone), pepper.client_key(&format!("client-{i}")));
-                let subjects = VerifySubjects { number: &number, client: &client, country: country(i) };
+                let subjects = VerifySubjects {
+                    number: &number,
+                    client: &client,
+                    country: country(i),
+                    prefix: country(i),
+                    device: None,
+                };
                 let outcome = store
                     .judge_attempt(&subjects, &pepper.hash_code(&phone, &code), &verify_policy, Utc::now())
                     .await

@@ -95,6 +95,24 @@ pub struct ServiceSettings {
     pub webotp_domain: Option<String>,
     /// The channels offered, in order (`OTP_CHANNELS`).
     pub channels: ChannelSet,
+    /// When the bot challenge, if one is configured, is asked for (`OTP_CAPTCHA_WHEN`).
+    pub captcha_when: ChallengeWhen,
+    /// How long a device token is valid (`OTP_DEVICE_TOKEN_DAYS`).
+    pub device_token_ttl: TimeDelta,
+    /// The national digits of a number's prefix for the conversion guard
+    /// (`OTP_GUARD_PREFIX_DIGITS`, 0 to 6).
+    pub guard_prefix_digits: u8,
+}
+
+/// When the bot challenge is asked for (`OTP_CAPTCHA_WHEN`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChallengeWhen {
+    /// Of every send.
+    #[default]
+    Always,
+    /// Only of sends to numbers not yet known in a paused prefix, or past the levels of
+    /// `policy::CHALLENGE_COUNTRY_PERCENT` / `CHALLENGE_NEW_SHARE_PERCENT`.
+    UnderAttack,
 }
 
 /// Who WhatsApp codes come from, and the approved authentication template they fill in.
@@ -224,6 +242,8 @@ impl Settings {
         };
         let captcha = challenge::captcha_settings(|name| env.text(name))
             .map_err(|(variable, reason)| invalid(variable, reason))?;
+        let mut service = service;
+        service.policy.challenge_under_attack = captcha.is_some() && service.captcha_when == ChallengeWhen::UnderAttack;
         let twilio_api_base = match env.text("TWILIO_API_BASE") {
             None => None,
             Some(raw) => Some(EndpointUrl::parse(&raw).map_err(|reason| invalid("TWILIO_API_BASE", reason))?),
@@ -285,6 +305,37 @@ fn service_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<S
         max: env.capped_count("OTP_MAX_FAILURES_PER_NUMBER", 20, MAX_FAILURES)?,
         window: env.seconds("OTP_FAILURES_WINDOW_SECONDS", 86_400, 1)?,
     };
+    let device_failures =
+        WindowLimit { max: env.capped_count("OTP_MAX_FAILURES_PER_DEVICE", 10, MAX_FAILURES)?, ..failures };
+    let known_for = match env.number("OTP_KNOWN_NUMBER_DAYS", 90, 0)? {
+        0 => None,
+        days => Some(
+            i64::try_from(days)
+                .ok()
+                .filter(|d| *d <= 3650)
+                .map(TimeDelta::days)
+                .ok_or_else(|| invalid("OTP_KNOWN_NUMBER_DAYS", "must be 0 to 3650"))?,
+        ),
+    };
+    let new_percent = env.number("OTP_SMS_PER_DAY_NEW_PERCENT", 50, 0)?;
+    if new_percent > 100 {
+        return Err(invalid("OTP_SMS_PER_DAY_NEW_PERCENT", "must be 0 to 100"));
+    }
+    let device_token_days = env.number("OTP_DEVICE_TOKEN_DAYS", 90, 1)?;
+    let device_token_ttl = i64::try_from(device_token_days)
+        .ok()
+        .filter(|d| *d <= 3650)
+        .map(TimeDelta::days)
+        .ok_or_else(|| invalid("OTP_DEVICE_TOKEN_DAYS", "must be 1 to 3650"))?;
+    let guard_prefix_digits = u8::try_from(env.number("OTP_GUARD_PREFIX_DIGITS", 3, 0)?)
+        .ok()
+        .filter(|d| *d <= 6)
+        .ok_or_else(|| invalid("OTP_GUARD_PREFIX_DIGITS", "must be 0 to 6"))?;
+    let captcha_when = match env.text("OTP_CAPTCHA_WHEN").as_deref() {
+        None | Some("always") => ChallengeWhen::Always,
+        Some("under_attack") => ChallengeWhen::UnderAttack,
+        Some(_) => return Err(invalid("OTP_CAPTCHA_WHEN", "must be `always` or `under_attack`")),
+    };
     let guard_pause = env.seconds("OTP_GUARD_PAUSE_SECONDS", 3600, 1)?;
     let guard_percent = env.number("OTP_GUARD_MIN_CONVERSION_PERCENT", 20, 0)?;
     if guard_percent > 100 {
@@ -312,13 +363,18 @@ fn service_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<S
         },
         per_range,
         failures,
+        device_failures,
         daily_budget: env.optional_cap("OTP_SMS_PER_DAY", 2000)?,
+        // With no number ever known, every number is new: a share would only shrink the budget.
+        new_numbers_percent: known_for.map(|_| new_percent as u32),
         per_country_hour: CountryCap {
             default: env.optional_cap("OTP_SMS_PER_COUNTRY_HOUR", 200)?,
             overrides: country_overrides(&env.text("OTP_SMS_PER_COUNTRY_HOUR_OVERRIDES").unwrap_or_default())
                 .map_err(|reason| invalid("OTP_SMS_PER_COUNTRY_HOUR_OVERRIDES", reason))?,
         },
         guard,
+        // Set once the challenge's own settings are read (`Settings::from_lookup`).
+        challenge_under_attack: false,
     };
     let verify_policy = VerifyPolicy {
         per_client: WindowLimit {
@@ -326,6 +382,8 @@ fn service_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<S
             window: env.seconds("OTP_VERIFIES_PER_IP_WINDOW_SECONDS", 900, 1)?,
         },
         failures,
+        device_failures,
+        known_for,
     };
     let range_digits = u8::try_from(env.number("OTP_RANGE_DIGITS", 3, 1)?)
         .ok()
@@ -357,6 +415,9 @@ fn service_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<S
             None => ChannelSet::default(),
             Some(list) => ChannelSet::parse(&list).map_err(|reason| invalid("OTP_CHANNELS", reason))?,
         },
+        captcha_when,
+        device_token_ttl,
+        guard_prefix_digits,
     })
 }
 

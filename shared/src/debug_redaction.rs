@@ -99,8 +99,8 @@ fn keys_hashes_and_tokens_are_not_printed() {
     let id = hex::encode(device.device.as_bytes());
     assert_hides("IssuedDeviceToken", format!("{device:?}"), &[&device.token, &id, NATIONAL]);
     assert_hides("DeviceId", format!("{:?}", device.device), &[&id]);
-    let approval = Approval { to: phone(), token };
-    assert_hides("Approval", format!("{approval:?}"), &[&jwt, NATIONAL]);
+    let approval = Approval { to: phone(), token, device_token: device.clone() };
+    assert_hides("Approval", format!("{approval:?}"), &[&jwt, &device.token, &id, NATIONAL]);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use crate::domain::ChannelSet;
+use crate::service::{SendError, StatusError, Unavailable, VerifyError};
 
 /// Every way a request can fail, as the contract (API.md) names them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,6 +159,53 @@ impl ApiError {
             _ => {}
         }
         serde_json::json!({ "error": error })
+    }
+}
+
+/// The contract's answer to each way a send fails: the one place a use case's error
+/// becomes a status and a code.
+impl From<StatusError> for ApiError {
+    fn from(error: StatusError) -> Self {
+        match error {
+            StatusError::NotServed => Self::NotFound,
+            StatusError::Unavailable => Self::ServiceUnavailable,
+        }
+    }
+}
+
+impl From<SendError> for ApiError {
+    fn from(error: SendError) -> Self {
+        match error {
+            SendError::ChannelNotOffered { offered } => Self::ChannelNotAllowed { channels: offered },
+            // A number we do not text is answered as one that cannot receive codes.
+            SendError::NumberTypeNotServed | SendError::InvalidNumber => Self::InvalidPhone,
+            SendError::CountryNotServed => Self::CountryNotAllowed,
+            SendError::ChallengeRequired => Self::CaptchaRequired,
+            SendError::ChallengeRejected => Self::CaptchaFailed,
+            SendError::RateLimited { retry_after_seconds } => Self::RateLimited { retry_after_seconds },
+            SendError::Unreachable => Self::PhoneUnreachable,
+            SendError::DeliveryFailed => Self::SmsFailed,
+            SendError::Unavailable => Self::ServiceUnavailable,
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::Incorrect { attempts_remaining } => Self::IncorrectCode { attempts_remaining },
+            VerifyError::TooManyAttempts => Self::TooManyAttempts,
+            VerifyError::NoPendingCode => Self::CodeExpired,
+            VerifyError::RateLimited { retry_after_seconds } => Self::RateLimited { retry_after_seconds },
+            VerifyError::Unavailable => Self::ServiceUnavailable,
+            VerifyError::Internal => Self::Internal,
+        }
+    }
+}
+
+impl From<Unavailable> for ApiError {
+    fn from(_: Unavailable) -> Self {
+        Self::ServiceUnavailable
     }
 }
 

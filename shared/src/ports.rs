@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use crate::domain::delivery::{DeliveryRecord, DeliveryState, StatusApplied, StatusReport};
 use crate::domain::message::{VoiceScript, WhatsappTemplate};
 use crate::domain::token::TokenKeys;
-use crate::domain::{Channel, CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy};
+use crate::domain::{Asker, Channel, CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy};
 
 /// The store of pending codes and limit counters.
 ///
@@ -31,9 +31,10 @@ pub trait OtpStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError>;
 
-    /// Judges one verify attempt of `candidate` for `subjects.number` at `now`; an
-    /// approval is counted for its country (the conversion guard's figures) in the same
-    /// step, without reading anything more.
+    /// Judges one verify attempt of `candidate` for `subjects.number` (in the lane of
+    /// `subjects.device`) at `now`; an approval is counted for its prefix (the conversion
+    /// guard's figures, once per number in a while) in the same step, without reading
+    /// anything more.
     async fn judge_attempt(
         &self,
         subjects: &VerifySubjects<'_>,
@@ -52,7 +53,8 @@ pub trait OtpStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Whom a send concerns: the keys of its records, and the number's country.
+/// Whom a send concerns: the keys of its records, the number's country and prefix, and
+/// what the request carries that the rules tell apart.
 #[derive(Debug, Clone, Copy)]
 pub struct SendSubjects<'a> {
     pub number: &'a SubjectKey,
@@ -61,6 +63,18 @@ pub struct SendSubjects<'a> {
     pub range: Option<&'a SubjectKey>,
     /// ISO 3166-1 alpha-2 region of the number, or `001` for non-geographic numbers.
     pub country: &'a str,
+    /// The number's guard prefix (`E164Phone::prefix`).
+    pub prefix: &'a str,
+    /// The device a valid device token names, as its key.
+    pub device: Option<&'a SubjectKey>,
+    /// The request's bot challenge was solved.
+    pub challenged: bool,
+}
+
+impl SendSubjects<'_> {
+    pub fn asker(&self) -> Asker<'_> {
+        Asker { country: self.country, prefix: self.prefix, device: self.device, challenged: self.challenged }
+    }
 }
 
 /// Whom a verify concerns.
@@ -69,6 +83,8 @@ pub struct VerifySubjects<'a> {
     pub number: &'a SubjectKey,
     pub client: &'a SubjectKey,
     pub country: &'a str,
+    pub prefix: &'a str,
+    pub device: Option<&'a SubjectKey>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,18 +1,20 @@
 //! The use cases: send a code, verify a code. Each takes parsed domain values, runs the
-//! rules over the ports, and answers with a domain result or an `ApiError`.
+//! rules over the ports, and answers with a domain result or its own error: what happened,
+//! in the use case's words (`SendError`, `VerifyError`). The edge maps each to the
+//! contract's status and code in one place (`error.rs`, `From<SendError> for ApiError`).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
-use crate::config::{ServiceSettings, TestNumbers};
+use crate::config::{ChallengeWhen, ServiceSettings, TestNumbers};
+use crate::domain::device::{DeviceTokens, IssuedDeviceToken};
 use crate::domain::message::{render_sms, ttl_minutes, voice_script, whatsapp_template};
 use crate::domain::token::JwkSet;
 use crate::domain::{
-    Channel, E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome,
+    Channel, ChannelSet, E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome,
 };
-use crate::error::ApiError;
 use crate::ports::{
     BotChallenge, ChallengeError, Clock, CodeContent, CodeMessage, CodeSender, DeliveryError, MetricEvent, Metrics,
     OtpStore, Secrets, SendSubjects, StoreError, VerifySubjects,
@@ -21,7 +23,80 @@ use crate::secrets::SecretCache;
 
 mod delivery;
 
-pub use delivery::{DeliveryTracking, NoMetrics, StatusCallback};
+pub use delivery::{DeliveryTracking, NoMetrics, StatusCallback, StatusError};
+
+/// Why a send did not go out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The channel is not among those offered (`OTP_CHANNELS`).
+    #[error("channel not offered")]
+    ChannelNotOffered { offered: ChannelSet },
+    /// The number is valid, but of a type not served (`OTP_NUMBER_TYPES`).
+    #[error("number type not served")]
+    NumberTypeNotServed,
+    /// The number's country is not served (`OTP_ALLOWED_COUNTRIES`), or the provider does
+    /// not send there.
+    #[error("country not served")]
+    CountryNotServed,
+    /// The send needs a solved bot challenge.
+    #[error("bot challenge required")]
+    ChallengeRequired,
+    /// The bot challenge's provider did not vouch for the token.
+    #[error("bot challenge rejected")]
+    ChallengeRejected,
+    /// A limit refused it; nothing was recorded.
+    #[error("rate limited for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    /// The provider says the number is not valid.
+    #[error("the provider refused the number")]
+    InvalidNumber,
+    /// The provider will not reach the number on this channel.
+    #[error("the number cannot be reached on this channel")]
+    Unreachable,
+    /// The provider failed us; the code was withdrawn.
+    #[error("delivery failed")]
+    DeliveryFailed,
+    /// A dependency (the secrets, the store, the challenge's provider) failed.
+    #[error("unavailable")]
+    Unavailable,
+}
+
+/// Why a verify approved nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("incorrect code, {attempts_remaining} attempts left")]
+    Incorrect { attempts_remaining: u32 },
+    /// The code's tries or the lane's failed-attempt cap are spent.
+    #[error("too many attempts")]
+    TooManyAttempts,
+    /// No code is pending: never sent, expired, used or voided.
+    #[error("no pending code")]
+    NoPendingCode,
+    #[error("rate limited for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("unavailable")]
+    Unavailable,
+    /// The session token could not be signed.
+    #[error("internal error")]
+    Internal,
+}
+
+/// A dependency failed (logged where it failed): the use case answers it as unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unavailable")]
+pub struct Unavailable;
+
+impl From<Unavailable> for SendError {
+    fn from(_: Unavailable) -> Self {
+        Self::Unavailable
+    }
+}
+
+impl From<Unavailable> for VerifyError {
+    fn from(_: Unavailable) -> Self {
+        Self::Unavailable
+    }
+}
 
 /// A send that went out.
 #[derive(Debug, Clone)]
@@ -37,6 +112,8 @@ pub struct SendAccepted {
 pub struct Approval {
     pub to: E164Phone,
     pub token: SessionToken,
+    /// The device's token: renewed for the device that verified with one, new otherwise.
+    pub device_token: IssuedDeviceToken,
 }
 
 /// Who is asking, as the edge saw them.
@@ -86,9 +163,10 @@ impl OtpService {
         &self.settings
     }
 
-    /// Whether a send needs a bot challenge token.
+    /// Whether every send needs a bot challenge token (`OTP_CAPTCHA_WHEN=always`); under
+    /// attack only, the store's step asks for it.
     pub fn requires_challenge(&self) -> bool {
-        self.challenge.is_some()
+        self.challenge.is_some() && self.settings.captcha_when == ChallengeWhen::Always
     }
 
     /// Sends a new code to `phone` on `channel`, if the channel is offered and the
@@ -101,7 +179,8 @@ impl OtpService {
         locale: Option<&str>,
         caller: Caller<'_>,
         captcha_token: Option<&str>,
-    ) -> Result<SendAccepted, ApiError> {
+        device_token: Option<&str>,
+    ) -> Result<SendAccepted, SendError> {
         self.check_channel(channel)?;
         if !self.settings.number_types.allows(&phone) {
             tracing::info!(
@@ -110,7 +189,7 @@ impl OtpService {
                 number_type = phone.number_type().name(),
                 "send refused: number type not served"
             );
-            return Err(ApiError::InvalidPhone);
+            return Err(SendError::NumberTypeNotServed);
         }
         if !self.settings.allowed_countries.allows(&phone) {
             tracing::info!(
@@ -119,11 +198,14 @@ impl OtpService {
                 country = phone.region(),
                 "send refused: country not allowed"
             );
-            return Err(ApiError::CountryNotAllowed);
+            return Err(SendError::CountryNotServed);
         }
-        self.check_challenge(caller, captcha_token).await?;
-        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
+        let challenged = self.check_challenge(caller, captcha_token).await?;
+        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
+        let now = self.clock.now();
+        let device_key = device_tokens(&secrets).read(&phone, device_token, now).map(|id| pepper.device_key(&id));
+        let prefix = phone.prefix(self.settings.guard_prefix_digits);
         let test_numbers = self.test_numbers(&secrets)?;
         let test_code = test_numbers.code_for(&phone);
         let code = test_code.cloned().unwrap_or_else(|| OtpCode::generate(self.settings.code_length));
@@ -138,27 +220,44 @@ impl OtpService {
             client: &client_key,
             range: range_key.as_ref(),
             country: phone.region(),
+            prefix: &prefix,
+            device: device_key.as_ref(),
+            challenged,
         };
-        let now = self.clock.now();
 
         let decision = self
             .store
             .record_send(&subjects, hash, channel, &self.settings.policy, now)
             .await
             .map_err(store_failure)?;
+        let paused = match &decision {
+            SendDecision::Allowed { .. } => None,
+            SendDecision::RateLimited { paused, .. } | SendDecision::ChallengeRequired { paused } => *paused,
+        };
+        if let Some(trip) = paused {
+            tracing::warn!(
+                event = "prefix_paused",
+                country = phone.region(),
+                prefix = %prefix,
+                sends = trip.sends,
+                approvals = trip.approvals,
+                until = %trip.until,
+                "conversion guard: too few of the prefix's codes are approved; sends to its new numbers are paused"
+            );
+        }
         let expires_at = match decision {
             SendDecision::Allowed { expires_at, .. } => expires_at,
-            SendDecision::RateLimited { retry_after_seconds, scope, paused } => {
-                if let Some(trip) = paused {
-                    tracing::warn!(
-                        event = "country_paused",
-                        country = phone.region(),
-                        sends = trip.sends,
-                        approvals = trip.approvals,
-                        until = %trip.until,
-                        "conversion guard: too few of the country's codes are approved; sends to it are paused"
-                    );
-                }
+            SendDecision::ChallengeRequired { .. } => {
+                tracing::info!(
+                    event = "send_challenge_required",
+                    phone = %phone.masked(),
+                    channel = channel.as_str(),
+                    country = phone.region(),
+                    "send refused until the bot challenge is solved: the number is new and its prefix or a cap is under attack"
+                );
+                return Err(SendError::ChallengeRequired);
+            }
+            SendDecision::RateLimited { retry_after_seconds, scope, .. } => {
                 tracing::info!(
                     event = "send_rate_limited",
                     phone = %phone.masked(),
@@ -168,7 +267,7 @@ impl OtpService {
                     retry_after_seconds,
                     "send refused: rate limited"
                 );
-                return Err(ApiError::RateLimited { retry_after_seconds });
+                return Err(SendError::RateLimited { retry_after_seconds });
             }
         };
 
@@ -220,10 +319,10 @@ impl OtpService {
                 );
             }
             return Err(match error {
-                DeliveryError::InvalidNumber => ApiError::InvalidPhone,
-                DeliveryError::Unreachable => ApiError::PhoneUnreachable,
-                DeliveryError::CountryBlocked => ApiError::CountryNotAllowed,
-                DeliveryError::Failed(_) => ApiError::SmsFailed,
+                DeliveryError::InvalidNumber => SendError::InvalidNumber,
+                DeliveryError::Unreachable => SendError::Unreachable,
+                DeliveryError::CountryBlocked => SendError::CountryNotServed,
+                DeliveryError::Failed(_) => SendError::DeliveryFailed,
             });
         }
         if let Ok(receipt) = sent {
@@ -251,11 +350,11 @@ impl OtpService {
     /// The test numbers the secrets hold. The cache already checked them with this code
     /// length when it loaded them, so a failure here is two lengths disagreeing: answered
     /// as unavailable rather than as a number without its fixed code.
-    fn test_numbers(&self, secrets: &Secrets) -> Result<TestNumbers, ApiError> {
+    fn test_numbers(&self, secrets: &Secrets) -> Result<TestNumbers, Unavailable> {
         let Some(list) = &secrets.test_numbers else { return Ok(TestNumbers::default()) };
         TestNumbers::parse(list.expose_secret(), self.settings.code_length).map_err(|reason| {
             tracing::error!(event = "secrets_unusable", %reason, "the test numbers do not parse");
-            ApiError::ServiceUnavailable
+            Unavailable
         })
     }
 
@@ -265,49 +364,74 @@ impl OtpService {
     }
 
     /// `channel` is one of those offered (`OTP_CHANNELS`).
-    pub fn check_channel(&self, channel: Channel) -> Result<(), ApiError> {
+    pub fn check_channel(&self, channel: Channel) -> Result<(), SendError> {
         if self.settings.channels.contains(channel) {
             return Ok(());
         }
         tracing::info!(event = "send_channel_refused", channel = channel.as_str(), "send refused: channel not offered");
-        Err(ApiError::ChannelNotAllowed { channels: self.settings.channels.clone() })
+        Err(SendError::ChannelNotOffered { offered: self.settings.channels.clone() })
     }
 
-    /// The bot challenge, before anything is recorded or sent.
-    async fn check_challenge(&self, caller: Caller<'_>, token: Option<&str>) -> Result<(), ApiError> {
-        let Some(challenge) = &self.challenge else { return Ok(()) };
-        let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(ApiError::CaptchaRequired)?;
+    /// The bot challenge, before anything is recorded or sent: whether the request solved
+    /// one. Always asked for, a missing token is `captcha_required`; under attack only, a
+    /// missing token is no challenge solved (the store's step tells whether one is needed),
+    /// and a given one is checked.
+    async fn check_challenge(&self, caller: Caller<'_>, token: Option<&str>) -> Result<bool, SendError> {
+        let Some(challenge) = &self.challenge else { return Ok(false) };
+        let token = token.map(str::trim).filter(|t| !t.is_empty());
+        let token = match (token, self.settings.captcha_when) {
+            (Some(token), _) => token,
+            (None, ChallengeWhen::Always) => return Err(SendError::ChallengeRequired),
+            (None, ChallengeWhen::UnderAttack) => return Ok(false),
+        };
         // Without a known address the provider gets none; API Gateway always gives one.
         let ip = caller.ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         match challenge.check(token, ip).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(ChallengeError::Rejected { reasons }) => {
                 tracing::info!(event = "captcha_failed", ?reasons, "send refused: bot challenge failed");
-                Err(ApiError::CaptchaFailed)
+                Err(SendError::ChallengeRejected)
             }
             Err(ChallengeError::Unavailable(reason)) => {
                 tracing::error!(event = "captcha_unavailable", %reason, "the bot challenge provider failed");
-                Err(ApiError::ServiceUnavailable)
+                Err(SendError::Unavailable)
             }
         }
     }
 
-    /// Judges `code` for `phone`; on a match, issues a session token.
-    pub async fn verify(&self, phone: E164Phone, code: OtpCode, caller: Caller<'_>) -> Result<Approval, ApiError> {
-        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
+    /// Judges `code` for `phone`, in the lane of the device `device_token` names (if it is
+    /// valid for the number); on a match, issues a session token and the device's token.
+    pub async fn verify(
+        &self,
+        phone: E164Phone,
+        code: OtpCode,
+        caller: Caller<'_>,
+        device_token: Option<&str>,
+    ) -> Result<Approval, VerifyError> {
+        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
         // Before the code is judged, so that no approval is spent on a token that cannot be
         // signed. Where codes are verified the cache loads no secrets without the keys; a
         // process that only sends has none (it may read none).
         let Some(keys) = secrets.token_keys.clone() else {
             tracing::error!(event = "secrets_unusable", "no token signing keys loaded: this process signs no tokens");
-            return Err(ApiError::ServiceUnavailable);
+            return Err(VerifyError::Unavailable);
         };
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
         let hash = pepper.hash_code(phone.as_str(), &code);
         let number_key = pepper.number_key(phone.as_str());
         let client_key = pepper.client_key(caller.client);
-        let subjects = VerifySubjects { number: &number_key, client: &client_key, country: phone.region() };
         let now = self.clock.now();
+        let tokens = device_tokens(&secrets);
+        let device = tokens.read(&phone, device_token, now);
+        let device_key = device.as_ref().map(|id| pepper.device_key(id));
+        let prefix = phone.prefix(self.settings.guard_prefix_digits);
+        let subjects = VerifySubjects {
+            number: &number_key,
+            client: &client_key,
+            country: phone.region(),
+            prefix: &prefix,
+            device: device_key.as_ref(),
+        };
         let outcome = self
             .store
             .judge_attempt(&subjects, &hash, &self.settings.verify_policy, now)
@@ -322,6 +446,7 @@ impl OtpService {
                     phone = %phone.masked(),
                     channel = channel.as_str(),
                     country = phone.region(),
+                    device_token = device.is_some(),
                     "approved"
                 );
                 let issuer = SessionTokenIssuer::new(
@@ -332,13 +457,18 @@ impl OtpService {
                 );
                 let token = issuer.issue(&phone, channel.auth_method(), now).map_err(|error| {
                     tracing::error!(%error, "session token not issued");
-                    ApiError::Internal
+                    VerifyError::Internal
                 })?;
-                Ok(Approval { to: phone, token })
+                let expires = now + self.settings.device_token_ttl;
+                let device_token = match device {
+                    Some(device) => tokens.issue_for(&phone, device, expires),
+                    None => tokens.issue(&phone, expires),
+                };
+                Ok(Approval { to: phone, token, device_token })
             }
-            VerifyOutcome::Incorrect { attempts_remaining } => Err(ApiError::IncorrectCode { attempts_remaining }),
-            VerifyOutcome::AttemptsExhausted | VerifyOutcome::NumberLocked => Err(ApiError::TooManyAttempts),
-            VerifyOutcome::NoPendingCode => Err(ApiError::CodeExpired),
+            VerifyOutcome::Incorrect { attempts_remaining } => Err(VerifyError::Incorrect { attempts_remaining }),
+            VerifyOutcome::AttemptsExhausted | VerifyOutcome::NumberLocked => Err(VerifyError::TooManyAttempts),
+            VerifyOutcome::NoPendingCode => Err(VerifyError::NoPendingCode),
             VerifyOutcome::RateLimited { retry_after_seconds } => {
                 tracing::info!(
                     event = "verify_rate_limited",
@@ -346,7 +476,7 @@ impl OtpService {
                     retry_after_seconds,
                     "verify refused: rate limited"
                 );
-                Err(ApiError::RateLimited { retry_after_seconds })
+                Err(VerifyError::RateLimited { retry_after_seconds })
             }
         }
     }
@@ -354,13 +484,18 @@ impl OtpService {
 
 impl OtpService {
     /// The public keys the session tokens may be signed with (every configured one).
-    pub async fn jwk_set(&self) -> Result<JwkSet, ApiError> {
-        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
-        secrets.token_keys.as_ref().map(|keys| keys.jwk_set()).ok_or(ApiError::ServiceUnavailable)
+    pub async fn jwk_set(&self) -> Result<JwkSet, Unavailable> {
+        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
+        secrets.token_keys.as_ref().map(|keys| keys.jwk_set()).ok_or(Unavailable)
     }
 }
 
-fn store_failure(error: StoreError) -> ApiError {
+/// The device tokens' issuer and reader, keyed with the session secret.
+fn device_tokens(secrets: &Secrets) -> DeviceTokens {
+    DeviceTokens::new(secrets.session_secret.expose_secret().as_bytes())
+}
+
+fn store_failure(error: StoreError) -> Unavailable {
     tracing::error!(%error, "store failed");
-    ApiError::ServiceUnavailable
+    Unavailable
 }

@@ -163,7 +163,15 @@ async fn seed_pending_code(h: &Harness, code: &str) {
     let pepper = Pepper::new(PEPPER.as_bytes());
     let code = OtpCode::parse(code, settings.code_length).expect("seed code has the default length");
     let (number, client) = (pepper.number_key(PHONE), pepper.client_key("192.0.2.1"));
-    let subjects = SendSubjects { number: &number, client: &client, range: None, country: "US" };
+    let subjects = SendSubjects {
+        number: &number,
+        client: &client,
+        range: None,
+        country: "US",
+        prefix: "1-415",
+        device: None,
+        challenged: false,
+    };
     let decision = h
         .store
         .record_send(&subjects, pepper.hash_code(PHONE, &code), Channel::Sms, &settings.policy, h.app.clock.now())

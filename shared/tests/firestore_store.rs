@@ -131,7 +131,7 @@ async fn near_the_cap_units_in_full_shards_are_given_back_and_past_it_one_read_r
     };
     store.connect_now().await.unwrap();
     let s = Subjects::new();
-    let p = otp_core::domain::SendPolicy { daily_budget: Some(16), guard: None, ..policy() };
+    let p = otp_core::domain::SendPolicy { daily_budget: Some(16), guard: None, new_numbers_percent: None, ..policy() };
     let mut allowed = 0;
     for i in 0..16 {
         let d = s.record(&store, &s.other_number(i), &s.other_client(i), None, s.hash("123456"), &p, t0()).await;
@@ -232,7 +232,10 @@ async fn stored_documents_hold_only_hashes_and_an_expiry() {
 
     let mut number_fields: Vec<_> = number_doc.fields.keys().cloned().collect();
     number_fields.sort();
-    assert_eq!(number_fields, ["expireAt", "failures", "lastSentAt", "pending", "sends"]);
+    assert_eq!(
+        number_fields,
+        ["approvalCountedAt", "devices", "expireAt", "failures", "knownUntil", "lastSentAt", "pending", "sends"]
+    );
     let mut client_fields: Vec<_> = client_doc.fields.keys().cloned().collect();
     client_fields.sort();
     assert_eq!(client_fields, ["expireAt", "sends", "verifies"]);

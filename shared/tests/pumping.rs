@@ -49,11 +49,14 @@ fn day_start() -> DateTime<Utc> {
 }
 
 /// One instance of the service on `store`, at `clock`, with `settings` over the defaults.
+/// Every genuine user here is a new number (600 a day), so the new numbers' share of the
+/// budget is the whole budget: the share's own effect is the simulated day's in abuse.rs
+/// (at the default 50 %, these new users would meet it once the bots had spent theirs).
 async fn instance(store: Arc<dyn OtpStore>, clock: Arc<ManualClock>, settings: &[(&str, &str)]) -> TestApp {
     TestApp::builder()
         .store(store)
         .clock(clock)
-        .settings(&[("OTP_CHANNELS", "sms,voice")])
+        .settings(&[("OTP_CHANNELS", "sms,voice"), ("OTP_SMS_PER_DAY_NEW_PERCENT", "100")])
         .settings(settings)
         .start()
         .await
@@ -73,6 +76,8 @@ struct Figures {
     bot_attempts: u32,
     /// SMS by UTC day (0, 1, 2) and country.
     sms: BTreeMap<(u32, String), u32>,
+    /// SMS to the bots' numbers, by UTC day and attacked country.
+    pumped: BTreeMap<(u32, String), u32>,
     /// Genuine users of the unattacked countries: (came, served).
     genuine: (u32, u32),
     /// Genuine users of the attacked countries: (came, served).
@@ -83,8 +88,9 @@ struct Figures {
 }
 
 impl Figures {
-    fn sms_of(&self, day: u32, country: &str) -> u32 {
-        self.sms.get(&(day, country.to_owned())).copied().unwrap_or(0)
+    /// SMS to the bots' numbers of `country` on `day`.
+    fn pumped_of(&self, day: u32, country: &str) -> u32 {
+        self.pumped.get(&(day, country.to_owned())).copied().unwrap_or(0)
     }
 
     fn sms_on(&self, day: u32) -> u32 {
@@ -144,6 +150,10 @@ async fn simulate(store: Arc<dyn OtpStore>, bots: Channel) -> Figures {
             let phone = otp_core::domain::E164Phone::parse(&message.to, None).expect("sent numbers parse");
             let country = phone.region().to_owned();
             *figures.sms.entry((minute / (24 * 60), country.clone())).or_default() += 1;
+            if let Some((cc, _, _)) = ATTACKED.iter().find(|(_, pattern, _)| message.to.starts_with(bot_block(pattern)))
+            {
+                *figures.pumped.entry((minute / (24 * 60), (*cc).to_owned())).or_default() += 1;
+            }
             *figures.by_channel.entry(message.channel).or_default() += 1;
             *per_hour.entry((country, minute / 60)).or_default() += 1;
         }
@@ -154,6 +164,11 @@ async fn simulate(store: Arc<dyn OtpStore>, bots: Channel) -> Figures {
     figures
 }
 
+/// The number block a pattern walks: what its numbers start with.
+fn bot_block(pattern: &str) -> &str {
+    pattern.split("{}").next().unwrap_or(pattern)
+}
+
 fn share(tally: (u32, u32)) -> f64 {
     f64::from(tally.1) / f64::from(tally.0.max(1))
 }
@@ -161,9 +176,9 @@ fn share(tally: (u32, u32)) -> f64 {
 fn check_and_report(store: &str, figures: &Figures) {
     let defaults = Settings::default().service.policy;
     let days = HOURS / 24;
-    let pumped = |day: u32| -> u32 { ATTACKED.iter().map(|(cc, _, _)| figures.sms_of(day, cc)).sum() };
+    let pumped = |day: u32| -> u32 { ATTACKED.iter().map(|(cc, _, _)| figures.pumped_of(day, cc)).sum() };
     let cost =
-        |day: u32| -> f64 { ATTACKED.iter().map(|(cc, _, price)| f64::from(figures.sms_of(day, cc)) * price).sum() };
+        |day: u32| -> f64 { ATTACKED.iter().map(|(cc, _, price)| f64::from(figures.pumped_of(day, cc)) * price).sum() };
     let unguarded: f64 = ATTACKED.iter().map(|(_, _, price)| 24.0 * 60.0 * price).sum();
     println!(
         "pumping simulation ({store}, {HOURS} h): {} bot sends; most SMS in one country-hour {}; \
@@ -179,9 +194,9 @@ fn check_and_report(store: &str, figures: &Figures) {
     );
     for day in 0..days {
         let by_country: Vec<String> =
-            ATTACKED.iter().map(|(cc, _, _)| format!("{cc} {}", figures.sms_of(day, cc))).collect();
+            ATTACKED.iter().map(|(cc, _, _)| format!("{cc} {}", figures.pumped_of(day, cc))).collect();
         println!(
-            "  day {}: {} SMS in all; to the attacked countries {} (${:.2}; ${unguarded:.2} without the guard): {}",
+            "  day {}: {} SMS in all; to the bots' numbers {} (${:.2}; ${unguarded:.2} without the guard): {}",
             day + 1,
             figures.sms_on(day),
             pumped(day),
@@ -193,7 +208,7 @@ fn check_and_report(store: &str, figures: &Figures) {
         let total = figures.sms_on(day);
         assert!(total <= defaults.daily_budget.unwrap_or(u32::MAX), "day {day} within the daily budget: {total}");
         for (cc, _, _) in ATTACKED {
-            let sms = figures.sms_of(day, cc);
+            let sms = figures.pumped_of(day, cc);
             assert!(sms < 24 * 60 / 4, "day {day}, {cc}: the guard paused it (it got {sms} of 1440 sends)");
         }
         assert!(pumped(day) * 5 < 24 * 60 * ATTACKED.len() as u32, "day {day}: most bot sends were refused");
@@ -208,18 +223,17 @@ fn check_and_report(store: &str, figures: &Figures) {
     let min_sends = defaults.guard.map_or(0, |g| g.min_sends);
     for day in 1..days {
         for (cc, _, _) in ATTACKED {
-            let sms = figures.sms_of(day, cc);
+            let sms = figures.pumped_of(day, cc);
             assert!(sms <= 2 * min_sends, "day {day}, {cc}: {sms} SMS; the pauses do not escalate");
         }
     }
     assert!(share(figures.genuine) >= 0.99, "genuine users of the other countries served: {:?}", figures.genuine);
-    // The guard pauses a whole country, so its own users lose their sign-ins with the bots'
-    // (the collateral the prefix guard is to remove): the simulation sees it.
+    // The guard pauses the bots' prefix, not their country: the attacked countries' own
+    // users, in other prefixes, are served as well as anyone.
     assert!(
-        share(figures.genuine_in_attacked) < share(figures.genuine),
-        "the collateral of a country pause shows: {:?} vs {:?}",
-        figures.genuine_in_attacked,
-        figures.genuine
+        share(figures.genuine_in_attacked) >= 0.99,
+        "genuine users of the attacked countries served: {:?}",
+        figures.genuine_in_attacked
     );
 }
 

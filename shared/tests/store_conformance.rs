@@ -6,10 +6,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use otp_core::domain::{Channel, CountryCap, LimitScope, SendDecision, SendPolicy, VerifyOutcome};
+use otp_core::domain::{
+    Channel, CountryCap, LimitScope, SendDecision, SendPolicy, VerifyOutcome, VerifyPolicy, WindowLimit,
+};
 use otp_core::ports::OtpStore;
 use otp_testkit::secs;
-use otp_testkit::store::{Subjects, concurrently, policy, range_policy};
+use otp_testkit::store::{Subjects, concurrently, policy, range_policy, verify_policy};
 
 /// Where every test here starts: an instant with sub-microsecond nanoseconds, which the
 /// memory store keeps and Firestore drops, so a comparison that holds at only one
@@ -64,7 +66,241 @@ conformance!(
     concurrent_sends_stop_exactly_at_the_country_hour_cap,
     the_guard_counts_the_sends_and_approvals_of_the_hour,
     a_code_keeps_its_channel_until_it_approves,
+    a_device_token_has_its_own_code_sends_and_failed_attempts,
+    a_known_number_is_never_paused_by_the_guard,
+    new_numbers_stop_exactly_at_their_share_and_known_ones_use_the_whole_budget,
+    approvals_count_once_per_number_for_the_guard,
+    under_attack_new_numbers_need_the_challenge_and_it_never_passes_a_cap,
 );
+
+/// The failed-attempt cap of the lanes, small, so that a test reaches it in a few steps.
+fn small_caps() -> (SendPolicy, VerifyPolicy) {
+    let failures = WindowLimit { max: 3, window: TimeDelta::days(1) };
+    let device_failures = WindowLimit { max: 2, ..failures };
+    (
+        SendPolicy { failures, device_failures, ..policy() },
+        VerifyPolicy { failures, device_failures, ..verify_policy() },
+    )
+}
+
+/// A stranger (no device token) locks the number's token-less lane and replaces its code
+/// at will; the device's own code, sends and cap are untouched. Its code approves only
+/// with its token, and its own cap holds for it.
+async fn a_device_token_has_its_own_code_sends_and_failed_attempts(store: Arc<dyn OtpStore>) {
+    let s = Subjects::new();
+    let (p, v) = small_caps();
+    let (number, client, device) = (s.number.clone(), s.client.clone(), s.device(1));
+    let send = |device: Option<&otp_core::domain::SubjectKey>, code: &'static str, at| {
+        let (store, s, p, number, client, device) = (&store, &s, &p, &number, &client, device.cloned());
+        async move { s.ask(&**store, number, client, device.as_ref(), false, code, p, at).await }
+    };
+    let judge = |device: Option<&otp_core::domain::SubjectKey>, code: &'static str, at| {
+        let (store, s, v, number, client, device) = (&store, &s, &v, &number, &client, device.cloned());
+        async move { s.answer(&**store, number, client, device.as_ref(), code, v, at).await.unwrap() }
+    };
+    assert!(matches!(send(Some(&device), "111111", t0()).await, SendDecision::Allowed { .. }));
+    // The stranger's send a second later: no cooldown of the device's lane applies, and it
+    // does not replace the device's code.
+    assert!(matches!(send(None, "222222", t0() + secs(1)).await, SendDecision::Allowed { .. }));
+    for i in 0..2 {
+        let outcome = judge(None, "000000", t0() + secs(2 + i)).await;
+        assert!(matches!(outcome, VerifyOutcome::Incorrect { .. }), "{outcome:?}");
+    }
+    assert_eq!(judge(None, "111111", t0() + secs(4)).await, VerifyOutcome::AttemptsExhausted, "not the device's code");
+    assert_eq!(judge(None, "222222", t0() + secs(5)).await, VerifyOutcome::NumberLocked, "the lane is at its cap");
+    assert!(matches!(
+        send(None, "333333", t0() + secs(120)).await,
+        SendDecision::RateLimited { scope: LimitScope::NumberLocked, .. }
+    ));
+    // The device: its code stands, approves only with its token, and its sends go on.
+    assert_eq!(
+        judge(Some(&s.device(2)), "111111", t0() + secs(6)).await,
+        VerifyOutcome::NoPendingCode,
+        "another device"
+    );
+    assert_eq!(judge(Some(&device), "111111", t0() + secs(7)).await, VerifyOutcome::Approved { channel: Channel::Sms });
+    assert!(matches!(send(Some(&device), "444444", t0() + secs(121)).await, SendDecision::Allowed { .. }));
+    // Its own cap (2 here) holds for it alone.
+    assert!(matches!(judge(Some(&device), "000000", t0() + secs(122)).await, VerifyOutcome::Incorrect { .. }));
+    assert_eq!(judge(Some(&device), "000000", t0() + secs(123)).await, VerifyOutcome::AttemptsExhausted);
+    assert_eq!(judge(Some(&device), "444444", t0() + secs(124)).await, VerifyOutcome::NumberLocked);
+    assert!(matches!(
+        send(Some(&device), "555555", t0() + secs(200)).await,
+        SendDecision::RateLimited { scope: LimitScope::NumberLocked, .. }
+    ));
+    // A third device is a lane of its own, free of both caps.
+    assert!(matches!(send(Some(&s.device(3)), "666666", t0() + secs(201)).await, SendDecision::Allowed { .. }));
+    assert_eq!(
+        judge(Some(&s.device(3)), "666666", t0() + secs(202)).await,
+        VerifyOutcome::Approved { channel: Channel::Sms }
+    );
+}
+
+/// Trips the guard for the test prefix at `at` (`p` without the challenge): sends to other
+/// numbers, none approved, until one trips it (the 30th or 31st, with what the test sent
+/// before); every send before it is allowed.
+async fn trip_the_guard(store: &Arc<dyn OtpStore>, s: &Arc<Subjects>, p: &SendPolicy, at: DateTime<Utc>) {
+    for i in 0..40 {
+        match s.ask(&**store, &s.other_number(100 + i), &s.other_client(i), None, false, "123456", p, at).await {
+            SendDecision::Allowed { .. } => {}
+            SendDecision::RateLimited { scope: LimitScope::PrefixPaused, paused: Some(_), .. } => return,
+            other => panic!("send {i}: {other:?}"),
+        }
+    }
+    panic!("40 unapproved sends did not trip the guard");
+}
+
+/// A number approved within `OTP_KNOWN_NUMBER_DAYS` is sent to through its prefix's pause;
+/// a new number of the prefix is refused, with the pause's wait.
+async fn a_known_number_is_never_paused_by_the_guard(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let p = policy();
+    assert!(matches!(s.send(&*store, "111111", t0()).await, SendDecision::Allowed { .. }));
+    assert_eq!(s.judge(&*store, "111111", t0() + secs(1)).await, VerifyOutcome::Approved { channel: Channel::Sms });
+    let at = t0() + secs(10);
+    trip_the_guard(&store, &s, &p, at).await;
+    let new = s.ask(&*store, &s.other_number(1), &s.other_client(1), None, false, "123456", &p, at + secs(1)).await;
+    assert!(
+        matches!(new, SendDecision::RateLimited { scope: LimitScope::PrefixPaused, paused: None, .. }),
+        "a new number waits for the pause's end: {new:?}"
+    );
+    let known = s.send(&*store, "222222", t0() + secs(120)).await;
+    assert!(matches!(known, SendDecision::Allowed { .. }), "the known number goes on: {known:?}");
+    // Known for 90 days: after them it is new again, and paused like any.
+    let later = t0() + TimeDelta::days(90) + secs(2);
+    trip_the_guard(&store, &s, &p, later).await;
+    let forgotten = s.send(&*store, "333333", later + secs(1)).await;
+    assert!(matches!(forgotten, SendDecision::RateLimited { scope: LimitScope::PrefixPaused, .. }), "{forgotten:?}");
+}
+
+/// Budget 16, half of it for new numbers: 8 numbers sent to and approved fill the share;
+/// 20 concurrent sends to new numbers are then all refused (the share), while the 8 known
+/// numbers, twice each at once, get exactly the 8 units left of the whole budget.
+async fn new_numbers_stop_exactly_at_their_share_and_known_ones_use_the_whole_budget(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let p = SendPolicy { daily_budget: Some(16), new_numbers_percent: Some(50), guard: None, ..policy() };
+    let v = verify_policy();
+    let firsts = concurrently(12, |i| {
+        let (store, s, p) = (store.clone(), s.clone(), p.clone());
+        async move { Ok(s.ask(&*store, &s.other_number(i), &s.other_client(i), None, false, "123456", &p, t0()).await) }
+    })
+    .await;
+    let allowed: Vec<u32> =
+        (0u32..).zip(&firsts).filter(|(_, d)| matches!(d, SendDecision::Allowed { .. })).map(|(i, _)| i).collect();
+    let share = |d: &SendDecision| matches!(d, SendDecision::RateLimited { scope: LimitScope::NewNumbersBudget, .. });
+    assert_eq!(allowed.len(), 8, "exactly the share: {firsts:?}");
+    assert_eq!(firsts.iter().filter(|d| share(d)).count(), 4);
+    for &i in &allowed {
+        let (number, client) = (s.other_number(i), s.other_client(i));
+        let outcome = s.answer(&*store, &number, &client, None, "123456", &v, t0() + secs(1)).await.unwrap();
+        assert_eq!(outcome, VerifyOutcome::Approved { channel: Channel::Sms });
+    }
+    let at = t0() + secs(61);
+    let news = concurrently(20, |i| {
+        let (store, s, p) = (store.clone(), s.clone(), p.clone());
+        async move {
+            Ok(s.ask(&*store, &s.other_number(50 + i), &s.other_client(50 + i), None, false, "111111", &p, at).await)
+        }
+    })
+    .await;
+    assert!(news.iter().all(share), "the share is spent: {news:?}");
+    // Two sends per known number: one now, one from a device of it (a lane of its own).
+    let allowed = Arc::new(allowed);
+    let knowns = concurrently(16, |k| {
+        let (store, s, p, allowed) = (store.clone(), s.clone(), p.clone(), allowed.clone());
+        async move {
+            let i = allowed[(k / 2) as usize];
+            let device = (k % 2 == 1).then(|| s.device(1));
+            Ok(s.ask(&*store, &s.other_number(i), &s.other_client(100 + k), device.as_ref(), false, "222222", &p, at)
+                .await)
+        }
+    })
+    .await;
+    let kept = knowns.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    let budget =
+        knowns.iter().filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::DailyBudget, .. })).count();
+    assert_eq!((kept, budget), (8, 8), "known numbers use the rest of the whole budget, exactly: {knowns:?}");
+}
+
+/// 24 sends to distinct numbers of the prefix, then two numbers each sent to and approved
+/// three times within the hour: 30 sends, 6 approvals, which would be the guard's 20 %;
+/// but approvals count once per number (2 of 30), so the next send trips the guard.
+async fn approvals_count_once_per_number_for_the_guard(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let (p, v) = (policy(), verify_policy());
+    let decisions = concurrently(24, |i| {
+        let (store, s, p) = (store.clone(), s.clone(), p.clone());
+        async move { Ok(s.ask(&*store, &s.other_number(i), &s.other_client(i), None, false, "123456", &p, t0()).await) }
+    })
+    .await;
+    assert!(decisions.iter().all(|d| matches!(d, SendDecision::Allowed { .. })), "{decisions:?}");
+    for round in 0..3 {
+        let at = t0() + secs(61 * round);
+        for n in [90, 91] {
+            let (number, client) = (s.other_number(n), s.other_client(n));
+            let sent = s.ask(&*store, &number, &client, None, false, "654321", &p, at).await;
+            assert!(matches!(sent, SendDecision::Allowed { .. }), "round {round}: {sent:?}");
+            let approved = s.answer(&*store, &number, &client, None, "654321", &v, at + secs(1)).await.unwrap();
+            assert_eq!(approved, VerifyOutcome::Approved { channel: Channel::Sms });
+        }
+    }
+    let next =
+        s.ask(&*store, &s.other_number(99), &s.other_client(99), None, false, "111111", &p, t0() + secs(300)).await;
+    assert!(
+        matches!(next, SendDecision::RateLimited { scope: LimitScope::PrefixPaused, paused: Some(_), .. }),
+        "2 of 30 counted: {next:?}"
+    );
+}
+
+/// `OTP_CAPTCHA_WHEN=under_attack`: in a paused prefix a new number's send needs a solved
+/// challenge (and is allowed with one), a known number's never; a country's cap asks for
+/// it past half, and a solved one takes the send to the cap, never past it.
+async fn under_attack_new_numbers_need_the_challenge_and_it_never_passes_a_cap(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let p = SendPolicy {
+        challenge_under_attack: true,
+        per_country_hour: CountryCap { default: Some(40), ..CountryCap::default() },
+        ..policy()
+    };
+    let at = t0() + secs(10);
+    assert!(matches!(s.send(&*store, "111111", t0()).await, SendDecision::Allowed { .. }));
+    assert_eq!(s.judge(&*store, "111111", t0() + secs(1)).await, VerifyOutcome::Approved { channel: Channel::Sms });
+    trip_the_guard(&store, &s, &SendPolicy { challenge_under_attack: false, ..p.clone() }, at).await;
+    let unchallenged =
+        s.ask(&*store, &s.other_number(1), &s.other_client(1), None, false, "123456", &p, at + secs(1)).await;
+    assert_eq!(unchallenged, SendDecision::ChallengeRequired { paused: None }, "a new number in the paused prefix");
+    let solved = s.ask(&*store, &s.other_number(1), &s.other_client(1), None, true, "123456", &p, at + secs(2)).await;
+    assert!(matches!(solved, SendDecision::Allowed { .. }), "the challenge stands in for the pause: {solved:?}");
+    let known = s.ask(&*store, &s.number, &s.client, None, false, "222222", &p, t0() + secs(120)).await;
+    assert!(matches!(known, SendDecision::Allowed { .. }), "a known number is never asked: {known:?}");
+
+    // A fresh prefix's hour: the country cap of 40, half of it unchallenged (30 + 1 sent).
+    let later = t0() + TimeDelta::hours(3);
+    let q = SendPolicy { guard: None, ..p.clone() };
+    let decisions = concurrently(30, |i| {
+        let (store, s, q) = (store.clone(), s.clone(), q.clone());
+        async move {
+            Ok(s.ask(&*store, &s.other_number(200 + i), &s.other_client(i), None, false, "111111", &q, later).await)
+        }
+    })
+    .await;
+    let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    let asked = decisions.iter().filter(|d| matches!(d, SendDecision::ChallengeRequired { .. })).count();
+    assert_eq!((allowed, asked), (20, 10), "half the cap unchallenged, then the challenge: {decisions:?}");
+    let decisions = concurrently(30, |i| {
+        let (store, s, q) = (store.clone(), s.clone(), q.clone());
+        async move {
+            Ok(s.ask(&*store, &s.other_number(300 + i), &s.other_client(i), None, true, "111111", &q, later).await)
+        }
+    })
+    .await;
+    let allowed = decisions.iter().filter(|d| matches!(d, SendDecision::Allowed { .. })).count();
+    let capped = decisions
+        .iter()
+        .filter(|d| matches!(d, SendDecision::RateLimited { scope: LimitScope::CountryHour, .. }))
+        .count();
+    assert_eq!((allowed, capped), (20, 10), "solved, up to the cap and no further: {decisions:?}");
+}
 
 async fn a_code_keeps_its_channel_until_it_approves(store: Arc<dyn OtpStore>) {
     // A call, then a WhatsApp resend: the approval names the channel of the code it matched.
@@ -426,7 +662,8 @@ async fn concurrent_sends_to_one_range_stop_at_its_limit(store: Arc<dyn OtpStore
 async fn concurrent_sends_stop_exactly_at_the_daily_budget(store: Arc<dyn OtpStore>) {
     let s = Arc::new(Subjects::new());
     // The guard off: 30 sends unapproved would pause the country first.
-    let p = SendPolicy { daily_budget: Some(25), guard: None, ..policy() };
+    // No share for new numbers: all of the budget is theirs (the share has its own test).
+    let p = SendPolicy { daily_budget: Some(25), guard: None, new_numbers_percent: None, ..policy() };
     let decisions = concurrently(60, |i| {
         let (store, s, p) = (store.clone(), s.clone(), p.clone());
         async move { s.record(&*store, &s.other_number(i), &s.other_client(i), None, s.hash("123456"), &p, t0()).await }
@@ -503,7 +740,7 @@ async fn the_guard_counts_the_sends_and_approvals_of_the_hour(store: Arc<dyn Otp
     let next =
         s.record(&*store, &s.other_number(30), &s.other_client(30), None, s.hash("654321"), &p, at + secs(1)).await;
     assert!(
-        matches!(next, Ok(SendDecision::RateLimited { scope: LimitScope::CountryPaused, paused: Some(_), .. })),
+        matches!(next, Ok(SendDecision::RateLimited { scope: LimitScope::PrefixPaused, paused: Some(_), .. })),
         "30 sends, 5 approved: the guard pauses the country: {next:?}"
     );
 }

@@ -124,7 +124,10 @@ test('the rate-limited message, with the send button waiting', async ({ page }) 
   await modal.getByRole('button', { name: 'Use another number' }).click();
   await modal.getByLabel('Phone number').fill(testNumber(5).e164);
   await modal.getByRole('button', { name: 'Send code' }).click();
-  await expect(modal.getByRole('alert')).toHaveText(/^Too many requests\. Try again in \d+ s\.$/);
+  // The wait in minutes (this run's window is 900 s), and what a lock means on a new device.
+  await expect(modal.getByRole('alert')).toHaveText(
+    /^Too many requests\. Try again in 1[45] min\. If this number is locked after wrong codes, it stays locked on a new device until then; a device that signed in with it before can still sign in\.$/,
+  );
   const wait = modal.getByRole('button', { name: /^Send code \(wait \d+ s\)$/ });
   await expect(wait).toBeDisabled();
   await screenshot(page, '06-rate-limited');
@@ -240,7 +243,22 @@ test('"Call me instead" on the code step calls the number, and the code it says 
   const code = codeSaid(twiml);
   expect(code).toMatch(/^\d{6}$/);
   await expect(modal.getByRole('button', { name: 'Text me instead' })).toBeVisible();
-  await modal.getByLabel('Code from the SMS').fill(code);
+  // After a call, the texts speak of the call: the first line, the code field, the status.
+  await expect(modal.getByText(`A call to ${number.e164} will say the code.`)).toBeVisible();
+  const codeField = modal.getByLabel('Code from the call');
+  await expect(codeField).toBeFocused();
+  for (const text of [
+    await modal.locator('form > p').first().innerText(),
+    await modal.locator('.otp-field').innerText(),
+    await modal.getByRole('status').innerText(),
+  ]) {
+    expect(text).not.toMatch(/SMS/);
+  }
+  // A code typed wrong is told to be typed as the call said it.
+  await codeField.fill('12');
+  await modal.getByRole('button', { name: 'Verify' }).click();
+  await expect(modal.getByRole('alert')).toHaveText('Type the code exactly as the call said it: digits only.');
+  await codeField.fill(code);
   await modal.getByRole('button', { name: 'Verify' }).click();
   await expect(page.getByTestId('subject')).toHaveText(number.e164);
 });

@@ -28,6 +28,8 @@ pub fn verify_policy() -> VerifyPolicy {
 
 /// The country the subjects' numbers belong to.
 pub const COUNTRY: &str = "US";
+/// Their guard prefix (`+1 415`, as `OTP_GUARD_PREFIX_DIGITS` 3 makes it).
+pub const PREFIX: &str = "1-415";
 
 /// The default policy with the per-range limit on: `max` sends per hour to one range.
 pub fn range_policy(max: u32) -> SendPolicy {
@@ -108,7 +110,8 @@ impl Subjects {
         policy: &SendPolicy,
         now: DateTime<Utc>,
     ) -> Result<SendDecision, StoreError> {
-        let subjects = SendSubjects { number, client, range, country: COUNTRY };
+        let subjects =
+            SendSubjects { number, client, range, country: COUNTRY, prefix: PREFIX, device: None, challenged: false };
         store.record_send(&subjects, code, Channel::Sms, policy, now).await
     }
 
@@ -120,8 +123,91 @@ impl Subjects {
         channel: Channel,
         now: DateTime<Utc>,
     ) -> SendDecision {
-        let subjects = SendSubjects { number: &self.number, client: &self.client, range: None, country: COUNTRY };
+        let subjects = SendSubjects {
+            number: &self.number,
+            client: &self.client,
+            range: None,
+            country: COUNTRY,
+            prefix: PREFIX,
+            device: None,
+            challenged: false,
+        };
         store.record_send(&subjects, self.hash(code), channel, &policy(), now).await.unwrap()
+    }
+
+    /// The key of this test's device `i` (the lane a valid device token names).
+    pub fn device(&self, i: u8) -> SubjectKey {
+        self.pepper.client_key(&format!("device {i}"))
+    }
+
+    /// A send of `code` to the number from the client, as `device` (`None`: without a
+    /// device token), under `policy`.
+    pub async fn send_as(
+        &self,
+        store: &dyn OtpStore,
+        device: Option<&SubjectKey>,
+        code: &str,
+        policy: &SendPolicy,
+        now: DateTime<Utc>,
+    ) -> SendDecision {
+        let subjects = SendSubjects {
+            number: &self.number,
+            client: &self.client,
+            range: None,
+            country: COUNTRY,
+            prefix: PREFIX,
+            device,
+            challenged: false,
+        };
+        store.record_send(&subjects, self.hash(code), Channel::Sms, policy, now).await.unwrap()
+    }
+
+    /// One send step of `code` to `number` from `client` as `device` (`None`: no device
+    /// token), `challenged` or not, under `policy`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn ask(
+        &self,
+        store: &dyn OtpStore,
+        number: &SubjectKey,
+        client: &SubjectKey,
+        device: Option<&SubjectKey>,
+        challenged: bool,
+        code: &str,
+        policy: &SendPolicy,
+        now: DateTime<Utc>,
+    ) -> SendDecision {
+        let subjects =
+            SendSubjects { number, client, range: None, country: COUNTRY, prefix: PREFIX, device, challenged };
+        store.record_send(&subjects, self.hash(code), Channel::Sms, policy, now).await.unwrap()
+    }
+
+    /// One verify step of `code` for `number` from `client` as `device`, under `policy`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn answer(
+        &self,
+        store: &dyn OtpStore,
+        number: &SubjectKey,
+        client: &SubjectKey,
+        device: Option<&SubjectKey>,
+        code: &str,
+        policy: &VerifyPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<VerifyOutcome, StoreError> {
+        let subjects = VerifySubjects { number, client, country: COUNTRY, prefix: PREFIX, device };
+        store.judge_attempt(&subjects, &self.hash(code), policy, now).await
+    }
+
+    /// A verify of `code` for the number from the client, as `device`.
+    pub async fn judge_as(
+        &self,
+        store: &dyn OtpStore,
+        device: Option<&SubjectKey>,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> VerifyOutcome {
+        let subjects =
+            VerifySubjects { number: &self.number, client: &self.client, country: COUNTRY, prefix: PREFIX, device };
+        store.judge_attempt(&subjects, &self.hash(code), &verify_policy(), now).await.unwrap()
     }
 
     /// One verify step of `code` for `number` from `client`.
@@ -133,7 +219,7 @@ impl Subjects {
         code: &CodeHash,
         now: DateTime<Utc>,
     ) -> Result<VerifyOutcome, StoreError> {
-        let subjects = VerifySubjects { number, client, country: COUNTRY };
+        let subjects = VerifySubjects { number, client, country: COUNTRY, prefix: PREFIX, device: None };
         store.judge_attempt(&subjects, code, &verify_policy(), now).await
     }
 

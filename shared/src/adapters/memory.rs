@@ -63,12 +63,14 @@ struct Records {
     ranges: Expiring<SubjectKey, SendLog>,
     /// Budget shards, by `quota::budget_counter`.
     budget: Expiring<String, u32>,
+    /// Shards of the new numbers' share, by `quota::new_budget_counter`.
+    new_budget: Expiring<String, u32>,
     /// Countries' hourly cap shards, by `quota::country_counter`.
     country_sends: Expiring<String, u32>,
-    /// Countries' hourly tallies of SMS and approvals, by `quota::tally_counter`.
+    /// Prefixes' hourly tallies of SMS and approvals, by `quota::tally_counter`.
     tally_sends: Expiring<String, u32>,
     tally_approvals: Expiring<String, u32>,
-    /// The conversion guard's state per country.
+    /// The conversion guard's state per prefix.
     guards: Expiring<String, GuardState>,
 }
 
@@ -87,9 +89,9 @@ impl MemoryStore {
 impl Records {
     /// Every count a send's decision may need: this store holds them all under one lock,
     /// so it reads every shard and never reserves a unit that does not hold.
-    fn country_records(&self, country: &str, capped: bool, now: DateTime<Utc>) -> CountryRecords {
+    fn country_records(&self, country: &str, prefix: &str, capped: bool, now: DateTime<Utc>) -> CountryRecords {
         let tally = |map: &Expiring<String, u32>, at| -> u32 {
-            (0..TALLY_SHARDS).map(|shard| map.get(&quota::tally_counter(country, at, shard))).sum()
+            (0..TALLY_SHARDS).map(|shard| map.get(&quota::tally_counter(prefix, at, shard))).sum()
         };
         let before = quota::previous_hour(now);
         let cap_shards = match capped {
@@ -104,7 +106,7 @@ impl Records {
             sent_before: tally(&self.tally_sends, before),
             approvals: tally(&self.tally_approvals, now),
             approvals_before: tally(&self.tally_approvals, before),
-            guard: self.guards.get(&country.to_owned()),
+            guard: self.guards.get(&prefix.to_owned()),
         }
     }
 
@@ -134,14 +136,20 @@ impl OtpStore for MemoryStore {
             budget: reads.budget.then(|| {
                 (0..BUDGET_SHARDS).map(|shard| Some(records.budget.get(&quota::budget_counter(now, shard)))).collect()
             }),
+            new_budget: (reads.budget && policy.new_numbers_cap().is_some()).then(|| {
+                (0..BUDGET_SHARDS)
+                    .map(|shard| Some(records.new_budget.get(&quota::new_budget_counter(now, shard))))
+                    .collect()
+            }),
             country: reads.country.then(|| {
-                records.country_records(subjects.country, policy.country_cap(subjects.country).is_some(), now)
+                let capped = policy.country_cap(subjects.country).is_some();
+                records.country_records(subjects.country, subjects.prefix, capped, now)
             }),
         };
         let pick = rand::random::<u32>();
-        let decision = policy.apply(&mut step, subjects.country, code, channel, now, pick);
-        let SendChanges { number, client, range, budget, country_sent, tally, guard } =
-            policy.changes(&decision, step, subjects.country, now);
+        let decision = policy.apply(&mut step, subjects.asker(), code, channel, now, pick);
+        let SendChanges { number, client, range, budget, new_budget, country_sent, tally, guard } =
+            policy.changes(&decision, step, subjects.prefix, now);
         // Every shard was read under the lock, so the unit reserved in one always holds.
         if let Some(write) = number {
             records.numbers.put(subjects.number, write.record, write.expires_at, now);
@@ -155,6 +163,10 @@ impl OtpStore for MemoryStore {
         if let Some(unit) = budget {
             Records::add(&mut records.budget, &quota::budget_counter(now, unit.shard), 1, unit.expires_at, now);
         }
+        if let Some(unit) = new_budget {
+            let key = quota::new_budget_counter(now, unit.shard);
+            Records::add(&mut records.new_budget, &key, 1, unit.expires_at, now);
+        }
         if let Some(unit) = country_sent {
             let key = quota::country_counter(subjects.country, now, unit.shard);
             Records::add(&mut records.country_sends, &key, 1, unit.expires_at, now);
@@ -163,7 +175,7 @@ impl OtpStore for MemoryStore {
             Records::add(&mut records.tally_sends, &key, 1, expiry, now);
         }
         if let Some(write) = guard {
-            records.guards.put(&subjects.country.to_owned(), write.record, write.expires_at, now);
+            records.guards.put(&subjects.prefix.to_owned(), write.record, write.expires_at, now);
         }
         Ok(decision)
     }
@@ -179,9 +191,9 @@ impl OtpStore for MemoryStore {
         let before = records.numbers.map.get(subjects.number).map(|(record, _)| record.clone());
         let mut number = before.clone().unwrap_or_default();
         let mut client = records.clients.get(subjects.client);
-        let outcome = policy.apply(&mut number, &mut client, candidate, now);
+        let outcome = policy.apply(&mut number, &mut client, candidate, subjects.device, now);
         let VerifyChanges { client, number, approval } =
-            policy.changes(&outcome, before.as_ref(), number, client, subjects.country, now);
+            policy.changes(&outcome, before.as_ref(), number, client, subjects.prefix, now);
         if let Some(write) = client {
             records.clients.put(subjects.client, write.record, write.expires_at, now);
         }

@@ -35,12 +35,15 @@ pub struct SendChanges {
     pub range: Option<Write<SendLog>>,
     /// Today's budget shard that takes the SMS (`quota::budget_counter`).
     pub budget: Option<ShardUnit>,
+    /// Today's shard of the new numbers' share that takes it (`quota::new_budget_counter`):
+    /// a send to a number not yet known.
+    pub new_budget: Option<ShardUnit>,
     /// This hour's country cap shard that takes the SMS (`quota::country_counter`).
     pub country_sent: Option<ShardUnit>,
-    /// The country's tally shard the SMS is counted in for the conversion guard, blindly
+    /// The prefix's tally shard the SMS is counted in for the conversion guard, blindly
     /// (`quota::random_tally_counter`): its id and expiry. With the guard on only.
     pub tally: Option<(String, DateTime<Utc>)>,
-    /// The guard's new state for the country, when it pauses it.
+    /// The guard's new state for the prefix, when it pauses it.
     pub guard: Option<Write<GuardState>>,
 }
 
@@ -49,19 +52,20 @@ pub struct SendChanges {
 pub struct VerifyChanges {
     pub client: Option<Write<ClientRecord>>,
     pub number: Option<Write<NumberRecord>>,
-    /// An approval, added to one of the hour's tally shards of the country, blindly
-    /// (`quota::random_tally_counter`): its id and expiry.
+    /// An approval, added to one of the hour's tally shards of the number's prefix, blindly
+    /// (`quota::random_tally_counter`): its id and expiry. Once per number in
+    /// `policy::APPROVAL_COUNTED_EVERY`.
     pub approval: Option<(String, DateTime<Utc>)>,
 }
 
 impl SendPolicy {
     /// The changes of `decision`, made on `records` by [`SendPolicy::apply`] at `now`.
-    /// `country` is the number's.
+    /// `prefix` is the number's guard prefix.
     pub fn changes(
         &self,
         decision: &SendDecision,
         records: SendRecords,
-        country: &str,
+        prefix: &str,
         now: DateTime<Utc>,
     ) -> SendChanges {
         match decision {
@@ -74,16 +78,19 @@ impl SendPolicy {
                     budget: reserved
                         .budget_shard
                         .map(|shard| ShardUnit { shard, expires_at: quota::budget_counter_expiry(now) }),
+                    new_budget: reserved
+                        .new_shard
+                        .map(|shard| ShardUnit { shard, expires_at: quota::budget_counter_expiry(now) }),
                     country_sent: reserved
                         .country_shard
                         .map(|shard| ShardUnit { shard, expires_at: quota::country_counter_expiry(now) }),
                     tally: self
                         .guard
-                        .map(|_| (quota::random_tally_counter(country, now), quota::country_counter_expiry(now))),
+                        .map(|_| (quota::random_tally_counter(prefix, now), quota::country_counter_expiry(now))),
                     guard: None,
                 }
             }
-            SendDecision::RateLimited { paused, .. } => SendChanges {
+            SendDecision::RateLimited { paused, .. } | SendDecision::ChallengeRequired { paused } => SendChanges {
                 guard: paused
                     .map(|trip| Write { record: trip.state, expires_at: Some(quota::guard_expiry(&trip.state)) }),
                 ..SendChanges::default()
@@ -93,7 +100,7 @@ impl SendPolicy {
 }
 
 impl VerifyPolicy {
-    /// The changes of `outcome` for a number of `country`, judged by [`VerifyPolicy::apply`]
+    /// The changes of `outcome` for a number of `prefix`, judged by [`VerifyPolicy::apply`]
     /// at `now`: `before` is the number's record as read (`None`: there was none), `number`
     /// and `client` the records as judged. A refused attempt changes nothing; a number
     /// that had no record and gained nothing gets none.
@@ -103,18 +110,19 @@ impl VerifyPolicy {
         before: Option<&NumberRecord>,
         number: NumberRecord,
         client: ClientRecord,
-        country: &str,
+        prefix: &str,
         now: DateTime<Utc>,
     ) -> VerifyChanges {
         if let VerifyOutcome::RateLimited { .. } = outcome {
             return VerifyChanges::default();
         }
         let number_changed = before != Some(&number) && (before.is_some() || number != NumberRecord::default());
+        let counted = number.approval_counted_at != before.and_then(|b| b.approval_counted_at);
         VerifyChanges {
             client: Some(Write { expires_at: self.client_record_expiry(&client), record: client }),
-            number: number_changed.then(|| Write { expires_at: self.number_failures_expiry(&number), record: number }),
-            approval: matches!(outcome, VerifyOutcome::Approved { .. })
-                .then(|| (quota::random_tally_counter(country, now), quota::country_counter_expiry(now))),
+            approval: (matches!(outcome, VerifyOutcome::Approved { .. }) && counted)
+                .then(|| (quota::random_tally_counter(prefix, now), quota::country_counter_expiry(now))),
+            number: number_changed.then(|| Write { expires_at: self.number_record_expiry(&number), record: number }),
         }
     }
 }
@@ -135,6 +143,10 @@ mod tests {
         Pepper::new(b"k".to_vec()).hash_code("+14155550123", &OtpCode::parse(code, CodeLength::default()).unwrap())
     }
 
+    fn us() -> crate::domain::Asker<'static> {
+        crate::domain::Asker { country: "US", prefix: "1-415", device: None, challenged: false }
+    }
+
     fn policies() -> (SendPolicy, VerifyPolicy) {
         let settings = crate::Settings::default().service;
         (settings.policy, settings.verify_policy)
@@ -144,12 +156,13 @@ mod tests {
     fn an_allowed_send_writes_every_record_it_counts_in_and_a_refusal_nothing() {
         let (policy, _) = policies();
         let mut records = SendRecords::default();
-        let decision = policy.apply(&mut records, "US", hash("111111"), Channel::Sms, t0(), 7);
+        let decision = policy.apply(&mut records, us(), hash("111111"), Channel::Sms, t0(), 7);
         let changes = policy.changes(&decision, records.clone(), "US", t0());
-        let SendChanges { number, client, range, budget, country_sent, tally, guard } = changes;
+        let SendChanges { number, client, range, budget, new_budget, country_sent, tally, guard } = changes;
         assert_eq!(number.map(|w| w.record), Some(records.number.clone()));
         assert_eq!(client.map(|w| w.expires_at), Some(Some(t0() + TimeDelta::seconds(900))));
         assert_eq!(range, None, "the per-range limit is off by default");
+        assert_eq!(new_budget.map(|unit| unit.expires_at), Some(quota::budget_counter_expiry(t0())), "a new number");
         let budget = budget.expect("the default budget is on");
         assert_eq!(budget.expires_at, quota::budget_counter_expiry(t0()));
         assert!(country_sent.is_some(), "the default country cap is on");
@@ -157,7 +170,7 @@ mod tests {
         assert_eq!(guard, None);
 
         // The cooldown refuses the next one: nothing to write.
-        let decision = policy.apply(&mut records, "US", hash("222222"), Channel::Sms, t0() + TimeDelta::seconds(1), 7);
+        let decision = policy.apply(&mut records, us(), hash("222222"), Channel::Sms, t0() + TimeDelta::seconds(1), 7);
         assert!(matches!(decision, SendDecision::RateLimited { paused: None, .. }));
         assert_eq!(policy.changes(&decision, records, "US", t0()), SendChanges::default());
     }
@@ -167,24 +180,24 @@ mod tests {
         let (_, verify) = policies();
         let (mut number, mut client) = (NumberRecord::default(), ClientRecord::default());
         // A number with no record and no code: its record stays absent, the client's attempt counts.
-        let outcome = verify.apply(&mut number, &mut client, &hash("123456"), t0());
+        let outcome = verify.apply(&mut number, &mut client, &hash("123456"), None, t0());
         let changes = verify.changes(&outcome, None, number.clone(), client.clone(), "US", t0());
         assert_eq!((changes.number, changes.approval), (None, None));
         assert_eq!(changes.client.map(|w| w.record.verifies.len()), Some(1));
 
         let (policy, _) = policies();
         let mut records = SendRecords::default();
-        policy.apply(&mut records, "US", hash("123456"), Channel::Sms, t0(), 0);
+        policy.apply(&mut records, us(), hash("123456"), Channel::Sms, t0(), 0);
         let before = records.number.clone();
         let mut number = records.number;
-        let outcome = verify.apply(&mut number, &mut client, &hash("123456"), t0());
+        let outcome = verify.apply(&mut number, &mut client, &hash("123456"), None, t0());
         assert_eq!(outcome, VerifyOutcome::Approved { channel: Channel::Sms });
         let changes = verify.changes(&outcome, Some(&before), number, client.clone(), "US", t0());
-        assert_eq!(changes.number.map(|w| w.record.pending), Some(None), "the code is gone");
+        assert_eq!(changes.number.map(|w| w.record.lane.pending), Some(None), "the code is gone");
         assert_eq!(changes.approval.map(|(id, _)| id.starts_with("US-")), Some(true));
 
         let limited = VerifyPolicy { per_client: WindowLimit { max: 1, window: TimeDelta::seconds(60) }, ..verify };
-        let outcome = limited.apply(&mut before.clone(), &mut client, &hash("000000"), t0());
+        let outcome = limited.apply(&mut before.clone(), &mut client, &hash("000000"), None, t0());
         assert!(matches!(outcome, VerifyOutcome::RateLimited { .. }));
         assert_eq!(
             limited.changes(&outcome, Some(&before), before.clone(), client, "US", t0()),

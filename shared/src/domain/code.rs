@@ -116,6 +116,12 @@ impl Pepper {
         SubjectKey(hex::encode(self.mac("otp-client/v1", &[client.as_bytes()])))
     }
 
+    /// The store key of a device (the id a valid device token names): its lane in the
+    /// number's record.
+    pub fn device_key(&self, device: &super::device::DeviceId) -> SubjectKey {
+        SubjectKey(hex::encode(self.mac("otp-device/v1", &[device.as_bytes()])))
+    }
+
     /// The store key of the range of `phone` (E.164): the number without its last `digits`
     /// digits, so the numbers of one block share it. The range itself is never stored.
     pub fn range_key(&self, phone: &str, digits: u8) -> SubjectKey {
@@ -173,6 +179,11 @@ pub struct SubjectKey(String);
 impl SubjectKey {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A key as a store read it back (stores keep device keys inside a number's record).
+    pub fn from_stored(key: String) -> Self {
+        Self(key)
     }
 }
 

@@ -18,8 +18,9 @@ pub use channel::{Channel, ChannelSet};
 pub use code::{CodeHash, CodeLength, OtpCode, Pepper, SubjectKey};
 pub use phone::{CountryAllowList, E164Phone};
 pub use policy::{
-    ClientRecord, GuardTrip, LimitScope, NumberRecord, Overdrawn, PendingCode, Reservation, SendDecision, SendLog,
-    SendPolicy, SendReads, SendRecords, VerifyOutcome, VerifyPolicy, WindowLimit, stored_instant,
+    Asker, ClientRecord, Counted, DeviceLane, GuardTrip, Lane, LimitScope, NumberRecord, Overdrawn, PendingCode,
+    Reservation, SendDecision, SendLog, SendPolicy, SendReads, SendRecords, VerifyOutcome, VerifyPolicy, WindowLimit,
+    stored_instant,
 };
 pub use quota::{ConversionGuard, CountryCap, CountryRecords, GuardState};
 pub use token::{SessionClaims, SessionToken, SessionTokenIssuer};

@@ -219,6 +219,15 @@ impl E164Phone {
         self.country.as_deref()
     }
 
+    /// The number's prefix for the conversion guard: its calling code and the first
+    /// `digits` digits of its national number, as `1-415` (the calling code apart, so
+    /// that no two prefixes read alike). Short enough to name a block of numbers, never one.
+    pub fn prefix(&self, digits: u8) -> String {
+        let national = &self.e164[1 + self.calling_code.len()..];
+        let take = usize::from(digits).min(national.len().saturating_sub(1));
+        format!("{}-{}", self.calling_code, &national[..take])
+    }
+
     /// The number for logs: its country calling code and last two digits, the rest
     /// hidden (`+1********23`), so a log never tells whose number it was.
     pub fn masked(&self) -> String {

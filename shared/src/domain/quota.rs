@@ -52,6 +52,13 @@ impl ShardedCap {
         Some(open[pick])
     }
 
+    /// The cap at `percent` of its total (rounded down), over the same shards: a lower
+    /// level of it, or a share.
+    pub fn scaled(&self, percent: u32) -> ShardedCap {
+        let total = u64::from(self.total) * u64::from(percent.min(100)) / 100;
+        ShardedCap { total: u32::try_from(total).unwrap_or(self.total), shards: self.shards }
+    }
+
     /// Whether a unit that brought shard `index` to `count` is within its quota.
     pub fn holds(&self, index: usize, count: u32) -> bool {
         count <= self.quota(index)
@@ -218,20 +225,25 @@ pub fn budget_counter(now: DateTime<Utc>, shard: usize) -> String {
     format!("{}-{shard}of{BUDGET_SHARDS}", day_stamp(now))
 }
 
+/// The counter name of the shard `shard` of the new numbers' share on the day of `now`.
+pub fn new_budget_counter(now: DateTime<Utc>, shard: usize) -> String {
+    format!("{}-new-{shard}of{BUDGET_SHARDS}", day_stamp(now))
+}
+
 /// The counter name of a country's hourly cap shard at the hour of `at`.
 pub fn country_counter(country: &str, at: DateTime<Utc>, shard: usize) -> String {
     format!("{country}-{}-{shard}of{COUNTRY_SHARDS}", hour_stamp(at))
 }
 
-/// The name of a country's hourly tally shard (its SMS and approvals) at the hour of `at`.
-pub fn tally_counter(country: &str, at: DateTime<Utc>, shard: usize) -> String {
-    format!("{country}-{}-{shard}", hour_stamp(at))
+/// The name of a prefix's hourly tally shard (its SMS and approvals) at the hour of `at`.
+pub fn tally_counter(prefix: &str, at: DateTime<Utc>, shard: usize) -> String {
+    format!("{prefix}-{}-{shard}", hour_stamp(at))
 }
 
 /// The tally shard a send or an approval at `at` adds to: one at random, so concurrent
-/// writers of a country seldom write the same document.
-pub fn random_tally_counter(country: &str, at: DateTime<Utc>) -> String {
-    tally_counter(country, at, rand::random_range(0..TALLY_SHARDS))
+/// writers of a prefix seldom write the same document.
+pub fn random_tally_counter(prefix: &str, at: DateTime<Utc>) -> String {
+    tally_counter(prefix, at, rand::random_range(0..TALLY_SHARDS))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub(super) async fn answer(service: Option<&OtpService>, method: &Method) -> htt
         return response;
     }
     let keys = match service {
-        Some(service) => service.jwk_set().await,
+        Some(service) => service.jwk_set().await.map_err(ApiError::from),
         None => Err(ApiError::ServiceUnavailable),
     };
     match keys.and_then(|keys| serde_json::to_value(keys).map_err(|_| ApiError::Internal)) {

@@ -32,7 +32,7 @@ pub(super) async fn send_otp(
     let phone = parse_phone(service, raw_phone, default_country).await?;
     let client = client_bucket(client_ip);
     let caller = Caller { client: &client, ip: client_ip };
-    let accepted = service.send(phone, channel, locale, caller, captcha_token).await?;
+    let accepted = service.send(phone, channel, locale, caller, captcha_token, device_token(body)).await?;
     Ok(json_response(
         http::StatusCode::ACCEPTED,
         &json!({
@@ -46,13 +46,19 @@ pub(super) async fn send_otp(
     ))
 }
 
+/// The `deviceToken` field: anything but a string (absent, `null`, a number) is none, as a
+/// token that does not read is (API.md: never an error).
+pub(super) fn device_token(body: &Map<String, Value>) -> Option<&str> {
+    body.get("deviceToken").and_then(Value::as_str)
+}
+
 /// The `channel` field: absent or `null` is `sms` (API.md); a name that is not an offered
 /// channel, known or not, is `channel_not_allowed`, which lists those offered.
 fn channel(service: &OtpService, field: Option<&str>) -> Result<Channel, ApiError> {
     match field {
-        None => service.check_channel(Channel::Sms).map(|()| Channel::Sms),
+        None => Ok(service.check_channel(Channel::Sms).map(|()| Channel::Sms)?),
         Some(name) => match Channel::parse(name) {
-            Some(channel) => service.check_channel(channel).map(|()| channel),
+            Some(channel) => Ok(service.check_channel(channel).map(|()| channel)?),
             None => {
                 tracing::info!(event = "send_channel_refused", "send refused: no such channel");
                 Err(ApiError::ChannelNotAllowed { channels: service.settings().channels.clone() })

@@ -23,7 +23,7 @@ pub(super) async fn answer(
     let Some(url) = service.status_callback_url() else { return Err(ApiError::NotFound) };
     let params = form_body(request)?;
     let signature = request.headers().get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let key = service.callback_signing_key().await?;
+    let key = service.callback_signing_key().await.map_err(ApiError::from)?;
     if !twilio_webhook::is_signed(key.expose_secret().as_bytes(), url, &params, signature) {
         tracing::info!(event = "status_callback_forbidden", "status callback refused: no valid signature");
         return Err(ApiError::Forbidden);
@@ -31,7 +31,7 @@ pub(super) async fn answer(
     let callback = parse_callback(&params).inspect_err(|_| {
         tracing::warn!(event = "status_callback_unreadable", "a signed status callback of a shape we do not read");
     })?;
-    service.apply_status(&callback).await?;
+    service.apply_status(&callback).await.map_err(ApiError::from)?;
     let mut response = http::Response::new(String::new());
     *response.status_mut() = http::StatusCode::NO_CONTENT;
     Ok(response)

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::request::{optional_str, required_str};
 use super::response::{json_response, rfc3339};
-use super::send::{client_bucket, default_country, parse_phone};
+use super::send::{client_bucket, default_country, device_token, parse_phone};
 use crate::domain::OtpCode;
 use crate::error::ApiError;
 use crate::service::{Caller, OtpService};
@@ -33,7 +33,8 @@ pub(super) async fn verify_otp(
     let phone = parse_phone(service, raw_phone, default_country).await?;
     let code = parse_code()?;
     let client = client_bucket(client_ip);
-    let approval = service.verify(phone, code, Caller { client: &client, ip: client_ip }).await?;
+    let caller = Caller { client: &client, ip: client_ip };
+    let approval = service.verify(phone, code, caller, device_token(body)).await?;
     Ok(json_response(
         http::StatusCode::OK,
         &json!({
@@ -41,6 +42,8 @@ pub(super) async fn verify_otp(
             "to": approval.to.as_str(),
             "token": approval.token.token,
             "tokenExpiresAt": rfc3339(approval.token.expires_at),
+            "deviceToken": approval.device_token.token,
+            "deviceTokenExpiresAt": rfc3339(approval.device_token.expires_at),
         }),
     ))
 }

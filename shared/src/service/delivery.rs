@@ -7,10 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::OtpService;
+use super::{OtpService, Unavailable};
 use crate::domain::delivery::{DeliveryRecord, DeliveryState, ProviderSid, StatusApplied, StatusReport};
 use crate::domain::{Channel, E164Phone, Pepper};
-use crate::error::ApiError;
 use crate::ports::{DeliveryLog, MetricEvent, Metrics, ProviderReceipt};
 
 /// The status callbacks, where they are on (`OTP_STATUS_CALLBACK_URL`).
@@ -26,6 +25,23 @@ pub struct NoMetrics;
 
 impl Metrics for NoMetrics {
     fn emit(&self, _: &MetricEvent<'_>) {}
+}
+
+/// Why a status callback was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    /// Status callbacks are off (`OTP_STATUS_CALLBACK_URL` unset): the route is not served.
+    #[error("status callbacks are off")]
+    NotServed,
+    /// The secrets or the delivery records failed.
+    #[error("unavailable")]
+    Unavailable,
+}
+
+impl From<Unavailable> for StatusError {
+    fn from(_: Unavailable) -> Self {
+        Self::Unavailable
+    }
 }
 
 /// One status callback as the edge parsed it: whose, and what it says.
@@ -53,10 +69,10 @@ impl OtpService {
         self.delivery.as_ref().map(|tracking| tracking.callback_url.as_str())
     }
 
-    /// The key Twilio signs its callbacks with: the auth token (`503` while the secrets
-    /// cannot be read or hold none).
-    pub async fn callback_signing_key(&self) -> Result<SecretString, ApiError> {
-        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
+    /// The key Twilio signs its callbacks with: the auth token (unavailable while the
+    /// secrets cannot be read or hold none).
+    pub async fn callback_signing_key(&self) -> Result<SecretString, Unavailable> {
+        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
         match &secrets.twilio {
             Some(twilio) => Ok(twilio.auth_token.clone()),
             None => {
@@ -64,7 +80,7 @@ impl OtpService {
                     event = "status_callback_unverifiable",
                     "a status callback came, but no Twilio auth token is loaded to check its signature"
                 );
-                Err(ApiError::ServiceUnavailable)
+                Err(Unavailable)
             }
         }
     }
@@ -91,14 +107,14 @@ impl OtpService {
     /// Applies a signed status callback: its record moves forward, and a final state is
     /// counted and logged. The answer says what changed; the conversion guard can take
     /// [`StatusApplied::delivery_failure`] from it.
-    pub async fn apply_status(&self, callback: &StatusCallback) -> Result<StatusApplied, ApiError> {
-        let Some(tracking) = &self.delivery else { return Err(ApiError::NotFound) };
-        let secrets = self.secrets.current().await.map_err(|_| ApiError::ServiceUnavailable)?;
+    pub async fn apply_status(&self, callback: &StatusCallback) -> Result<StatusApplied, StatusError> {
+        let Some(tracking) = &self.delivery else { return Err(StatusError::NotServed) };
+        let secrets = self.secrets.current().await.map_err(|_| StatusError::Unavailable)?;
         let key = Pepper::new(secrets.code_pepper.expose_secret().as_bytes()).message_key(callback.sid.as_str());
         let now = self.clock.now();
         let applied = tracking.log.apply_status(&key, &callback.report, now).await.map_err(|error| {
             tracing::error!(%error, "delivery records unavailable");
-            ApiError::ServiceUnavailable
+            StatusError::Unavailable
         })?;
         if let StatusApplied::Advanced { from, record } = &applied {
             tracing::info!(

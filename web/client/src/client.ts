@@ -93,7 +93,7 @@ export function createOtpClient(options: OtpClientOptions): OtpClient {
     async verifyOtp(request, call) {
       const body = await post('/api/verify-otp', request, 200, call);
       if (!isVerifyApproved(body)) throw new UnexpectedResponseError('verify-otp: unexpected success body', 200);
-      return body;
+      return withDeviceToken(body);
     },
   };
 }
@@ -122,6 +122,23 @@ function isSendAccepted(value: unknown): value is SendOtpAccepted {
     Array.isArray(value.channels) &&
     value.channels.every(isChannel)
   );
+}
+
+/** The approval with its device token fields kept only when both are in shape (types.ts says why). */
+function withDeviceToken(body: VerifyOtpApproved): VerifyOtpApproved {
+  const { deviceToken, deviceTokenExpiresAt, ...approval } = body as VerifyOtpApproved & Record<string, unknown>;
+  return isDeviceToken(deviceToken) && isTimestamp(deviceTokenExpiresAt)
+    ? { ...approval, deviceToken, deviceTokenExpiresAt }
+    : approval;
+}
+
+/** A device token as the contract bounds it: 1 to 512 characters. */
+export function isDeviceToken(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 512;
+}
+
+function isTimestamp(value: unknown): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
 }
 
 function isVerifyApproved(value: unknown): value is VerifyOtpApproved {

@@ -142,10 +142,12 @@ export interface components {
              */
             channel?: components["schemas"]["Channel"] | null;
             /**
-             * @description Required only when a bot challenge is configured (`OTP_CAPTCHA`): the token the
-             *     frontend's challenge widget produced.
+             * @description Required only when a bot challenge is asked for (`OTP_CAPTCHA`; always, or under
+             *     attack with `OTP_CAPTCHA_WHEN=under_attack`): the token the frontend's challenge
+             *     widget produced.
              */
             captchaToken?: string | null;
+            deviceToken?: components["schemas"]["DeviceTokenIn"];
         };
         /**
          * @description A way to the phone.
@@ -177,7 +179,14 @@ export interface components {
              * @example 123456
              */
             code: string;
+            deviceToken?: components["schemas"]["DeviceTokenIn"];
         };
+        /**
+         * @description Optional: the device token that an earlier approval of this number gave this device
+         *     (API.md, "Genuine users first"). A token that is malformed, expired or for another
+         *     number is ignored, never an error (the same answer as none).
+         */
+        DeviceTokenIn: string | null;
         VerifyOtpApproved: {
             /** @constant */
             status: "approved";
@@ -191,6 +200,15 @@ export interface components {
              */
             token: string;
             tokenExpiresAt: components["schemas"]["Timestamp"];
+            /**
+             * @description Opaque, bound to the number and to this device (signed by the service; no session,
+             *     it grants nothing alone). The frontend keeps it per number and sends it as
+             *     `deviceToken` in the next sends and verifies to that number, whose limits are then
+             *     kept apart from those of requests without it.
+             */
+            deviceToken: string;
+            /** @description When the device token stops counting (`OTP_DEVICE_TOKEN_DAYS` after the approval). */
+            deviceTokenExpiresAt: components["schemas"]["Timestamp"];
         };
         JwkSet: {
             keys: components["schemas"]["Jwk"][];

@@ -8,7 +8,18 @@ export type SendOtpAccepted = Schemas['SendOtpAccepted'];
 /** A way to the phone: `sms`, `whatsapp` or `voice` (a call). */
 export type Channel = Schemas['Channel'];
 export type VerifyOtpRequest = Schemas['VerifyOtpRequest'];
-export type VerifyOtpApproved = Schemas['VerifyOtpApproved'];
+/** The approval as the contract has it, device token fields included. */
+export type VerifyOtpApprovedBody = Schemas['VerifyOtpApproved'];
+/**
+ * The approval `verifyOtp` returns. The contract puts `deviceToken` and
+ * `deviceTokenExpiresAt` in every approval, but the client still returns an approval
+ * that lacks them or has them out of shape (a service from before device tokens), with
+ * both left out: by then the code is spent, and refusing the approval would lock the
+ * person out for a field they can do without.
+ */
+export type VerifyOtpApproved = Omit<VerifyOtpApprovedBody, DeviceTokenFields> &
+  Partial<Pick<VerifyOtpApprovedBody, DeviceTokenFields>>;
+type DeviceTokenFields = 'deviceToken' | 'deviceTokenExpiresAt';
 /** Every `error.code` of the contract. */
 export type ErrorCode = Schemas['ErrorCode'];
 /** The body of every error answer. */

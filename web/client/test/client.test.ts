@@ -94,6 +94,12 @@ describe('sendOtp', () => {
     expect(seen[0]?.body).toEqual({ phone: '+1 (415) 555-0123', defaultCountry: 'US', locale: 'en' });
   });
 
+  it('sends the device token with the number', async () => {
+    answerWith(202, accepted);
+    await createOtpClient({ baseUrl }).sendOtp({ phone: '+14155550123', deviceToken: 'dt.opaque-1' });
+    expect(seen[0]?.body).toEqual({ phone: '+14155550123', deviceToken: 'dt.opaque-1' });
+  });
+
   it('sends no x-api-key when none is configured', async () => {
     answerWith(202, accepted);
     await createOtpClient({ baseUrl }).sendOtp({ phone: '+14155550123' });
@@ -156,6 +162,30 @@ describe('verifyOtp', () => {
     expect(result).toEqual(approved);
     expect(seen[0]?.url).toBe('/api/verify-otp');
     expect(seen[0]?.body).toEqual({ phone: '+14155550123', code: '123456' });
+  });
+
+  it('sends the device token and returns the one the approval carries', async () => {
+    const device = { deviceToken: 'dt.opaque-1', deviceTokenExpiresAt: '2027-02-22T15:00:00Z' };
+    answerWith(200, { ...approved, ...device });
+    const result = await createOtpClient({ baseUrl }).verifyOtp({ phone: '+14155550123', code: '123456', deviceToken: 'dt.old' });
+    expect(seen[0]?.body).toEqual({ phone: '+14155550123', code: '123456', deviceToken: 'dt.old' });
+    expect(result).toEqual({ ...approved, ...device });
+  });
+
+  it('still returns an approval without device token fields, or with them out of shape, leaving both out', async () => {
+    const client = createOtpClient({ baseUrl });
+    for (const device of [
+      {},
+      { deviceToken: 'dt.only-the-token' },
+      { deviceToken: 42, deviceTokenExpiresAt: '2027-02-22T15:00:00Z' },
+      { deviceToken: '', deviceTokenExpiresAt: '2027-02-22T15:00:00Z' },
+      { deviceToken: 'x'.repeat(513), deviceTokenExpiresAt: '2027-02-22T15:00:00Z' },
+      { deviceToken: 'dt.ok', deviceTokenExpiresAt: 'next spring' },
+    ]) {
+      answerWith(200, { ...approved, ...device });
+      const result = await client.verifyOtp({ phone: '+14155550123', code: '123456' });
+      expect(result, JSON.stringify(device).slice(0, 80)).toEqual(approved);
+    }
   });
 
   it('turns incorrect_code into an IncorrectCodeError with the attempts left', async () => {

@@ -1,12 +1,15 @@
 // The demo page: a sign-in button, the modal, and who is signed in. In the local build it
-// also shows the developer panel with the SMS of the outbox.
+// also shows the developer panel with the SMS of the outbox, and `/?challenge=fake` gives
+// the modal a stand-in challenge widget for dev/fake-captcha (`&challengeWhen=under_attack`
+// shows it only when the API asks).
 import { createOtpClient } from '@otp-service/client';
-import { OtpSignIn, type SignedIn } from '@otp-service/react';
+import { OtpSignIn, type OtpSignInProps, type SignedIn } from '@otp-service/react';
 import { Suspense, lazy, useMemo, useState } from 'react';
 
 // Only the local-run build (`--mode localrun`) has the panel: in any other mode this is
 // `null` at build time, and the panel's module (script and styles) is not in the bundle.
 const DevPanel = import.meta.env.MODE === 'localrun' ? lazy(() => import('./DevPanel.js')) : null;
+const FakeChallenge = import.meta.env.MODE === 'localrun' ? lazy(() => import('./FakeChallenge.js')) : null;
 
 export function App() {
   const client = useMemo(
@@ -15,6 +18,15 @@ export function App() {
   );
   const params = new URLSearchParams(window.location.search);
   const locale = params.get('lang') ?? undefined;
+  const challenge: OtpSignInProps['challenge'] =
+    FakeChallenge && params.get('challenge') === 'fake'
+      ? (props) => (
+          <Suspense fallback={null}>
+            <FakeChallenge {...props} />
+          </Suspense>
+        )
+      : undefined;
+  const challengeWhen = params.get('challengeWhen') === 'under_attack' ? 'under_attack' : 'always';
   const [open, setOpen] = useState(false);
   const [session, setSession] = useState<SignedIn | null>(null);
 
@@ -53,6 +65,7 @@ export function App() {
         open={open}
         askName
         {...(locale ? { locale } : {})}
+        {...(challenge ? { challenge, challengeWhen } : {})}
         onClose={() => setOpen(false)}
         onSignedIn={(result) => {
           setSession(result);

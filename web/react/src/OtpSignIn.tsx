@@ -1,8 +1,11 @@
-// <OtpSignIn>: the sign-in modal. Phone number (with a country picker), then the SMS code,
-// then the session token handed to the host page. Every contract error gets its own text.
-// The code step offers the service's other channels (`channels` of the send's answer):
-// "Call me instead", "Send by WhatsApp".
+// <OtpSignIn>: the sign-in modal. Phone number (with a country picker), then the code (by
+// SMS, call or WhatsApp), then the session token handed to the host page. Every contract
+// error gets its own text. The code step offers the service's other channels (`channels`
+// of the send's answer): "Call me instead", "Send by WhatsApp". The device token of each
+// approval is kept per number (`deviceTokenStore`) and sent with the next sends and
+// verifies to that number, so that a stranger's lockout of it does not reach this device.
 import {
+  useCallback,
   useEffect,
   useEffectEvent,
   useId,
@@ -19,11 +22,17 @@ import {
   RateLimitedError,
   ServiceUnavailableError,
   isOtpError,
+  keepDeviceToken,
+  localStorageDeviceTokens,
+  readDeviceToken,
   type Channel,
+  type DeviceTokenStore,
   type OtpClient,
   type SendOtpAccepted,
   type SendOtpRequest,
+  type VerifyOtpRequest,
 } from '@otp-service/client';
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/min';
 
 import { countryOfLocale, countryOptions, isCountry } from './countries.js';
 import { subjectOf } from './jwt.js';
@@ -82,6 +91,18 @@ export interface OtpSignInProps {
   askName?: boolean;
   /** The bot challenge widget (Turnstile, hCaptcha, reCAPTCHA), when the API requires one. */
   challenge?: (props: ChallengeProps) => ReactNode;
+  /**
+   * When the widget is shown, as the service's `OTP_CAPTCHA_WHEN`: `always` (default) before
+   * every send, resends included, each with a fresh token; `under_attack` only once the API
+   * answers `captcha_required`. Either way, once the API has asked for a challenge, the
+   * modal sends again by itself as soon as the widget hands over a token.
+   */
+  challengeWhen?: 'always' | 'under_attack';
+  /**
+   * Where the device tokens of approvals are kept, by E.164 number (sync or async). Default:
+   * this browser's localStorage; `null` keeps none. A store that fails never stops a sign-in.
+   */
+  deviceTokenStore?: DeviceTokenStore | null | undefined;
   /** Listen for the SMS with WebOTP where the browser has it (default true). */
   webOtp?: boolean;
   messages?: MessageOverrides;
@@ -111,11 +132,15 @@ function browserLocale(): string | undefined {
 }
 
 function SignInDialog(props: OtpSignInProps) {
-  const { client, onClose, onSignedIn, askName = false, challenge, webOtp = true } = props;
+  const { client, onClose, onSignedIn, askName = false, challenge, challengeWhen = 'always', webOtp = true } = props;
   const locale = props.locale ?? browserLocale();
   const language = languageOf(locale);
   const m = useMemo(() => mergeMessages(catalogs[language], props.messages), [language, props.messages]);
   const countries = useMemo(() => countryOptions(locale ?? language), [locale, language]);
+  const deviceTokens = useMemo(
+    () => (props.deviceTokenStore === undefined ? localStorageDeviceTokens() : props.deviceTokenStore),
+    [props.deviceTokenStore],
+  );
 
   const [step, setStep] = useState<'phone' | 'code' | 'done'>('phone');
   const [name, setName] = useState('');
@@ -125,12 +150,20 @@ function SignInDialog(props: OtpSignInProps) {
   });
   const [phone, setPhone] = useState('');
   const [sent, setSent] = useState<SendOtpAccepted | null>(null);
+  // The device token the last accepted send carried: its code approves only with it.
+  const [sentDeviceToken, setSentDeviceToken] = useState<string | undefined>(undefined);
   const [code, setCode] = useState('');
   const [busy, setBusy] = useState<Busy>(null);
   const [failure, setFailure] = useState<Failure | null>(null);
   const [notice, setNotice] = useState('');
-  const [challengeToken, setChallengeToken] = useState<string | null>(null);
+  // The widget's token is good for one send: read and cleared by the send that carries it,
+  // then the widget is mounted afresh (a new round) for the next one.
+  const challengeTokenRef = useRef<string | null>(null);
+  const [tokensHandedOver, setTokensHandedOver] = useState(0);
   const [challengeRound, setChallengeRound] = useState(0);
+  const [challengeAsked, setChallengeAsked] = useState(false);
+  // The send to make again once the widget hands over a token, after the API asked for one.
+  const retryRef = useRef<{ resend: boolean; channel: Channel | undefined } | null>(null);
   const [resendAt, setResendAt] = useState(0);
   const [sendBlockedUntil, setSendBlockedUntil] = useState(0);
   const [now, refreshNow] = useNow(Math.max(resendAt, sendBlockedUntil));
@@ -168,7 +201,12 @@ function SignInDialog(props: OtpSignInProps) {
   const sendSecondsLeft = secondsUntil(sendBlockedUntil, now);
   const resendSecondsLeft = secondsUntil(resendAt, now);
 
-  async function send(target: string, resend: boolean, channel?: Channel) {
+  const onChallengeToken = useCallback((token: string | null) => {
+    challengeTokenRef.current = token;
+    if (token) setTokensHandedOver((count) => count + 1);
+  }, []);
+
+  async function send(target: string, resend: boolean, channel?: Channel, again = false) {
     setBusy('sending');
     setFailure(null);
     setNotice('');
@@ -176,10 +214,23 @@ function SignInDialog(props: OtpSignInProps) {
     if (!resend) request.defaultCountry = country;
     // SMS is the contract's default: sent as none, as before channels.
     if (channel && channel !== 'sms') request.channel = channel;
-    if (challengeToken) request.captchaToken = challengeToken;
+    const captchaToken = challengeTokenRef.current;
+    if (captchaToken) {
+      request.captchaToken = captchaToken;
+      // Spent by this send whatever its answer: the next one gets a fresh widget and token.
+      challengeTokenRef.current = null;
+      setChallengeRound((round) => round + 1);
+    }
+    // A resend goes to the `to` of the last answer; a first send to the number as typed.
+    const number = resend ? target : e164Of(target, country);
+    const deviceToken = number ? await readDeviceToken(deviceTokens, number) : undefined;
+    if (deviceToken) request.deviceToken = deviceToken;
     try {
       const accepted = await client.sendOtp(request, { signal: callsRef.current.signal });
+      retryRef.current = null;
+      setChallengeAsked(false);
       setSent(accepted);
+      setSentDeviceToken(deviceToken);
       setCode('');
       setStep('code');
       setResendAt(Date.now() + accepted.resendAfterSeconds * 1000);
@@ -190,18 +241,22 @@ function SignInDialog(props: OtpSignInProps) {
       const offered = error instanceof ChannelNotAllowedError ? error.channels[0] : undefined;
       if (!channel && offered && offered !== 'sms') {
         setBusy(null);
-        await send(target, resend, offered);
+        await send(target, resend, offered, again);
         return;
       }
-      const found = failureOf(error, resend ? undefined : fieldOfSendError);
+      const found = failureOf(error, channel ?? 'sms', resend ? undefined : fieldOfSendError);
       const wait = found.detail.retryAfterSeconds;
       if (wait !== undefined && found.code === 'rate_limited') {
         if (resend) setResendAt(Date.now() + wait * 1000);
         else setSendBlockedUntil(Date.now() + wait * 1000);
       }
       if (found.code === 'captcha_failed' || found.code === 'captcha_required') {
-        setChallengeToken(null);
+        challengeTokenRef.current = null;
         setChallengeRound((round) => round + 1);
+        setChallengeAsked(true);
+        // Sent again once the widget hands over a token; only once per press of a button, so
+        // that a widget that solves itself cannot loop against a challenge that keeps failing.
+        if (!again) retryRef.current = { resend, channel };
       }
       setFailure(found);
     } finally {
@@ -210,13 +265,30 @@ function SignInDialog(props: OtpSignInProps) {
     }
   }
 
+  // The send the API asked a challenge for, made again with the token the widget handed over.
+  const sendAgainWithToken = useEffectEvent(() => {
+    const retry = retryRef.current;
+    if (!retry || !challengeTokenRef.current || busy !== null) return;
+    retryRef.current = null;
+    void send(retry.resend && sent ? sent.to : phone, retry.resend, retry.channel, true);
+  });
+  useEffect(() => {
+    if (tokensHandedOver > 0) sendAgainWithToken();
+  }, [tokensHandedOver]);
+
   async function verify(value: string) {
     if (!sent) return;
     setBusy('verifying');
     setFailure(null);
     setNotice('');
+    const request: VerifyOtpRequest = { phone: sent.to, code: value };
+    if (sentDeviceToken) request.deviceToken = sentDeviceToken;
     try {
-      const approved = await client.verifyOtp({ phone: sent.to, code: value }, { signal: callsRef.current.signal });
+      const approved = await client.verifyOtp(request, { signal: callsRef.current.signal });
+      if (approved.deviceToken && approved.deviceTokenExpiresAt) {
+        // Not awaited: the person is signed in whatever the store does.
+        void keepDeviceToken(deviceTokens, approved.to, approved.deviceToken, approved.deviceTokenExpiresAt);
+      }
       const trimmedName = name.trim();
       setStep('done');
       setNotice(m.signedIn(approved.to));
@@ -228,7 +300,7 @@ function SignInDialog(props: OtpSignInProps) {
         ...(trimmedName ? { name: trimmedName } : {}),
       });
     } catch (error) {
-      setFailure(failureOf(error, () => 'code'));
+      setFailure(failureOf(error, sent.channel, () => 'code'));
       codeRef.current?.select();
     } finally {
       setBusy(null);
@@ -242,7 +314,8 @@ function SignInDialog(props: OtpSignInProps) {
     void verify(received);
   });
   useEffect(() => {
-    if (step !== 'code' || !webOtp || typeof window === 'undefined' || !('OTPCredential' in window)) return;
+    // WebOTP reads SMS only: a call or a WhatsApp message is typed in.
+    if (step !== 'code' || sent?.channel !== 'sms' || !webOtp || typeof window === 'undefined' || !('OTPCredential' in window)) return;
     const controller = new AbortController();
     const options = { otp: { transport: ['sms'] }, signal: controller.signal } as CredentialRequestOptions;
     navigator.credentials
@@ -280,6 +353,12 @@ function SignInDialog(props: OtpSignInProps) {
   }
 
   const failureText = failure ? m.errors[failure.code](failure.detail) : '';
+  const challengeWidget =
+    challenge && (challengeWhen === 'always' || challengeAsked) ? (
+      <div className="otp-challenge" role="group" aria-label={m.challengeLabel} key={challengeRound}>
+        {challenge({ onToken: onChallengeToken, language })}
+      </div>
+    ) : null;
   const invalid = (field: Field) => failure?.field === field;
   const describedBy = (field: Field, hint: string) => (invalid(field) ? `${ids.error} ${hint}` : hint);
 
@@ -370,11 +449,7 @@ function SignInDialog(props: OtpSignInProps) {
           <p id={ids.phoneHint} className="otp-muted">
             {m.phoneHint}
           </p>
-          {challenge && (
-            <div className="otp-challenge" role="group" aria-label={m.challengeLabel} key={challengeRound}>
-              {challenge({ onToken: setChallengeToken, language })}
-            </div>
-          )}
+          {challengeWidget}
           <div id={ids.error} role="alert" className="otp-error">
             {failureText}
           </div>
@@ -396,11 +471,12 @@ function SignInDialog(props: OtpSignInProps) {
           }}
         >
           <p id={ids.intro}>
-            {m.codeSentTo(sent.to)}{' '}
+            {m.codeSentTo[sent.channel](sent.to)}{' '}
             <button
               type="button"
               className="otp-link"
               onClick={() => {
+                retryRef.current = null;
                 setStep('phone');
                 setFailure(null);
                 setNotice('');
@@ -410,7 +486,7 @@ function SignInDialog(props: OtpSignInProps) {
             </button>
           </p>
           <div className="otp-field">
-            <label htmlFor={ids.code}>{m.codeLabel}</label>
+            <label htmlFor={ids.code}>{m.codeLabel[sent.channel]}</label>
             <input
               id={ids.code}
               ref={codeRef}
@@ -429,6 +505,7 @@ function SignInDialog(props: OtpSignInProps) {
               {m.codeHint}
             </p>
           </div>
+          {challengeWidget}
           <div id={ids.error} role="alert" className="otp-error">
             {failureText}
           </div>
@@ -518,9 +595,18 @@ function fieldOfSendError(code: FailureCode): Field | undefined {
   }
 }
 
-function failureOf(error: unknown, fieldOf?: (code: FailureCode) => Field | undefined): Failure {
+/** The number as the service will read it (E.164), where it parses; else undefined. */
+function e164Of(typed: string, country: string): string | undefined {
+  try {
+    return parsePhoneNumberFromString(typed, country as CountryCode)?.number;
+  } catch {
+    return undefined;
+  }
+}
+
+function failureOf(error: unknown, channel: Channel, fieldOf?: (code: FailureCode) => Field | undefined): Failure {
   const code: FailureCode = isOtpError(error) ? error.code : 'unexpected_response';
-  const detail: ErrorDetail = {};
+  const detail: ErrorDetail = { channel };
   if (error instanceof IncorrectCodeError) detail.attemptsRemaining = error.attemptsRemaining;
   if (error instanceof RateLimitedError) detail.retryAfterSeconds = error.retryAfterSeconds;
   if (error instanceof ServiceUnavailableError && error.retryAfterSeconds !== undefined) {

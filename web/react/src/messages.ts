@@ -1,11 +1,17 @@
 // The modal's texts in en, es, pt and fr, with a message for every error code of the contract.
+// Every text about the code names the channel it came by (SMS, call, WhatsApp).
 import type { Channel, ErrorCode } from '@otp-service/client';
 
 /** What an error message may mention. */
 export interface ErrorDetail {
   attemptsRemaining?: number | undefined;
   retryAfterSeconds?: number | undefined;
+  /** The channel of the send (or, for a verify, of the code): SMS where none is given. */
+  channel?: Channel | undefined;
 }
+
+/** One text for each channel. */
+export type PerChannel<T> = { readonly [C in Channel]: T };
 
 /** Every failure the modal can meet: the contract's codes, and the two without an API answer. */
 export type FailureCode = ErrorCode | 'network_error' | 'unexpected_response';
@@ -24,8 +30,10 @@ export interface Messages {
   sending: string;
   sendIn: (seconds: number) => string;
   codeTitle: string;
-  codeSentTo: (to: string) => string;
-  codeLabel: string;
+  /** The code step's first line, by the channel of the send. */
+  codeSentTo: PerChannel<(to: string) => string>;
+  /** The code field's label, by the channel of the send. */
+  codeLabel: PerChannel<string>;
   codeHint: string;
   verify: string;
   verifying: string;
@@ -41,6 +49,25 @@ export interface Messages {
   errors: { readonly [C in FailureCode]: (detail: ErrorDetail) => string };
 }
 
+/** A wait in the unit that reads best: seconds, then minutes, then hours (rounded up). */
+export function duration(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 2 * 3600) return `${Math.ceil(seconds / 60)} min`;
+  return `${Math.ceil(seconds / 3600)} h`;
+}
+
+// What a lock after too many wrong codes means on this device (API.md, "Genuine users
+// first"): the devices that signed in with the number before are limited apart, so only
+// a new device (or a stranger) waits for the window to free.
+const enLocked = (until: string, now = '') =>
+  `If this number is ${now}locked after wrong codes, it stays locked on a new device ${until}; a device that signed in with it before can still sign in.`;
+const esLocked = (until: string, now = '') =>
+  `Si este número quedó ${now}bloqueado por códigos incorrectos, en un dispositivo nuevo sigue bloqueado ${until}; un dispositivo en el que ya iniciaste sesión con este número puede seguir entrando.`;
+const ptLocked = (until: string, now = '') =>
+  `Se este número foi ${now}bloqueado por códigos errados, num dispositivo novo ele continua bloqueado ${until}; um dispositivo em que você já entrou com este número ainda pode entrar.`;
+const frLocked = (until: string, now = '') =>
+  `Si ce numéro est ${now}bloqué après des codes erronés, il le reste sur un nouvel appareil ${until} ; un appareil déjà connecté avec ce numéro peut encore se connecter.`;
+
 const en: Messages = {
   title: 'Sign in with your phone',
   intro: 'We will text you a one-time code.',
@@ -55,8 +82,12 @@ const en: Messages = {
   sending: 'Sending…',
   sendIn: (s) => `Send code (wait ${s} s)`,
   codeTitle: 'Enter the code',
-  codeSentTo: (to) => `We sent a code to ${to}.`,
-  codeLabel: 'Code from the SMS',
+  codeSentTo: {
+    sms: (to) => `We sent a code to ${to}.`,
+    voice: (to) => `A call to ${to} will say the code.`,
+    whatsapp: (to) => `The code is on its way to ${to} by WhatsApp.`,
+  },
+  codeLabel: { sms: 'Code from the SMS', voice: 'Code from the call', whatsapp: 'Code from WhatsApp' },
   codeHint: 'The code expires in a few minutes.',
   verify: 'Verify',
   verifying: 'Checking…',
@@ -73,7 +104,12 @@ const en: Messages = {
   errors: {
     invalid_request: () => 'Something in the request was not right. Please try again.',
     invalid_phone: () => 'This is not a valid mobile number. Check the country and the number.',
-    invalid_code_format: () => 'Type the code exactly as in the SMS: digits only.',
+    invalid_code_format: ({ channel = 'sms' }) =>
+      ({
+        sms: 'Type the code exactly as in the SMS: digits only.',
+        voice: 'Type the code exactly as the call said it: digits only.',
+        whatsapp: 'Type the code exactly as in the WhatsApp message: digits only.',
+      })[channel],
     captcha_required: () => 'Please complete the security check first.',
     channel_not_allowed: () => 'This way of sending the code is not offered. Try another.',
     captcha_failed: () => 'The security check failed. Please try it again.',
@@ -86,13 +122,24 @@ const en: Messages = {
     code_expired: () => 'This code has expired or was already used. Request a new code.',
     payload_too_large: () => 'The request was too large.',
     unsupported_media_type: () => 'The sign-in service refused the request.',
-    phone_unreachable: () => 'This number cannot receive SMS. Try another number.',
+    phone_unreachable: ({ channel = 'sms' }) =>
+      ({
+        sms: 'This number cannot receive SMS. Try another number.',
+        voice: 'This number cannot be called. Try another number.',
+        whatsapp: 'This number cannot receive WhatsApp messages. Try another number.',
+      })[channel],
     rate_limited: ({ retryAfterSeconds }) =>
       retryAfterSeconds === undefined
-        ? 'Too many requests. Please wait and try again.'
-        : `Too many requests. Try again in ${retryAfterSeconds} s.`,
-    too_many_attempts: () => 'Too many wrong codes. This code no longer works: request a new one.',
-    sms_failed: () => 'The SMS could not be sent. Please try again in a moment.',
+        ? `Too many requests. Please wait and try again. ${enLocked('for as long as the lock lasts')}`
+        : `Too many requests. Try again in ${duration(retryAfterSeconds)}. ${enLocked('until then')}`,
+    too_many_attempts: () =>
+      `Too many wrong codes. This code no longer works: request a new one. ${enLocked('for as long as the lock lasts', 'now ')}`,
+    sms_failed: ({ channel = 'sms' }) =>
+      ({
+        sms: 'The SMS could not be sent. Please try again in a moment.',
+        voice: 'The call could not be made. Please try again in a moment.',
+        whatsapp: 'The WhatsApp message could not be sent. Please try again in a moment.',
+      })[channel],
     service_unavailable: () => 'The sign-in service is busy. Please try again in a moment.',
     internal_error: () => 'Something went wrong on our side. Please try again.',
     network_error: () => 'No connection to the sign-in service. Check your connection and try again.',
@@ -114,8 +161,12 @@ const es: Messages = {
   sending: 'Enviando…',
   sendIn: (s) => `Enviar código (espera ${s} s)`,
   codeTitle: 'Introduce el código',
-  codeSentTo: (to) => `Enviamos un código al ${to}.`,
-  codeLabel: 'Código del SMS',
+  codeSentTo: {
+    sms: (to) => `Enviamos un código al ${to}.`,
+    voice: (to) => `Una llamada al ${to} te dirá el código.`,
+    whatsapp: (to) => `El código va de camino al ${to} por WhatsApp.`,
+  },
+  codeLabel: { sms: 'Código del SMS', voice: 'Código de la llamada', whatsapp: 'Código de WhatsApp' },
   codeHint: 'El código caduca en unos minutos.',
   verify: 'Verificar',
   verifying: 'Comprobando…',
@@ -132,7 +183,12 @@ const es: Messages = {
   errors: {
     invalid_request: () => 'Algo en la solicitud no era correcto. Inténtalo de nuevo.',
     invalid_phone: () => 'No es un número móvil válido. Revisa el país y el número.',
-    invalid_code_format: () => 'Escribe el código tal como aparece en el SMS: solo cifras.',
+    invalid_code_format: ({ channel = 'sms' }) =>
+      ({
+        sms: 'Escribe el código tal como aparece en el SMS: solo cifras.',
+        voice: 'Escribe el código tal como lo dijo la llamada: solo cifras.',
+        whatsapp: 'Escribe el código tal como aparece en el mensaje de WhatsApp: solo cifras.',
+      })[channel],
     captcha_required: () => 'Completa primero la comprobación de seguridad.',
     channel_not_allowed: () => 'Esta forma de enviar el código no está disponible. Prueba otra.',
     captcha_failed: () => 'La comprobación de seguridad falló. Inténtalo de nuevo.',
@@ -145,13 +201,24 @@ const es: Messages = {
     code_expired: () => 'Este código caducó o ya se usó. Pide un código nuevo.',
     payload_too_large: () => 'La solicitud era demasiado grande.',
     unsupported_media_type: () => 'El servicio de inicio de sesión rechazó la solicitud.',
-    phone_unreachable: () => 'Este número no puede recibir SMS. Prueba con otro número.',
+    phone_unreachable: ({ channel = 'sms' }) =>
+      ({
+        sms: 'Este número no puede recibir SMS. Prueba con otro número.',
+        voice: 'No se puede llamar a este número. Prueba con otro número.',
+        whatsapp: 'Este número no puede recibir mensajes de WhatsApp. Prueba con otro número.',
+      })[channel],
     rate_limited: ({ retryAfterSeconds }) =>
       retryAfterSeconds === undefined
-        ? 'Demasiados intentos. Espera e inténtalo de nuevo.'
-        : `Demasiados intentos. Inténtalo de nuevo en ${retryAfterSeconds} s.`,
-    too_many_attempts: () => 'Demasiados códigos incorrectos. Este código ya no sirve: pide uno nuevo.',
-    sms_failed: () => 'No se pudo enviar el SMS. Inténtalo de nuevo en un momento.',
+        ? `Demasiados intentos. Espera e inténtalo de nuevo. ${esLocked('mientras dure el bloqueo')}`
+        : `Demasiados intentos. Inténtalo de nuevo en ${duration(retryAfterSeconds)}. ${esLocked('hasta entonces')}`,
+    too_many_attempts: () =>
+      `Demasiados códigos incorrectos. Este código ya no sirve: pide uno nuevo. ${esLocked('mientras dure el bloqueo', 'ahora ')}`,
+    sms_failed: ({ channel = 'sms' }) =>
+      ({
+        sms: 'No se pudo enviar el SMS. Inténtalo de nuevo en un momento.',
+        voice: 'No se pudo hacer la llamada. Inténtalo de nuevo en un momento.',
+        whatsapp: 'No se pudo enviar el mensaje de WhatsApp. Inténtalo de nuevo en un momento.',
+      })[channel],
     service_unavailable: () => 'El servicio está ocupado. Inténtalo de nuevo en un momento.',
     internal_error: () => 'Algo falló por nuestra parte. Inténtalo de nuevo.',
     network_error: () => 'Sin conexión con el servicio. Revisa tu conexión e inténtalo de nuevo.',
@@ -173,8 +240,12 @@ const pt: Messages = {
   sending: 'Enviando…',
   sendIn: (s) => `Enviar código (aguarde ${s} s)`,
   codeTitle: 'Digite o código',
-  codeSentTo: (to) => `Enviamos um código para ${to}.`,
-  codeLabel: 'Código do SMS',
+  codeSentTo: {
+    sms: (to) => `Enviamos um código para ${to}.`,
+    voice: (to) => `Uma ligação para ${to} vai dizer o código.`,
+    whatsapp: (to) => `O código está a caminho de ${to} pelo WhatsApp.`,
+  },
+  codeLabel: { sms: 'Código do SMS', voice: 'Código da ligação', whatsapp: 'Código do WhatsApp' },
   codeHint: 'O código expira em poucos minutos.',
   verify: 'Verificar',
   verifying: 'Verificando…',
@@ -191,7 +262,12 @@ const pt: Messages = {
   errors: {
     invalid_request: () => 'Algo no pedido não estava certo. Tente novamente.',
     invalid_phone: () => 'Este não é um número de celular válido. Confira o país e o número.',
-    invalid_code_format: () => 'Digite o código exatamente como no SMS: apenas dígitos.',
+    invalid_code_format: ({ channel = 'sms' }) =>
+      ({
+        sms: 'Digite o código exatamente como no SMS: apenas dígitos.',
+        voice: 'Digite o código exatamente como a ligação disse: apenas dígitos.',
+        whatsapp: 'Digite o código exatamente como na mensagem do WhatsApp: apenas dígitos.',
+      })[channel],
     captcha_required: () => 'Conclua primeiro a verificação de segurança.',
     channel_not_allowed: () => 'Esta forma de envio do código não está disponível. Tente outra.',
     captcha_failed: () => 'A verificação de segurança falhou. Tente novamente.',
@@ -204,13 +280,24 @@ const pt: Messages = {
     code_expired: () => 'Este código expirou ou já foi usado. Peça um novo código.',
     payload_too_large: () => 'O pedido era grande demais.',
     unsupported_media_type: () => 'O serviço de login recusou o pedido.',
-    phone_unreachable: () => 'Este número não pode receber SMS. Tente outro número.',
+    phone_unreachable: ({ channel = 'sms' }) =>
+      ({
+        sms: 'Este número não pode receber SMS. Tente outro número.',
+        voice: 'Não é possível ligar para este número. Tente outro número.',
+        whatsapp: 'Este número não pode receber mensagens do WhatsApp. Tente outro número.',
+      })[channel],
     rate_limited: ({ retryAfterSeconds }) =>
       retryAfterSeconds === undefined
-        ? 'Tentativas demais. Aguarde e tente novamente.'
-        : `Tentativas demais. Tente novamente em ${retryAfterSeconds} s.`,
-    too_many_attempts: () => 'Códigos errados demais. Este código não vale mais: peça um novo.',
-    sms_failed: () => 'Não foi possível enviar o SMS. Tente novamente em instantes.',
+        ? `Tentativas demais. Aguarde e tente novamente. ${ptLocked('enquanto durar o bloqueio')}`
+        : `Tentativas demais. Tente novamente em ${duration(retryAfterSeconds)}. ${ptLocked('até lá')}`,
+    too_many_attempts: () =>
+      `Códigos errados demais. Este código não vale mais: peça um novo. ${ptLocked('enquanto durar o bloqueio', 'agora ')}`,
+    sms_failed: ({ channel = 'sms' }) =>
+      ({
+        sms: 'Não foi possível enviar o SMS. Tente novamente em instantes.',
+        voice: 'Não foi possível fazer a ligação. Tente novamente em instantes.',
+        whatsapp: 'Não foi possível enviar a mensagem do WhatsApp. Tente novamente em instantes.',
+      })[channel],
     service_unavailable: () => 'O serviço está ocupado. Tente novamente em instantes.',
     internal_error: () => 'Algo deu errado do nosso lado. Tente novamente.',
     network_error: () => 'Sem conexão com o serviço. Verifique a sua conexão e tente novamente.',
@@ -232,8 +319,12 @@ const fr: Messages = {
   sending: 'Envoi…',
   sendIn: (s) => `Envoyer le code (attendez ${s} s)`,
   codeTitle: 'Saisissez le code',
-  codeSentTo: (to) => `Nous avons envoyé un code au ${to}.`,
-  codeLabel: 'Code reçu par SMS',
+  codeSentTo: {
+    sms: (to) => `Nous avons envoyé un code au ${to}.`,
+    voice: (to) => `Un appel au ${to} va vous dire le code.`,
+    whatsapp: (to) => `Le code est en route vers le ${to} sur WhatsApp.`,
+  },
+  codeLabel: { sms: 'Code reçu par SMS', voice: 'Code entendu pendant l’appel', whatsapp: 'Code reçu sur WhatsApp' },
   codeHint: 'Le code expire dans quelques minutes.',
   verify: 'Valider',
   verifying: 'Vérification…',
@@ -250,7 +341,12 @@ const fr: Messages = {
   errors: {
     invalid_request: () => 'La demande n’était pas correcte. Veuillez réessayer.',
     invalid_phone: () => 'Ce n’est pas un numéro de mobile valide. Vérifiez le pays et le numéro.',
-    invalid_code_format: () => 'Saisissez le code tel qu’il figure dans le SMS : des chiffres uniquement.',
+    invalid_code_format: ({ channel = 'sms' }) =>
+      ({
+        sms: 'Saisissez le code tel qu’il figure dans le SMS : des chiffres uniquement.',
+        voice: 'Saisissez le code tel que l’appel l’a dit : des chiffres uniquement.',
+        whatsapp: 'Saisissez le code tel qu’il figure dans le message WhatsApp : des chiffres uniquement.',
+      })[channel],
     captcha_required: () => 'Veuillez d’abord passer la vérification de sécurité.',
     channel_not_allowed: () => 'Ce mode d’envoi du code n’est pas proposé. Essayez-en un autre.',
     captcha_failed: () => 'La vérification de sécurité a échoué. Veuillez réessayer.',
@@ -263,13 +359,24 @@ const fr: Messages = {
     code_expired: () => 'Ce code a expiré ou a déjà servi. Demandez un nouveau code.',
     payload_too_large: () => 'La demande était trop volumineuse.',
     unsupported_media_type: () => 'Le service de connexion a refusé la demande.',
-    phone_unreachable: () => 'Ce numéro ne peut pas recevoir de SMS. Essayez un autre numéro.',
+    phone_unreachable: ({ channel = 'sms' }) =>
+      ({
+        sms: 'Ce numéro ne peut pas recevoir de SMS. Essayez un autre numéro.',
+        voice: 'Ce numéro ne peut pas être appelé. Essayez un autre numéro.',
+        whatsapp: 'Ce numéro ne peut pas recevoir de messages WhatsApp. Essayez un autre numéro.',
+      })[channel],
     rate_limited: ({ retryAfterSeconds }) =>
       retryAfterSeconds === undefined
-        ? 'Trop de tentatives. Patientez puis réessayez.'
-        : `Trop de tentatives. Réessayez dans ${retryAfterSeconds} s.`,
-    too_many_attempts: () => 'Trop de codes erronés. Ce code n’est plus valable : demandez-en un nouveau.',
-    sms_failed: () => 'Le SMS n’a pas pu être envoyé. Réessayez dans un instant.',
+        ? `Trop de tentatives. Patientez puis réessayez. ${frLocked('tant que dure le blocage')}`
+        : `Trop de tentatives. Réessayez dans ${duration(retryAfterSeconds)}. ${frLocked('jusque-là')}`,
+    too_many_attempts: () =>
+      `Trop de codes erronés. Ce code n’est plus valable : demandez-en un nouveau. ${frLocked('tant que dure le blocage', 'désormais ')}`,
+    sms_failed: ({ channel = 'sms' }) =>
+      ({
+        sms: 'Le SMS n’a pas pu être envoyé. Réessayez dans un instant.',
+        voice: 'L’appel n’a pas pu être passé. Réessayez dans un instant.',
+        whatsapp: 'Le message WhatsApp n’a pas pu être envoyé. Réessayez dans un instant.',
+      })[channel],
     service_unavailable: () => 'Le service est occupé. Réessayez dans un instant.',
     internal_error: () => 'Une erreur est survenue de notre côté. Veuillez réessayer.',
     network_error: () => 'Pas de connexion au service. Vérifiez votre connexion et réessayez.',

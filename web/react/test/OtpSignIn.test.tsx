@@ -7,6 +7,7 @@ import {
   InvalidPhoneError,
   NetworkError,
   RateLimitedError,
+  channels,
   errorCodes,
   type CallOptions,
   type Channel,
@@ -16,12 +17,12 @@ import {
   type VerifyOtpApproved,
   type VerifyOtpRequest,
 } from '@otp-service/client';
-import { act, render, screen, waitFor } from '@testing-library/react';
+import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { StrictMode } from 'react';
 import { describe, expect, it, vi } from 'vitest';
 
-import { OtpSignIn, catalogs, countryOfLocale, languageOf, type SignedIn } from '../src/index.js';
+import { OtpSignIn, catalogs, countryOfLocale, duration, languageOf, type SignedIn } from '../src/index.js';
 
 type Answer<T> = T | Error;
 
@@ -46,6 +47,16 @@ function settle<T>(options: CallOptions | undefined, answer: Answer<T> | undefin
   if (options?.signal?.aborted) return Promise.reject(new NetworkError('aborted'));
   if (answer === undefined) return Promise.reject(new Error('no answer scripted'));
   return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+}
+
+/** A widget that hands over a new token at each press, as a real one does at each solve. */
+function numberedWidget() {
+  let issued = 0;
+  return ({ onToken }: { onToken: (token: string | null) => void }) => (
+    <button type="button" onClick={() => onToken(`token-${(issued += 1)}`)}>
+      I am human
+    </button>
+  );
 }
 
 const accepted = (
@@ -244,7 +255,8 @@ describe('<OtpSignIn>', () => {
       client.sendAnswers.push(new RateLimitedError(answer(429, 'rate_limited', { retryAfterSeconds: 5 })));
       open(client);
       await user.type(screen.getByLabelText('Phone number'), '+14155550123{Enter}');
-      await expectAlert('Too many requests. Try again in 5 s.');
+      await expectAlert(catalogs.en.errors.rate_limited({ retryAfterSeconds: 5 }));
+      expect(screen.getByRole('alert').textContent).toMatch(/^Too many requests\. Try again in 5 s\. /);
       const button = screen.getByRole<HTMLButtonElement>('button', { name: /Send code \(wait [45] s\)/ });
       expect(button.disabled).toBe(true);
       await elapse(2_000);
@@ -289,8 +301,10 @@ describe('<OtpSignIn>', () => {
     await user.type(screen.getByLabelText('Phone number'), '+14155550123{Enter}');
     await expectAlert(catalogs.en.errors.captcha_required({}));
     expect(client.sends[0]?.captchaToken).toBeUndefined();
+    // Solving the check sends again by itself: the person does not press Send twice.
     await user.click(screen.getByRole('button', { name: 'I am human' }));
-    await user.click(screen.getByRole('button', { name: 'Send code' }));
+    await screen.findByLabelText('Code from the SMS');
+    expect(client.sends).toHaveLength(2);
     expect(client.sends[1]?.captchaToken).toBe('token-from-widget');
   });
 
@@ -321,10 +335,21 @@ describe('texts', () => {
   it('every language has a message for every contract error code', () => {
     for (const [language, messages] of Object.entries(catalogs)) {
       for (const code of [...errorCodes, 'network_error', 'unexpected_response'] as const) {
-        const text = messages.errors[code]({ attemptsRemaining: 2, retryAfterSeconds: 30 });
-        // A whole sentence, with every placeholder filled.
-        expect(text, `${language} ${code}`).toMatch(/^\S.*\S[.!?…]$/u);
-        expect(text, `${language} ${code}`).not.toMatch(/undefined|NaN|\[object|\$\{/);
+        for (const channel of [undefined, ...channels]) {
+          const text = messages.errors[code]({ attemptsRemaining: 2, retryAfterSeconds: 30, channel });
+          // A whole sentence, with every placeholder filled.
+          expect(text, `${language} ${code} ${channel}`).toMatch(/^\S.*\S[.!?…]$/u);
+          expect(text, `${language} ${code} ${channel}`).not.toMatch(/undefined|NaN|\[object|\$\{/);
+          // A text about a call or a WhatsApp message never speaks of an SMS.
+          if (channel && channel !== 'sms') expect(text, `${language} ${code} ${channel}`).not.toMatch(/SMS/);
+        }
+      }
+      for (const channel of channels) {
+        for (const text of [messages.codeSentTo[channel]('+1 555 0100'), messages.codeLabel[channel]]) {
+          expect(text, `${language} ${channel}`).toMatch(/^\S.*\S$/u);
+          if (channel !== 'sms') expect(text, `${language} ${channel}`).not.toMatch(/SMS/);
+        }
+        expect(messages.codeSentTo[channel]('+1 555 0100'), `${language} ${channel}`).toContain('+1 555 0100');
       }
       expect(messages.errors.incorrect_code({ attemptsRemaining: 2 })).toContain('2');
       expect(messages.errors.rate_limited({ retryAfterSeconds: 30 })).toContain('30');
@@ -332,17 +357,21 @@ describe('texts', () => {
   });
 
   it('the languages differ from English in every text', () => {
-    // Every leaf of the catalog, by its path: strings as they are, functions with a sample.
+    // Every leaf of the catalog, by its path: strings as they are, functions with a sample
+    // (the errors once for each channel, and once with none).
     const texts = (value: unknown, path: string, out: Map<string, string>): Map<string, string> => {
+      const call = (arg: unknown) => String((value as (arg: unknown) => unknown)(arg));
       if (typeof value === 'string') out.set(path, value);
-      else if (typeof value === 'function')
-        out.set(path, String((value as (arg: unknown) => unknown)(path.startsWith('errors.') ? { attemptsRemaining: 2, retryAfterSeconds: 30 } : '+1 555 0100')));
+      else if (typeof value === 'function' && path.startsWith('errors.'))
+        for (const channel of [undefined, ...channels])
+          out.set(`${path}[${channel ?? 'none'}]`, call({ attemptsRemaining: 2, retryAfterSeconds: 30, channel }));
+      else if (typeof value === 'function') out.set(path, call('+1 555 0100'));
       else if (value !== null && typeof value === 'object')
         for (const [key, inner] of Object.entries(value)) texts(inner, path ? `${path}.${key}` : key, out);
       return out;
     };
     const english = texts(catalogs.en, '', new Map());
-    expect(english.size).toBeGreaterThan(40);
+    expect(english.size).toBeGreaterThan(100);
     for (const language of ['es', 'pt', 'fr'] as const) {
       const translated = texts(catalogs[language], '', new Map());
       expect([...translated.keys()], language).toEqual([...english.keys()]);
@@ -359,5 +388,297 @@ describe('texts', () => {
     expect(countryOfLocale('fr')).toBe('FR');
     expect(countryOfLocale('en-GB')).toBe('GB');
     expect(countryOfLocale('not a locale')).toBeUndefined();
+  });
+});
+
+describe('<OtpSignIn> texts follow the channel', () => {
+  it.each(['en', 'es', 'pt', 'fr'] as const)('%s: after a call, the code step and its errors speak of the call, never of an SMS', async (language) => {
+    const user = userEvent.setup({ delay: null });
+    const m = catalogs[language];
+    const client = new ScriptedClient();
+    const { PhoneUnreachableError, InvalidCodeFormatError, SmsFailedError } = await import('@otp-service/client');
+    client.sendAnswers.push(
+      accepted('+14155550123', 0, 'voice', ['voice', 'whatsapp']),
+      new PhoneUnreachableError(answer(422, 'phone_unreachable')),
+      new SmsFailedError(answer(502, 'sms_failed')),
+    );
+    client.verifyAnswers.push(new InvalidCodeFormatError(answer(400, 'invalid_code_format')));
+    open(client, { locale: language });
+    await user.type(screen.getByLabelText(m.phoneLabel), '+14155550123{Enter}');
+    const code = await screen.findByLabelText(m.codeLabel.voice);
+    expect(screen.getByText(m.codeSentTo.voice('+14155550123'), { exact: false })).toBeTruthy();
+    // The first line, the code field, the alert and the status (the other channel's button may say SMS).
+    const shown = () =>
+      ['form > p', '.otp-field', '[role=alert]', '[role=status]']
+        .map((selector) => screen.getByRole('dialog').querySelector(selector)?.textContent ?? '')
+        .join(' | ');
+    expect(shown()).not.toMatch(/SMS/);
+    await user.type(code, '123{Enter}');
+    await expectAlert(m.errors.invalid_code_format({ channel: 'voice' }));
+    expect(shown()).not.toMatch(/SMS/);
+    // The resend goes by call again: the provider's refusals name the call too.
+    await user.click(screen.getByRole('button', { name: m.resend }));
+    await expectAlert(m.errors.phone_unreachable({ channel: 'voice' }));
+    expect(shown()).not.toMatch(/SMS/);
+    await user.click(screen.getByRole('button', { name: m.resend }));
+    await expectAlert(m.errors.sms_failed({ channel: 'voice' }));
+    expect(shown()).not.toMatch(/SMS/);
+  });
+
+  it('a WhatsApp send names WhatsApp in the label and the first line', async () => {
+    const user = userEvent.setup({ delay: null });
+    const client = new ScriptedClient();
+    client.sendAnswers.push(accepted('+5511987654321', 0, 'whatsapp', ['whatsapp', 'sms']));
+    open(client, { locale: 'pt-BR' });
+    await user.type(screen.getByLabelText('Número de telefone'), '+5511987654321{Enter}');
+    expect(await screen.findByLabelText('Código do WhatsApp')).toBeTruthy();
+    expect(screen.getByText('O código está a caminho de +5511987654321 pelo WhatsApp.', { exact: false })).toBeTruthy();
+  });
+});
+
+describe('<OtpSignIn> device tokens', () => {
+  const device = { deviceToken: 'dt.from-approval', deviceTokenExpiresAt: '2999-01-01T00:00:00Z' };
+  const approval = (to: string) => ({
+    status: 'approved' as const,
+    to,
+    token: jwtWithSubject(to),
+    tokenExpiresAt: '2026-11-24T16:00:00Z',
+  });
+
+  it('keeps the approval token in localStorage by default, per number, and sends it with the next send and verify', async () => {
+    const user = userEvent.setup({ delay: null });
+    const client = new ScriptedClient();
+    client.sendAnswers.push(accepted('+14155550123'), accepted('+14155550123'));
+    client.verifyAnswers.push({ ...approval('+14155550123'), ...device }, approval('+14155550123'));
+    const { onSignedIn } = open(client);
+    await user.type(screen.getByLabelText('Phone number'), '(415) 555-0123{Enter}');
+    await user.type(await screen.findByLabelText('Code from the SMS'), '123456{Enter}');
+    await waitFor(() => {
+      expect(onSignedIn).toHaveBeenCalledTimes(1);
+    });
+    expect(client.sends[0]?.deviceToken).toBeUndefined();
+    expect(client.verifies[0]?.deviceToken).toBeUndefined();
+    expect(JSON.parse(localStorage.getItem('otp-service.device-token:+14155550123') ?? '{}')).toEqual({
+      token: 'dt.from-approval',
+      expiresAt: '2999-01-01T00:00:00Z',
+    });
+
+    // A new opening, the number typed in another form: the token goes with both calls.
+    cleanup();
+    open(client);
+    await user.type(screen.getByLabelText('Phone number'), '+1 415-555-0123{Enter}');
+    await user.type(await screen.findByLabelText('Code from the SMS'), '654321{Enter}');
+    await waitFor(() => {
+      expect(client.verifies).toHaveLength(2);
+    });
+    expect(client.sends[1]).toMatchObject({ phone: '+1 415-555-0123', deviceToken: 'dt.from-approval' });
+    expect(client.verifies[1]).toEqual({ phone: '+14155550123', code: '654321', deviceToken: 'dt.from-approval' });
+    // Another number has none.
+    expect(localStorage.getItem('otp-service.device-token:+14155550124')).toBeNull();
+  });
+
+  it('uses the app store (async), and sends with a resend the token its send carried', async () => {
+    const user = userEvent.setup({ delay: null });
+    const kept = new Map<string, string>([['+447911123456', 'dt.app-kept']]);
+    const deviceTokenStore = {
+      get: vi.fn(async (number: string) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return kept.get(number);
+      }),
+      set: vi.fn(async (number: string, token: string) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        kept.set(number, token);
+      }),
+    };
+    const client = new ScriptedClient();
+    client.sendAnswers.push(accepted('+447911123456', 0), accepted('+447911123456', 0));
+    client.verifyAnswers.push({ ...approval('+447911123456'), ...device });
+    const { onSignedIn } = open(client, { locale: 'en-GB', deviceTokenStore });
+    await user.type(screen.getByLabelText('Phone number'), '07911 123456{Enter}');
+    await screen.findByLabelText('Code from the SMS');
+    await user.click(screen.getByRole('button', { name: 'Resend code' }));
+    await waitFor(() => {
+      expect(client.sends).toHaveLength(2);
+    });
+    await user.type(screen.getByLabelText('Code from the SMS'), '123456{Enter}');
+    await waitFor(() => {
+      expect(deviceTokenStore.set).toHaveBeenCalledWith('+447911123456', 'dt.from-approval', '2999-01-01T00:00:00Z');
+    });
+    expect(deviceTokenStore.get).toHaveBeenCalledWith('+447911123456');
+    expect(client.sends.map((request) => request.deviceToken)).toEqual(['dt.app-kept', 'dt.app-kept']);
+    expect(client.verifies[0]?.deviceToken).toBe('dt.app-kept');
+    expect(onSignedIn).toHaveBeenCalledTimes(1);
+    expect(localStorage.length).toBe(0);
+  });
+
+  it('signs in where the store fails at every call, and keeps nothing with deviceTokenStore null', async () => {
+    const user = userEvent.setup({ delay: null });
+    const broken = {
+      get: () => {
+        throw new Error('storage disabled');
+      },
+      set: () => Promise.reject(new Error('quota')),
+    };
+    for (const deviceTokenStore of [broken, null]) {
+      const client = new ScriptedClient();
+      client.sendAnswers.push(accepted('+14155550123'));
+      client.verifyAnswers.push({ ...approval('+14155550123'), ...device });
+      const { onSignedIn } = open(client, { deviceTokenStore });
+      await user.type(screen.getByLabelText('Phone number'), '+14155550123{Enter}');
+      await user.type(await screen.findByLabelText('Code from the SMS'), '123456{Enter}');
+      await waitFor(() => {
+        expect(onSignedIn).toHaveBeenCalledTimes(1);
+      });
+      expect(client.sends[0]?.deviceToken).toBeUndefined();
+      expect(localStorage.length).toBe(0);
+      cleanup();
+    }
+  });
+
+  it('signs in where localStorage itself throws', async () => {
+    const user = userEvent.setup({ delay: null });
+    const spies = [
+      vi.spyOn(Storage.prototype, 'getItem').mockImplementation(() => {
+        throw new DOMException('The operation is insecure.', 'SecurityError');
+      }),
+      vi.spyOn(Storage.prototype, 'setItem').mockImplementation(() => {
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      }),
+    ];
+    try {
+      const client = new ScriptedClient();
+      client.sendAnswers.push(accepted('+14155550123'));
+      client.verifyAnswers.push({ ...approval('+14155550123'), ...device });
+      const { onSignedIn } = open(client);
+      await user.type(screen.getByLabelText('Phone number'), '+14155550123{Enter}');
+      await user.type(await screen.findByLabelText('Code from the SMS'), '123456{Enter}');
+      await waitFor(() => {
+        expect(onSignedIn).toHaveBeenCalledTimes(1);
+      });
+      expect(spies[1]).toHaveBeenCalled();
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  });
+});
+
+describe('<OtpSignIn> bot challenge', () => {
+  it('always: the resend step has its own widget, and each send carries a fresh token, never a spent one', async () => {
+    const user = userEvent.setup({ delay: null });
+    const client = new ScriptedClient();
+    client.sendAnswers.push(accepted('+14155550123', 0), accepted('+14155550123', 0), accepted('+14155550123', 0));
+    open(client, { challenge: numberedWidget() });
+    await user.type(screen.getByLabelText('Phone number'), '+14155550123');
+    await user.click(screen.getByRole('button', { name: 'I am human' }));
+    await user.click(screen.getByRole('button', { name: 'Send code' }));
+    await screen.findByLabelText('Code from the SMS');
+    expect(screen.getByRole('group', { name: 'Security check' })).toBeTruthy();
+    await user.click(screen.getByRole('button', { name: 'I am human' }));
+    await user.click(screen.getByRole('button', { name: 'Resend code' }));
+    await waitFor(() => {
+      expect(client.sends).toHaveLength(2);
+    });
+    await user.click(screen.getByRole('button', { name: 'I am human' }));
+    await user.click(screen.getByRole('button', { name: 'Resend code' }));
+    await waitFor(() => {
+      expect(client.sends).toHaveLength(3);
+    });
+    expect(client.sends.map((request) => request.captchaToken)).toEqual(['token-1', 'token-2', 'token-3']);
+  });
+
+  it('always: a resend without a solved check is asked for one, and goes once the widget hands it over', async () => {
+    const user = userEvent.setup({ delay: null });
+    const client = new ScriptedClient();
+    client.sendAnswers.push(
+      accepted('+14155550123', 0),
+      new CaptchaRequiredError(answer(400, 'captcha_required')),
+      accepted('+14155550123', 0, 'voice', ['sms', 'voice']),
+    );
+    open(client, { challenge: numberedWidget() });
+    await user.type(screen.getByLabelText('Phone number'), '+14155550123');
+    await user.click(screen.getByRole('button', { name: 'I am human' }));
+    await user.click(screen.getByRole('button', { name: 'Send code' }));
+    await screen.findByLabelText('Code from the SMS');
+    // The token of the first send is spent: the resend goes without one, and is asked for one.
+    await user.click(screen.getByRole('button', { name: 'Resend code' }));
+    await expectAlert(catalogs.en.errors.captcha_required({}));
+    expect(client.sends[1]?.captchaToken).toBeUndefined();
+    await user.click(screen.getByRole('button', { name: 'I am human' }));
+    await waitFor(() => {
+      expect(client.sends).toHaveLength(3);
+    });
+    expect(client.sends[2]).toMatchObject({ phone: '+14155550123', captchaToken: 'token-2' });
+  });
+
+  it('under_attack: no widget until the API asks, then it appears (on either step) and the send goes again with its token', async () => {
+    const user = userEvent.setup({ delay: null });
+    const client = new ScriptedClient();
+    client.sendAnswers.push(
+      new CaptchaRequiredError(answer(400, 'captcha_required')),
+      accepted('+14155550123', 0, 'sms', ['sms', 'voice']),
+      accepted('+14155550123', 0, 'sms', ['sms', 'voice']),
+      new CaptchaRequiredError(answer(400, 'captcha_required')),
+      accepted('+14155550123', 0, 'voice', ['sms', 'voice']),
+    );
+    open(client, { challenge: numberedWidget(), challengeWhen: 'under_attack' });
+    expect(screen.queryByRole('group', { name: 'Security check' })).toBeNull();
+    await user.type(screen.getByLabelText('Phone number'), '(415) 555-0123{Enter}');
+    await expectAlert(catalogs.en.errors.captcha_required({}));
+    expect(screen.getByRole('group', { name: 'Security check' })).toBeTruthy();
+    await user.click(screen.getByRole('button', { name: 'I am human' }));
+    await screen.findByLabelText('Code from the SMS');
+    expect(client.sends[1]).toEqual({ phone: '(415) 555-0123', defaultCountry: 'US', locale: 'en', captchaToken: 'token-1' });
+    // Past the challenge, the widget is gone: a resend the API lets through needs none.
+    expect(screen.queryByRole('group', { name: 'Security check' })).toBeNull();
+    await user.click(screen.getByRole('button', { name: 'Resend code' }));
+    await waitFor(() => {
+      expect(client.sends).toHaveLength(3);
+    });
+    expect(client.sends[2]?.captchaToken).toBeUndefined();
+    // The next one is asked for a challenge: the widget comes on the code step.
+    await user.click(screen.getByRole('button', { name: 'Call me instead' }));
+    await expectAlert(catalogs.en.errors.captcha_required({}));
+    await user.click(screen.getByRole('button', { name: 'I am human' }));
+    await waitFor(() => {
+      expect(client.sends).toHaveLength(5);
+    });
+    expect(client.sends[4]).toEqual({ phone: '+14155550123', locale: 'en', channel: 'voice', captchaToken: 'token-2' });
+    await waitFor(() => {
+      expect(screen.getByRole('status').textContent).toBe(catalogs.en.sentOn.voice('+14155550123'));
+    });
+  });
+
+  it('sends again by itself only once per press: a challenge that keeps failing waits for the person', async () => {
+    const user = userEvent.setup({ delay: null });
+    const { CaptchaFailedError } = await import('@otp-service/client');
+    const client = new ScriptedClient();
+    client.sendAnswers.push(
+      new CaptchaRequiredError(answer(400, 'captcha_required')),
+      new CaptchaFailedError(answer(403, 'captcha_failed')),
+    );
+    open(client, { challenge: numberedWidget(), challengeWhen: 'under_attack' });
+    await user.type(screen.getByLabelText('Phone number'), '+14155550123{Enter}');
+    await user.click(await screen.findByRole('button', { name: 'I am human' }));
+    await expectAlert(catalogs.en.errors.captcha_failed({}));
+    await user.click(screen.getByRole('button', { name: 'I am human' }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.sends).toHaveLength(2);
+  });
+});
+
+describe('lock texts', () => {
+  it('every language says that a new device of a locked number stays locked, with the wait in a readable unit', () => {
+    const device = { en: /new device/, es: /dispositivo nuevo/, pt: /dispositivo novo/, fr: /nouvel appareil/ } as const;
+    for (const [language, messages] of Object.entries(catalogs) as [keyof typeof device, (typeof catalogs)['en']][]) {
+      for (const text of [
+        messages.errors.rate_limited({ retryAfterSeconds: 86_400 }),
+        messages.errors.rate_limited({}),
+        messages.errors.too_many_attempts({}),
+      ]) {
+        expect(text, language).toMatch(device[language]);
+      }
+      expect(messages.errors.rate_limited({ retryAfterSeconds: 86_400 }), language).toContain('24 h');
+    }
+    expect([30, 119, 120, 900, 7199, 7200, 86_400].map(duration)).toEqual(['30 s', '119 s', '2 min', '15 min', '120 min', '2 h', '24 h']);
   });
 });

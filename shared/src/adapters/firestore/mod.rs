@@ -42,8 +42,8 @@ pub use self::auth::{ConnectError, FirestoreAuth, credentials_from_json};
 pub use self::records::EXPIRE_AT;
 use crate::domain::quota::{self, BUDGET_SHARDS, COUNTRY_SHARDS, ShardedCap, TALLY_SHARDS};
 use crate::domain::{
-    Channel, CodeHash, CountryRecords, SendChanges, SendDecision, SendPolicy, SendReads, SendRecords, SubjectKey,
-    VerifyChanges, VerifyOutcome, VerifyPolicy,
+    Channel, CodeHash, Counted, CountryRecords, SendChanges, SendDecision, SendPolicy, SendReads, SendRecords,
+    SubjectKey, VerifyChanges, VerifyOutcome, VerifyPolicy,
 };
 use crate::ports::{OtpStore, SendSubjects, StoreError, VerifySubjects};
 
@@ -336,9 +336,11 @@ enum Role {
     Client,
     Range,
     Budget(usize),
+    /// A shard of today's share of the budget for numbers not yet known.
+    NewBudget(usize),
     /// A shard of a country's hourly SMS cap, this hour.
     CountryCap(usize),
-    /// A shard of a country's tally (SMS and approvals): this hour's, or the previous hour's.
+    /// A shard of a prefix's tally (SMS and approvals): this hour's, or the previous hour's.
     Tally {
         shard: usize,
         previous: bool,
@@ -404,12 +406,14 @@ impl<'a> Read<'a> {
 #[derive(Debug, Clone, Copy, Default)]
 struct Scan {
     budget: bool,
+    new_budget: bool,
     country: bool,
 }
 
 /// The names of a send's cap shards, and whether this instance saw each full.
 struct CapShards {
     budget: Vec<String>,
+    new_budget: Vec<String>,
     country: Vec<String>,
 }
 
@@ -421,10 +425,12 @@ struct SendPlan {
     records: Vec<(usize, String, Option<Document>)>,
     /// Positions in the commit of the blind increments of the cap shards, and their names.
     budget: Option<(usize, String)>,
+    new_budget: Option<(usize, String)>,
     country: Option<(usize, String)>,
     /// The tally shard the SMS was counted in.
     tally: Option<(String, DateTime<Utc>)>,
     budget_expiry: Option<DateTime<Utc>>,
+    new_budget_expiry: Option<DateTime<Utc>>,
     country_expiry: Option<DateTime<Utc>>,
 }
 
@@ -436,6 +442,9 @@ impl FirestoreStore {
     fn cap_shards(&self, db: &FirestoreDb, country: &str, now: DateTime<Utc>) -> CapShards {
         CapShards {
             budget: (0..BUDGET_SHARDS).map(|s| self.named(db, "budget", &quota::budget_counter(now, s))).collect(),
+            new_budget: (0..BUDGET_SHARDS)
+                .map(|s| self.named(db, "budget", &quota::new_budget_counter(now, s)))
+                .collect(),
             country: (0..COUNTRY_SHARDS)
                 .map(|s| self.named(db, "countries", &quota::country_counter(country, now, s)))
                 .collect(),
@@ -464,20 +473,25 @@ impl FirestoreStore {
                 layout.add(Role::Budget(shard), name.clone());
             }
         }
+        if reads.budget && scan.new_budget {
+            for (shard, name) in shards.new_budget.iter().enumerate() {
+                layout.add(Role::NewBudget(shard), name.clone());
+            }
+        }
         if reads.country {
             if scan.country {
                 for (shard, name) in shards.country.iter().enumerate() {
                     layout.add(Role::CountryCap(shard), name.clone());
                 }
             }
-            let country = subjects.country;
+            let prefix = subjects.prefix;
             for (previous, at) in [(false, now), (true, quota::previous_hour(now))] {
                 for shard in 0..TALLY_SHARDS {
-                    let id = quota::tally_counter(country, at, shard);
+                    let id = quota::tally_counter(prefix, at, shard);
                     layout.add(Role::Tally { shard, previous }, self.named(db, "approvals", &id));
                 }
             }
-            layout.add(Role::Guard, self.named(db, "guard", country));
+            layout.add(Role::Guard, self.named(db, "guard", prefix));
         }
         layout
     }
@@ -526,6 +540,9 @@ impl FirestoreStore {
         if let (Some((_, name)), Some(expiry)) = (&plan.budget, plan.budget_expiry) {
             give_back.push(blind_add(name, records::COUNT, -1, expiry));
         }
+        if let (Some((_, name)), Some(expiry)) = (&plan.new_budget, plan.new_budget_expiry) {
+            give_back.push(blind_add(name, records::COUNT, -1, expiry));
+        }
         if let (Some((_, name)), Some(expiry)) = (&plan.country, plan.country_expiry) {
             give_back.push(blind_add(name, records::COUNT, -1, expiry));
         }
@@ -568,6 +585,7 @@ fn send_records(
     read: &Read<'_>,
     reads: SendReads,
     budget: Option<Vec<Option<u32>>>,
+    new_budget: Option<Vec<Option<u32>>>,
     country_cap: Vec<Option<u32>>,
 ) -> Result<SendRecords, StoreError> {
     let record = |role, parse: fn(&records::Fields) -> Result<_, records::MalformedRecord>| {
@@ -604,7 +622,14 @@ fn send_records(
         }
         false => None,
     };
-    Ok(SendRecords { number: number.unwrap_or_default(), client: client.unwrap_or_default(), range, budget, country })
+    Ok(SendRecords {
+        number: number.unwrap_or_default(),
+        client: client.unwrap_or_default(),
+        range,
+        budget,
+        new_budget,
+        country,
+    })
 }
 
 /// A later of the stored `expireAt` and `computed`: a step that knows one rule's needs
@@ -651,11 +676,13 @@ impl OtpStore for FirestoreStore {
         let reads = policy.reads(subjects.country);
         let shards = self.cap_shards(db, subjects.country, now);
         let budget_cap = policy.budget_cap().filter(|_| reads.budget);
+        let new_cap = policy.new_numbers_cap().filter(|_| reads.budget);
         let country_cap = policy.country_cap(subjects.country).filter(|_| reads.country);
         let all_hinted = |names: &[String]| names.iter().all(|name| self.hinted_full(name));
         let mut scan = Scan::default();
         for _ in 0..MAX_OVERDRAWN {
             scan.budget |= budget_cap.is_some() && all_hinted(&shards.budget);
+            scan.new_budget |= new_cap.is_some() && all_hinted(&shards.new_budget);
             scan.country |= country_cap.is_some() && all_hinted(&shards.country);
             let layout = self.send_layout(db, subjects, reads, &shards, scan, now);
             let ((decision, plan), results) = self
@@ -664,14 +691,17 @@ impl OtpStore for FirestoreStore {
                     let budget = budget_cap
                         .map(|cap| self.known_shards(&read, &shards.budget, cap, Role::Budget))
                         .transpose()?;
+                    let new_budget = new_cap
+                        .map(|cap| self.known_shards(&read, &shards.new_budget, cap, Role::NewBudget))
+                        .transpose()?;
                     let country = country_cap
                         .map(|cap| self.known_shards(&read, &shards.country, cap, Role::CountryCap))
                         .transpose()?
                         .unwrap_or_default();
-                    let mut step = send_records(&read, reads, budget, country)?;
-                    let decision = policy.apply(&mut step, subjects.country, code, channel, now, rand::random());
-                    let SendChanges { number, client, range, budget, country_sent, tally, guard } =
-                        policy.changes(&decision, step, subjects.country, now);
+                    let mut step = send_records(&read, reads, budget, new_budget, country)?;
+                    let decision = policy.apply(&mut step, subjects.asker(), code, channel, now, rand::random());
+                    let SendChanges { number, client, range, budget, new_budget, country_sent, tally, guard } =
+                        policy.changes(&decision, step, subjects.prefix, now);
                     let mut writes = Vec::new();
                     let mut plan = SendPlan::default();
                     let mut guarded = |role: Role, fields| {
@@ -703,6 +733,12 @@ impl OtpStore for FirestoreStore {
                         plan.budget_expiry = Some(unit.expires_at);
                         writes.push(blind_add(name, records::COUNT, 1, unit.expires_at));
                     }
+                    if let Some(unit) = new_budget {
+                        let name = &shards.new_budget[unit.shard];
+                        plan.new_budget = Some((writes.len(), name.clone()));
+                        plan.new_budget_expiry = Some(unit.expires_at);
+                        writes.push(blind_add(name, records::COUNT, 1, unit.expires_at));
+                    }
                     if let Some(unit) = country_sent {
                         let name = &shards.country[unit.shard];
                         plan.country = Some((writes.len(), name.clone()));
@@ -725,9 +761,12 @@ impl OtpStore for FirestoreStore {
                     })
                     .transpose()
             };
-            let Err(overdrawn) =
-                policy.held(subjects.country, reserved, counted(&plan.budget)?, counted(&plan.country)?)
-            else {
+            let counts = Counted {
+                budget: counted(&plan.budget)?,
+                new_budget: counted(&plan.new_budget)?,
+                country: counted(&plan.country)?,
+            };
+            let Err(overdrawn) = policy.held(subjects.country, reserved, counts) else {
                 return Ok(decision);
             };
             self.overdrawn.fetch_add(1, Ordering::Relaxed);
@@ -735,8 +774,18 @@ impl OtpStore for FirestoreStore {
                 self.hint_full(&shards.budget[shard]);
                 scan.budget = true;
             }
+            if let Some(shard) = overdrawn.new_shard {
+                // Full at the send's level, which may be below the quota: only read again,
+                // not hinted full for the sends that may use the whole share.
+                if !reserved.unchallenged {
+                    self.hint_full(&shards.new_budget[shard]);
+                }
+                scan.new_budget = true;
+            }
             if let Some(shard) = overdrawn.country_shard {
-                self.hint_full(&shards.country[shard]);
+                if !reserved.unchallenged {
+                    self.hint_full(&shards.country[shard]);
+                }
                 scan.country = true;
             }
             self.undo_send(db, &plan, &results, subjects, &code, now).await?;
@@ -766,9 +815,9 @@ impl OtpStore for FirestoreStore {
                 .transpose()
                 .map_err(malformed)?
                 .unwrap_or_default();
-            let outcome = policy.apply(&mut number, &mut client, candidate, now);
+            let outcome = policy.apply(&mut number, &mut client, candidate, subjects.device, now);
             let VerifyChanges { client, number, approval } =
-                policy.changes(&outcome, before.as_ref(), number, client, subjects.country, now);
+                policy.changes(&outcome, before.as_ref(), number, client, subjects.prefix, now);
             let mut writes = Vec::new();
             if let Some(write) = client {
                 let expiry = later(client_doc, write.expires_at);

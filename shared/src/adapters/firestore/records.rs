@@ -2,21 +2,25 @@
 //! and from the domain records. Only keyed hashes and times are stored: the document ids
 //! are `SubjectKey`s and a pending code is kept as its HMAC.
 //!
-//! Number document (`<prefix>numbers/<number key>`):
+//! Number document (`<prefix>numbers/<number key>`): the lane of the requests without a
+//! device token, as
 //! `pending` (map `codeHash` bytes, `createdAt`, `expiresAt`, `attemptsLeft`, `channel` string:
 //! `sms`, `whatsapp` or `voice`, absent in codes stored before channels: `sms`; or null),
 //! `sends` (array of timestamps), `lastSentAt` (timestamp or null), `failures` (array of
-//! timestamps: failed verifies across codes), `expireAt` (TTL).
+//! timestamps: failed verifies across codes); `devices` (array of maps, one per device
+//! token's lane: `device`, the keyed hash of its device id, and the same four fields),
+//! `knownUntil` and `approvalCountedAt` (timestamps or null), `expireAt` (TTL).
 //! Client document (`<prefix>clients/<client key>`): `sends`, `verifies` (arrays of
 //! timestamps), `expireAt` (TTL).
 //! Range document (`<prefix>ranges/<range key>`, only with the per-range limit on):
 //! `sends`, `expireAt`.
 //! Cap shards, each written by blind increments only: `<prefix>budget/<day>-<shard>of<n>`
-//! (units of a UTC day's SMS budget) and `<prefix>countries/<CC>-<hour>-<shard>of<n>` (of a
+//! (units of a UTC day's SMS budget), `<prefix>budget/<day>-new-<shard>of<n>` (of its share for
+//! numbers not yet known) and `<prefix>countries/<CC>-<hour>-<shard>of<n>` (of a
 //! country's hourly cap): `count` (integer), `expireAt`. Tally shards (the conversion
-//! guard's figures), blind increments too: `<prefix>approvals/<CC>-<hour>-<shard>`:
+//! guard's figures, per number prefix), blind increments too: `<prefix>approvals/<number prefix>-<hour>-<shard>`:
 //! `count` (approvals), `sent` (SMS), `expireAt`.
-//! Guard document (`<prefix>guard/<CC>`): `pausedUntil`, `lastTripAt` (timestamps),
+//! Guard document (`<prefix>guard/<prefix>`, the number prefix `1-415`): `pausedUntil`, `lastTripAt` (timestamps),
 //! `trips` (integer), `expireAt`.
 
 use std::collections::HashMap;
@@ -26,7 +30,10 @@ use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 use firestore::gcloud_sdk::google::firestore::v1::{ArrayValue, MapValue, Value};
 use firestore::gcloud_sdk::prost_types::Timestamp;
 
-use crate::domain::{Channel, ClientRecord, CodeHash, GuardState, NumberRecord, PendingCode, SendLog, stored_instant};
+use crate::domain::{
+    Channel, ClientRecord, CodeHash, DeviceLane, GuardState, Lane, NumberRecord, PendingCode, SendLog, SubjectKey,
+    stored_instant,
+};
 
 /// The field a Firestore TTL policy on every collection deletes documents by.
 pub const EXPIRE_AT: &str = "expireAt";
@@ -39,7 +46,26 @@ pub type Fields = HashMap<String, Value>;
 pub struct MalformedRecord(pub(super) &'static str);
 
 pub fn number_fields(record: &NumberRecord, expire_at: Option<DateTime<Utc>>) -> Fields {
-    let pending = match &record.pending {
+    let mut fields = lane_fields(&record.lane);
+    let devices = record
+        .devices
+        .iter()
+        .map(|d| {
+            let mut lane = lane_fields(&d.lane);
+            lane.insert("device".to_owned(), value(ValueType::StringValue(d.device.as_str().to_owned())));
+            value(ValueType::MapValue(MapValue { fields: lane }))
+        })
+        .collect();
+    fields.insert("devices".to_owned(), value(ValueType::ArrayValue(ArrayValue { values: devices })));
+    fields.insert("knownUntil".to_owned(), record.known_until.map_or_else(null, timestamp));
+    fields.insert("approvalCountedAt".to_owned(), record.approval_counted_at.map_or_else(null, timestamp));
+    with_expiry(fields, expire_at)
+}
+
+/// A lane's fields: the number document's own (the requests without a device token), or
+/// one entry of its `devices`.
+fn lane_fields(lane: &Lane) -> Fields {
+    let pending = match &lane.pending {
         None => null(),
         Some(p) => map([
             ("codeHash", value(ValueType::BytesValue(p.hash.as_bytes().to_vec()))),
@@ -49,16 +75,12 @@ pub fn number_fields(record: &NumberRecord, expire_at: Option<DateTime<Utc>>) ->
             ("channel", value(ValueType::StringValue(p.channel.as_str().to_owned()))),
         ]),
     };
-    let mut fields = Fields::from([
+    Fields::from([
         ("pending".to_owned(), pending),
-        ("sends".to_owned(), timestamps(&record.sends)),
-        ("lastSentAt".to_owned(), record.last_sent_at.map_or_else(null, timestamp)),
-        ("failures".to_owned(), timestamps(&record.failures)),
-    ]);
-    if let Some(at) = expire_at {
-        fields.insert(EXPIRE_AT.to_owned(), timestamp(at));
-    }
-    fields
+        ("sends".to_owned(), timestamps(&lane.sends)),
+        ("lastSentAt".to_owned(), lane.last_sent_at.map_or_else(null, timestamp)),
+        ("failures".to_owned(), timestamps(&lane.failures)),
+    ])
 }
 
 pub fn client_fields(record: &ClientRecord, expire_at: Option<DateTime<Utc>>) -> Fields {
@@ -154,6 +176,32 @@ pub fn integer_value(n: i64) -> Value {
 }
 
 pub fn number_record(fields: &Fields) -> Result<NumberRecord, MalformedRecord> {
+    let devices = match fields.get("devices").and_then(|v| v.value_type.as_ref()) {
+        None | Some(ValueType::NullValue(_)) => Vec::new(),
+        Some(ValueType::ArrayValue(ArrayValue { values })) => values
+            .iter()
+            .map(|v| match v.value_type.as_ref() {
+                Some(ValueType::MapValue(MapValue { fields: lane })) => {
+                    let device = match lane.get("device").and_then(|v| v.value_type.as_ref()) {
+                        Some(ValueType::StringValue(key)) => SubjectKey::from_stored(key.clone()),
+                        _ => return Err(MalformedRecord("devices.device")),
+                    };
+                    Ok(DeviceLane { device, lane: lane_record(lane)? })
+                }
+                _ => Err(MalformedRecord("devices")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(MalformedRecord("devices")),
+    };
+    Ok(NumberRecord {
+        lane: lane_record(fields)?,
+        devices,
+        known_until: optional_timestamp(fields, "knownUntil")?,
+        approval_counted_at: optional_timestamp(fields, "approvalCountedAt")?,
+    })
+}
+
+fn lane_record(fields: &Fields) -> Result<Lane, MalformedRecord> {
     let pending = match fields.get("pending").and_then(|v| v.value_type.as_ref()) {
         None | Some(ValueType::NullValue(_)) => None,
         Some(ValueType::MapValue(MapValue { fields: p })) => {
@@ -185,16 +233,20 @@ pub fn number_record(fields: &Fields) -> Result<NumberRecord, MalformedRecord> {
         }
         Some(_) => return Err(MalformedRecord("pending")),
     };
-    let last_sent_at = match fields.get("lastSentAt").and_then(|v| v.value_type.as_ref()) {
-        None | Some(ValueType::NullValue(_)) => None,
-        Some(_) => Some(read_timestamp(fields.get("lastSentAt")).ok_or(MalformedRecord("lastSentAt"))?),
-    };
-    Ok(NumberRecord {
+    Ok(Lane {
         pending,
         sends: read_timestamps(fields, "sends")?,
-        last_sent_at,
+        last_sent_at: optional_timestamp(fields, "lastSentAt")?,
         failures: read_timestamps(fields, "failures")?,
     })
+}
+
+/// A timestamp field that may be absent or null.
+fn optional_timestamp(fields: &Fields, name: &'static str) -> Result<Option<DateTime<Utc>>, MalformedRecord> {
+    match fields.get(name).and_then(|v| v.value_type.as_ref()) {
+        None | Some(ValueType::NullValue(_)) => Ok(None),
+        Some(_) => read_timestamp(fields.get(name)).map(Some).ok_or(MalformedRecord(name)),
+    }
 }
 
 pub fn client_record(fields: &Fields) -> Result<ClientRecord, MalformedRecord> {
@@ -265,7 +317,7 @@ mod tests {
 
     #[test]
     fn number_record_round_trips() {
-        let record = NumberRecord {
+        let lane = Lane {
             pending: Some(PendingCode {
                 hash: CodeHash::from_bytes([7; 32]),
                 channel: Channel::Voice,
@@ -276,6 +328,13 @@ mod tests {
             sends: vec![t0() - TimeDelta::seconds(90), t0()],
             last_sent_at: Some(t0()),
             failures: vec![t0() - TimeDelta::seconds(30)],
+        };
+        let device = Lane { pending: None, failures: vec![t0()], ..lane.clone() };
+        let record = NumberRecord {
+            lane,
+            devices: vec![DeviceLane { device: SubjectKey::from_stored("ab".repeat(32)), lane: device }],
+            known_until: Some(t0() + TimeDelta::days(90)),
+            approval_counted_at: Some(t0()),
         };
         let fields = number_fields(&record, Some(t0() + TimeDelta::seconds(3600)));
         assert_eq!(number_record(&fields), Ok(record));
@@ -294,13 +353,14 @@ mod tests {
                 expires_at: t0(),
                 attempts_left: 1,
             };
-            let record = NumberRecord { pending: Some(pending), ..NumberRecord::default() };
+            let record =
+                NumberRecord { lane: Lane { pending: Some(pending), ..Lane::default() }, ..NumberRecord::default() };
             assert_eq!(
-                number_record(&number_fields(&record, None)).map(|r| r.pending.map(|p| p.channel)),
+                number_record(&number_fields(&record, None)).map(|r| r.lane.pending.map(|p| p.channel)),
                 Ok(Some(channel))
             );
         }
-        let record = NumberRecord {
+        let lane = Lane {
             pending: Some(PendingCode {
                 hash: CodeHash::from_bytes([1; 32]),
                 channel: Channel::Voice,
@@ -308,8 +368,9 @@ mod tests {
                 expires_at: t0(),
                 attempts_left: 1,
             }),
-            ..NumberRecord::default()
+            ..Lane::default()
         };
+        let record = NumberRecord { lane, ..NumberRecord::default() };
         let mut fields = number_fields(&record, None);
         let strip = |fields: &mut Fields, channel: Option<Value>| {
             if let Some(Value { value_type: Some(ValueType::MapValue(MapValue { fields: p })) }) =
@@ -322,7 +383,7 @@ mod tests {
             }
         };
         strip(&mut fields, None);
-        assert_eq!(number_record(&fields).map(|r| r.pending.map(|p| p.channel)), Ok(Some(Channel::Sms)));
+        assert_eq!(number_record(&fields).map(|r| r.lane.pending.map(|p| p.channel)), Ok(Some(Channel::Sms)));
         strip(&mut fields, Some(value(ValueType::StringValue("fax".into()))));
         assert_eq!(number_record(&fields), Err(MalformedRecord("pending.channel")));
     }
@@ -340,7 +401,7 @@ mod tests {
         let fields = number_fields(&NumberRecord::default(), None);
         let mut names: Vec<_> = fields.keys().cloned().collect();
         names.sort();
-        assert_eq!(names, ["failures", "lastSentAt", "pending", "sends"]);
+        assert_eq!(names, ["approvalCountedAt", "devices", "failures", "knownUntil", "lastSentAt", "pending", "sends"]);
         let mut bad = fields.clone();
         bad.insert("sends".into(), value(ValueType::StringValue("+14155550123".into())));
         assert_eq!(number_record(&bad), Err(MalformedRecord("sends")));

@@ -10,6 +10,16 @@ fn secs(s: i64) -> TimeDelta {
     TimeDelta::seconds(s)
 }
 
+/// A request without a device token or a challenge, for a number of `country` (its
+/// prefix named after it).
+fn asker(country: &str) -> Asker<'_> {
+    Asker { country, prefix: country, device: None, challenged: false }
+}
+
+fn us() -> Asker<'static> {
+    asker("US")
+}
+
 fn policy() -> SendPolicy {
     SendPolicy {
         code_ttl: secs(600),
@@ -19,9 +29,12 @@ fn policy() -> SendPolicy {
         per_client: WindowLimit { max: 5, window: secs(900) },
         per_range: None,
         failures: failures(),
+        device_failures: WindowLimit { max: 10, window: secs(86_400) },
         daily_budget: None,
+        new_numbers_percent: None,
         per_country_hour: CountryCap::default(),
         guard: None,
+        challenge_under_attack: false,
     }
 }
 
@@ -41,7 +54,7 @@ fn failures() -> WindowLimit {
 /// `p` has them; the number's and client's records are updated in place.
 fn send(p: &SendPolicy, n: &mut NumberRecord, c: &mut ClientRecord, code: CodeHash, at: DateTime<Utc>) -> SendDecision {
     let mut records = SendRecords { number: std::mem::take(n), client: std::mem::take(c), ..Default::default() };
-    let decision = p.apply(&mut records, "US", code, Channel::Sms, at, 0);
+    let decision = p.apply(&mut records, us(), code, Channel::Sms, at, 0);
     (*n, *c) = (records.number, records.client);
     decision
 }
@@ -60,7 +73,7 @@ fn send_in_range(
         range: Some(std::mem::take(r)),
         ..Default::default()
     };
-    let decision = p.apply(&mut records, "US", code, Channel::Sms, at, 0);
+    let decision = p.apply(&mut records, us(), code, Channel::Sms, at, 0);
     (*n, *c, *r) = (records.number, records.client, records.range.unwrap_or_default());
     decision
 }
@@ -70,8 +83,8 @@ fn first_send_is_allowed_and_sets_the_code() {
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
     let d = send(&policy(), &mut n, &mut c, hash("111111"), t0());
     assert_eq!(d, SendDecision::Allowed { expires_at: t0() + secs(600), reserved: Reservation::default() });
-    assert_eq!(n.pending.as_ref().unwrap().attempts_left, 5);
-    assert_eq!(n.sends, vec![t0()]);
+    assert_eq!(n.lane.pending.as_ref().unwrap().attempts_left, 5);
+    assert_eq!(n.lane.sends, vec![t0()]);
     assert_eq!(c.sends, vec![t0()]);
 }
 
@@ -112,7 +125,7 @@ fn per_number_window_slides() {
         SendDecision::RateLimited { retry_after_seconds: 1, scope: LimitScope::Number, paused: None }
     ));
     assert!(matches!(send(&p, &mut n, &mut c, hash("111111"), t0() + secs(3600)), SendDecision::Allowed { .. }));
-    assert_eq!(n.sends.len(), 5, "the log stays bounded by the limit");
+    assert_eq!(n.lane.sends.len(), 5, "the log stays bounded by the limit");
 }
 
 #[test]
@@ -136,7 +149,10 @@ fn per_client_window_counts_sends_to_any_number() {
 fn the_longest_wait_is_reported() {
     let p = policy();
     let mut c = ClientRecord { sends: vec![t0(); 5], verifies: vec![] };
-    let mut n = NumberRecord { last_sent_at: Some(t0()), sends: vec![t0()], pending: None, failures: vec![] };
+    let mut n = NumberRecord {
+        lane: Lane { last_sent_at: Some(t0()), sends: vec![t0()], pending: None, failures: vec![] },
+        ..Default::default()
+    };
     assert_eq!(
         send(&p, &mut n, &mut c, hash("111111"), t0() + secs(1)),
         SendDecision::RateLimited { retry_after_seconds: 899, scope: LimitScope::Client, paused: None }
@@ -207,8 +223,11 @@ fn right_code_approves_once() {
     let p = policy();
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
     send(&p, &mut n, &mut c, hash("123456"), t0());
-    assert_eq!(n.judge(&hash("123456"), t0() + secs(5), failures()), VerifyOutcome::Approved { channel: Channel::Sms });
-    assert_eq!(n.judge(&hash("123456"), t0() + secs(6), failures()), VerifyOutcome::NoPendingCode);
+    assert_eq!(
+        n.lane.judge(&hash("123456"), t0() + secs(5), failures()),
+        VerifyOutcome::Approved { channel: Channel::Sms }
+    );
+    assert_eq!(n.lane.judge(&hash("123456"), t0() + secs(6), failures()), VerifyOutcome::NoPendingCode);
 }
 
 #[test]
@@ -217,11 +236,14 @@ fn wrong_codes_spend_attempts_then_void_the_code() {
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
     send(&p, &mut n, &mut c, hash("123456"), t0());
     for left in (1..5).rev() {
-        assert_eq!(n.judge(&hash("000000"), t0(), failures()), VerifyOutcome::Incorrect { attempts_remaining: left });
+        assert_eq!(
+            n.lane.judge(&hash("000000"), t0(), failures()),
+            VerifyOutcome::Incorrect { attempts_remaining: left }
+        );
     }
-    assert_eq!(n.judge(&hash("000000"), t0(), failures()), VerifyOutcome::AttemptsExhausted);
+    assert_eq!(n.lane.judge(&hash("000000"), t0(), failures()), VerifyOutcome::AttemptsExhausted);
     assert_eq!(
-        n.judge(&hash("123456"), t0(), failures()),
+        n.lane.judge(&hash("123456"), t0(), failures()),
         VerifyOutcome::NoPendingCode,
         "void even for the right code"
     );
@@ -234,11 +256,11 @@ fn code_expires_at_its_ttl() {
     send(&p, &mut n, &mut c, hash("123456"), t0());
     let mut early = n.clone();
     assert_eq!(
-        early.judge(&hash("123456"), t0() + secs(599), failures()),
+        early.lane.judge(&hash("123456"), t0() + secs(599), failures()),
         VerifyOutcome::Approved { channel: Channel::Sms }
     );
-    assert_eq!(n.judge(&hash("123456"), t0() + secs(600), failures()), VerifyOutcome::NoPendingCode);
-    assert!(n.pending.is_none());
+    assert_eq!(n.lane.judge(&hash("123456"), t0() + secs(600), failures()), VerifyOutcome::NoPendingCode);
+    assert!(n.lane.pending.is_none());
 }
 
 #[test]
@@ -246,17 +268,17 @@ fn resend_replaces_the_code_and_resets_attempts() {
     let p = policy();
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
     send(&p, &mut n, &mut c, hash("111111"), t0());
-    n.judge(&hash("000000"), t0(), failures());
-    n.judge(&hash("000000"), t0(), failures());
+    n.lane.judge(&hash("000000"), t0(), failures());
+    n.lane.judge(&hash("000000"), t0(), failures());
     send(&p, &mut n, &mut c, hash("222222"), t0() + secs(60));
-    assert_eq!(n.pending.as_ref().unwrap().attempts_left, 5);
+    assert_eq!(n.lane.pending.as_ref().unwrap().attempts_left, 5);
     let mut old = n.clone();
     assert_eq!(
-        old.judge(&hash("111111"), t0() + secs(61), failures()),
+        old.lane.judge(&hash("111111"), t0() + secs(61), failures()),
         VerifyOutcome::Incorrect { attempts_remaining: 4 }
     );
     assert_eq!(
-        n.judge(&hash("222222"), t0() + secs(61), failures()),
+        n.lane.judge(&hash("222222"), t0() + secs(61), failures()),
         VerifyOutcome::Approved { channel: Channel::Sms }
     );
 }
@@ -267,10 +289,10 @@ fn withdraw_removes_only_the_same_code() {
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
     send(&p, &mut n, &mut c, hash("111111"), t0());
     assert!(!n.withdraw(&hash("222222"), t0()));
-    assert!(n.pending.is_some());
+    assert!(n.lane.pending.is_some());
     assert!(n.withdraw(&hash("111111"), t0()));
-    assert!(n.pending.is_none());
-    assert_eq!(n.sends.len(), 1, "the failed send still counts");
+    assert!(n.lane.pending.is_none());
+    assert_eq!(n.lane.sends.len(), 1, "the failed send still counts");
 }
 
 #[test]
@@ -288,7 +310,12 @@ fn record_expiry_covers_every_rule() {
 }
 
 fn verify_policy() -> VerifyPolicy {
-    VerifyPolicy { per_client: WindowLimit { max: 50, window: secs(900) }, failures: failures() }
+    VerifyPolicy {
+        per_client: WindowLimit { max: 50, window: secs(900) },
+        failures: failures(),
+        device_failures: WindowLimit { max: 10, window: secs(86_400) },
+        known_for: Some(TimeDelta::days(90)),
+    }
 }
 
 #[test]
@@ -307,7 +334,7 @@ fn failures_count_across_codes_and_lock_the_number() {
         }
         for _ in 0..5 {
             let mut c = ClientRecord::default();
-            match v.apply(&mut n, &mut c, &hash("000000"), at + secs(1)) {
+            match v.apply(&mut n, &mut c, &hash("000000"), None, at + secs(1)) {
                 VerifyOutcome::Incorrect { .. } | VerifyOutcome::AttemptsExhausted => judged += 1,
                 VerifyOutcome::NumberLocked | VerifyOutcome::NoPendingCode => {}
                 other => panic!("{other:?}"),
@@ -315,8 +342,8 @@ fn failures_count_across_codes_and_lock_the_number() {
         }
     }
     assert_eq!(judged, 20, "exactly the cap is judged");
-    assert_eq!(n.failures.len(), 20);
-    assert!(n.pending.is_none(), "the cap voids the code");
+    assert_eq!(n.lane.failures.len(), 20);
+    assert!(n.lane.pending.is_none(), "the cap voids the code");
     let mut c = ClientRecord::default();
     let locked = send(&p, &mut n, &mut c, hash("654321"), t0() + secs(3600));
     // The first failure was at t0 + 1 s; the window frees 24 h after it.
@@ -328,9 +355,9 @@ fn failures_count_across_codes_and_lock_the_number() {
             paused: None
         }
     );
-    assert!(n.pending.is_none(), "a refused send sets no code");
+    assert!(n.lane.pending.is_none(), "a refused send sets no code");
     let mut c = ClientRecord::default();
-    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), t0() + secs(3600)), VerifyOutcome::NumberLocked);
+    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), None, t0() + secs(3600)), VerifyOutcome::NumberLocked);
     let mut c = ClientRecord::default();
     assert!(matches!(send(&p, &mut n, &mut c, hash("654321"), t0() + secs(86_401)), SendDecision::Allowed { .. }));
 }
@@ -338,42 +365,42 @@ fn failures_count_across_codes_and_lock_the_number() {
 #[test]
 fn the_last_failure_of_the_number_voids_the_code_and_approval_resets_the_count() {
     let v = verify_policy();
-    let mut n = NumberRecord { failures: vec![t0(); 18], ..Default::default() };
+    let mut n = NumberRecord { lane: Lane { failures: vec![t0(); 18], ..Default::default() }, ..Default::default() };
     let mut c = ClientRecord::default();
     send(&policy(), &mut n, &mut c, hash("123456"), t0());
     assert_eq!(
-        v.apply(&mut n, &mut c, &hash("000000"), t0()),
+        v.apply(&mut n, &mut c, &hash("000000"), None, t0()),
         VerifyOutcome::Incorrect { attempts_remaining: 1 },
         "the number's cap leaves 1 try, fewer than the code's 4"
     );
-    assert_eq!(v.apply(&mut n, &mut c, &hash("000000"), t0()), VerifyOutcome::AttemptsExhausted);
-    assert!(n.pending.is_none());
+    assert_eq!(v.apply(&mut n, &mut c, &hash("000000"), None, t0()), VerifyOutcome::AttemptsExhausted);
+    assert!(n.lane.pending.is_none());
 
-    let mut n = NumberRecord { failures: vec![t0(); 10], ..Default::default() };
+    let mut n = NumberRecord { lane: Lane { failures: vec![t0(); 10], ..Default::default() }, ..Default::default() };
     send(&policy(), &mut n, &mut c, hash("123456"), t0());
-    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), t0()), VerifyOutcome::Approved { channel: Channel::Sms });
-    assert!(n.failures.is_empty(), "an approval resets the count");
+    assert_eq!(v.apply(&mut n, &mut c, &hash("123456"), None, t0()), VerifyOutcome::Approved { channel: Channel::Sms });
+    assert!(n.lane.failures.is_empty(), "an approval resets the count");
 }
 
 #[test]
 fn verifies_per_client_are_limited_and_a_refused_attempt_is_not_judged() {
-    let v = VerifyPolicy { per_client: WindowLimit { max: 3, window: secs(300) }, failures: failures() };
+    let v = VerifyPolicy { per_client: WindowLimit { max: 3, window: secs(300) }, ..verify_policy() };
     let mut c = ClientRecord::default();
     let mut n = NumberRecord::default();
     send(&policy(), &mut n, &mut c, hash("123456"), t0());
     for _ in 0..3 {
         let mut other = NumberRecord::default();
-        assert_eq!(v.apply(&mut other, &mut c, &hash("000000"), t0()), VerifyOutcome::NoPendingCode);
+        assert_eq!(v.apply(&mut other, &mut c, &hash("000000"), None, t0()), VerifyOutcome::NoPendingCode);
     }
     let before = n.clone();
     assert_eq!(
-        v.apply(&mut n, &mut c, &hash("123456"), t0() + secs(10)),
+        v.apply(&mut n, &mut c, &hash("123456"), None, t0() + secs(10)),
         VerifyOutcome::RateLimited { retry_after_seconds: 290 }
     );
     assert_eq!(n, before, "not judged: the right code is still pending");
     assert_eq!(c.verifies.len(), 3, "a refused attempt is not counted either");
     assert_eq!(
-        v.apply(&mut n, &mut c, &hash("123456"), t0() + secs(300)),
+        v.apply(&mut n, &mut c, &hash("123456"), None, t0() + secs(300)),
         VerifyOutcome::Approved { channel: Channel::Sms }
     );
     assert_eq!(v.client_record_expiry(&c), Some(t0() + secs(600)));
@@ -401,7 +428,7 @@ fn sends_to_many(
         .map(|i| {
             shared.number = NumberRecord::default();
             shared.client = ClientRecord::default();
-            p.apply(shared, country, hash("111111"), Channel::Sms, at, i.wrapping_mul(2_654_435_761))
+            p.apply(shared, asker(country), hash("111111"), Channel::Sms, at, i.wrapping_mul(2_654_435_761))
         })
         .collect()
 }
@@ -460,7 +487,7 @@ fn a_refused_send_changes_no_record() {
     shared.number = NumberRecord::default();
     shared.client = ClientRecord::default();
     let before = shared.clone();
-    let decision = p.apply(&mut shared, "US", hash("111111"), Channel::Sms, t0() + secs(5), 7);
+    let decision = p.apply(&mut shared, us(), hash("111111"), Channel::Sms, t0() + secs(5), 7);
     assert!(matches!(decision, SendDecision::RateLimited { .. }), "{decision:?}");
     // Pruning aside (nothing to prune here), the records are as they were.
     assert_eq!(shared.number, before.number);
@@ -482,7 +509,7 @@ fn the_guard_pauses_a_country_whose_sends_are_not_approved() {
         decisions[30],
         SendDecision::RateLimited {
             retry_after_seconds: 3600,
-            scope: LimitScope::CountryPaused,
+            scope: LimitScope::PrefixPaused,
             paused: Some(GuardTrip {
                 until: at + secs(3600),
                 sends: 30,
@@ -495,7 +522,7 @@ fn the_guard_pauses_a_country_whose_sends_are_not_approved() {
     let later = sends_to_many(&p, &mut shared, "LV", 1, at + secs(600));
     assert_eq!(
         later[0],
-        SendDecision::RateLimited { retry_after_seconds: 3000, scope: LimitScope::CountryPaused, paused: None }
+        SendDecision::RateLimited { retry_after_seconds: 3000, scope: LimitScope::PrefixPaused, paused: None }
     );
     // Waited out, the pause is followed by a longer one at the next trip.
     let after = at + secs(3600 + 3600 + 60);
@@ -527,7 +554,7 @@ fn withdraw_needs_the_same_code_and_creation_time() {
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
     send(&p, &mut n, &mut c, hash("111111"), t0());
     assert!(!n.withdraw(&hash("111111"), t0() + secs(1)), "a later code with the same digits stays");
-    assert!(n.pending.is_some());
+    assert!(n.lane.pending.is_some());
     assert!(n.withdraw(&hash("111111"), t0()));
 }
 
@@ -539,32 +566,40 @@ fn withdraw_finds_a_code_read_back_at_the_stores_precision() {
     let now = t0() + TimeDelta::nanoseconds(123_456_789);
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
     send(&p, &mut n, &mut c, hash("111111"), now);
-    if let Some(pending) = n.pending.as_mut() {
+    if let Some(pending) = n.lane.pending.as_mut() {
         pending.created_at = stored_instant(pending.created_at);
     }
-    assert_ne!(n.pending.as_ref().map(|p| p.created_at), Some(now), "the read-back time lost its nanoseconds");
+    assert_ne!(n.lane.pending.as_ref().map(|p| p.created_at), Some(now), "the read-back time lost its nanoseconds");
     assert!(!n.withdraw(&hash("111111"), now + TimeDelta::microseconds(1)), "a code a microsecond later stays");
     assert!(n.withdraw(&hash("111111"), now), "the same code, created at the same instant, is withdrawn");
-    assert!(n.pending.is_none());
+    assert!(n.lane.pending.is_none());
 }
 
 #[test]
 fn a_blind_unit_holds_only_within_its_shards_quota() {
     // 16 shards each: 2 units per budget shard, 1 per country shard.
     let p = capped(Some(32), Some(16));
-    let reserved = Reservation { budget_shard: Some(3), country_shard: Some(5) };
-    assert_eq!(p.held("US", &reserved, Some(2), Some(1)), Ok(()));
+    let reserved = Reservation { budget_shard: Some(3), country_shard: Some(5), ..Default::default() };
+    assert_eq!(p.held("US", &reserved, Counted { budget: Some(2), new_budget: None, country: Some(1) }), Ok(()));
     assert_eq!(
-        p.held("US", &reserved, Some(3), Some(1)),
-        Err(Overdrawn { budget_shard: Some(3), country_shard: None })
+        p.held("US", &reserved, Counted { budget: Some(3), new_budget: None, country: Some(1) }),
+        Err(Overdrawn { budget_shard: Some(3), new_shard: None, country_shard: None })
     );
     assert_eq!(
-        p.held("US", &reserved, Some(2), Some(2)),
-        Err(Overdrawn { budget_shard: None, country_shard: Some(5) })
+        p.held("US", &reserved, Counted { budget: Some(2), new_budget: None, country: Some(2) }),
+        Err(Overdrawn { budget_shard: None, new_shard: None, country_shard: Some(5) })
     );
-    assert_eq!(p.held("US", &Reservation::default(), None, None), Ok(()), "caps off: nothing to check");
+    assert_eq!(
+        p.held("US", &Reservation::default(), Counted { budget: None, new_budget: None, country: None }),
+        Ok(()),
+        "caps off: nothing to check"
+    );
     let lifted = SendPolicy { per_country_hour: CountryCap { default: None, ..Default::default() }, ..p.clone() };
-    assert_eq!(lifted.held("US", &reserved, Some(2), Some(1_000)), Ok(()), "a lifted cap never overdraws");
+    assert_eq!(
+        lifted.held("US", &reserved, Counted { budget: Some(2), new_budget: None, country: Some(1_000) }),
+        Ok(()),
+        "a lifted cap never overdraws"
+    );
 }
 
 #[test]
@@ -572,19 +607,19 @@ fn shards_not_read_are_tried_and_shards_known_full_are_not() {
     let p = capped(Some(32), None);
     // A store that read no shard: any may have room, and nothing is counted in the records.
     let mut blind = SendRecords { budget: Some(vec![None; 16]), ..Default::default() };
-    let decision = p.apply(&mut blind, "US", hash("111111"), Channel::Sms, t0(), 7);
+    let decision = p.apply(&mut blind, us(), hash("111111"), Channel::Sms, t0(), 7);
     assert!(matches!(decision, SendDecision::Allowed { reserved: Reservation { budget_shard: Some(7), .. }, .. }));
     assert_eq!(blind.budget, Some(vec![None; 16]));
     // Every shard known full (read, or seen full by the store): the budget is reached.
     let mut full = SendRecords { budget: Some(vec![Some(2); 16]), ..Default::default() };
-    let decision = p.apply(&mut full, "US", hash("111111"), Channel::Sms, t0(), 7);
+    let decision = p.apply(&mut full, us(), hash("111111"), Channel::Sms, t0(), 7);
     assert!(matches!(decision, SendDecision::RateLimited { scope: LimitScope::DailyBudget, .. }), "{decision:?}");
     // One shard with room among full ones: it is the one taken.
     let mut one = SendRecords { budget: Some(vec![Some(2); 16]), ..Default::default() };
     if let Some(b) = one.budget.as_mut() {
         b[11] = Some(1);
     }
-    let decision = p.apply(&mut one, "US", hash("111111"), Channel::Sms, t0(), 7);
+    let decision = p.apply(&mut one, us(), hash("111111"), Channel::Sms, t0(), 7);
     assert!(matches!(decision, SendDecision::Allowed { reserved: Reservation { budget_shard: Some(11), .. }, .. }));
 }
 
@@ -595,9 +630,9 @@ fn a_code_keeps_its_channel_and_its_approval_names_it() {
         let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
         let mut records =
             SendRecords { number: std::mem::take(&mut n), client: std::mem::take(&mut c), ..Default::default() };
-        assert!(matches!(p.apply(&mut records, "US", hash("123456"), channel, t0(), 0), SendDecision::Allowed { .. }));
-        assert_eq!(records.number.pending.as_ref().map(|pending| pending.channel), Some(channel));
-        let outcome = records.number.judge(&hash("123456"), t0() + secs(5), failures());
+        assert!(matches!(p.apply(&mut records, us(), hash("123456"), channel, t0(), 0), SendDecision::Allowed { .. }));
+        assert_eq!(records.number.lane.pending.as_ref().map(|pending| pending.channel), Some(channel));
+        let outcome = records.number.lane.judge(&hash("123456"), t0() + secs(5), failures());
         assert_eq!(outcome, VerifyOutcome::Approved { channel });
     }
 }
@@ -616,7 +651,7 @@ fn every_channel_counts_toward_the_same_limits_one_unit_each() {
     for (i, channel) in
         [Channel::Sms, Channel::Voice, Channel::Whatsapp, Channel::Voice, Channel::Sms].into_iter().enumerate()
     {
-        let decision = p.apply(&mut records, "US", hash("123456"), channel, t0() + secs(i as i64), 0);
+        let decision = p.apply(&mut records, us(), hash("123456"), channel, t0() + secs(i as i64), 0);
         let SendDecision::Allowed { reserved, .. } = decision else {
             panic!("send {i} on {channel:?}: {decision:?}");
         };
@@ -624,6 +659,6 @@ fn every_channel_counts_toward_the_same_limits_one_unit_each() {
         country_units += usize::from(reserved.country_shard.is_some());
     }
     assert_eq!((budget_units, country_units), (5, 5), "one budget and one country unit each");
-    let decision = p.apply(&mut records, "US", hash("123456"), Channel::Voice, t0() + secs(10), 0);
+    let decision = p.apply(&mut records, us(), hash("123456"), Channel::Voice, t0() + secs(10), 0);
     assert!(matches!(decision, SendDecision::RateLimited { scope: LimitScope::Number, .. }), "{decision:?}");
 }
