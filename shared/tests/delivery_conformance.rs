@@ -77,7 +77,7 @@ async fn record(log: &dyn DeliveryLog, key: &SubjectKey, record: &DeliveryRecord
 
 async fn a_state_moves_only_forward(log: Arc<dyn DeliveryLog>) {
     let k = key();
-    record(&*log, &k, &DeliveryRecord::sent("BR", Channel::Sms, t0())).await;
+    record(&*log, &k, &DeliveryRecord::sent("BR", "55-119", Channel::Sms, t0())).await;
     assert_eq!(apply(&*log, &k, report(DeliveryState::Queued), t0() + secs(1)).await, StatusApplied::Unchanged);
     let sent = apply(&*log, &k, report(DeliveryState::Sent), t0() + secs(2)).await;
     assert!(
@@ -99,12 +99,13 @@ async fn a_state_moves_only_forward(log: Arc<dyn DeliveryLog>) {
 
 async fn a_final_state_never_changes_and_keeps_its_error_code(log: Arc<dyn DeliveryLog>) {
     let k = key();
-    record(&*log, &k, &DeliveryRecord::sent("IN", Channel::Whatsapp, t0())).await;
+    record(&*log, &k, &DeliveryRecord::sent("IN", "91-98", Channel::Whatsapp, t0())).await;
     // Out of order: the final state first.
     let undelivered = StatusReport { state: DeliveryState::Undelivered, error_code: Some(30003) };
     let applied = apply(&*log, &k, undelivered, t0() + secs(4)).await;
     let failure = applied.delivery_failure().expect("the guard's event");
     assert_eq!((failure.country.as_str(), failure.channel, failure.error_code), ("IN", Channel::Whatsapp, Some(30003)));
+    assert_eq!(failure.prefix, "91-98", "the guard's prefix, as the send recorded it");
     for late in [DeliveryState::Sent, DeliveryState::Delivered, DeliveryState::Failed, DeliveryState::Undelivered] {
         let applied = apply(&*log, &k, StatusReport { state: late, error_code: Some(30008) }, t0() + secs(5)).await;
         assert_eq!(applied, StatusApplied::Unchanged, "{late:?} after undelivered");
@@ -115,24 +116,25 @@ async fn an_unknown_message_changes_nothing(log: Arc<dyn DeliveryLog>) {
     let k = key();
     assert_eq!(apply(&*log, &k, report(DeliveryState::Delivered), t0()).await, StatusApplied::Unknown);
     // Nor did it leave a record behind that a later send would find.
-    record(&*log, &k, &DeliveryRecord::sent("US", Channel::Voice, t0() + secs(1))).await;
+    record(&*log, &k, &DeliveryRecord::sent("US", "1-415", Channel::Voice, t0() + secs(1))).await;
     let applied = apply(&*log, &k, report(DeliveryState::Sent), t0() + secs(2)).await;
     assert!(matches!(applied, StatusApplied::Advanced { from: DeliveryState::Queued, .. }), "{applied:?}");
 }
 
 async fn a_second_record_of_one_sid_keeps_the_first(log: Arc<dyn DeliveryLog>) {
     let k = key();
-    record(&*log, &k, &DeliveryRecord::sent("KE", Channel::Sms, t0())).await;
+    record(&*log, &k, &DeliveryRecord::sent("KE", "254-712", Channel::Sms, t0())).await;
     apply(&*log, &k, report(DeliveryState::Sent), t0() + secs(1)).await;
-    record(&*log, &k, &DeliveryRecord::sent("GB", Channel::Voice, t0() + secs(2))).await;
+    record(&*log, &k, &DeliveryRecord::sent("GB", "44-791", Channel::Voice, t0() + secs(2))).await;
     let applied = apply(&*log, &k, report(DeliveryState::Delivered), t0() + secs(3)).await;
     let StatusApplied::Advanced { from, record } = applied else { panic!("advanced: {applied:?}") };
     assert_eq!((from, record.country.as_str(), record.channel), (DeliveryState::Sent, "KE", Channel::Sms));
+    assert_eq!(record.prefix, "254-712");
 }
 
 async fn a_record_is_forgotten_after_its_ttl(log: Arc<dyn DeliveryLog>) {
     let k = key();
-    record(&*log, &k, &DeliveryRecord::sent("FR", Channel::Sms, t0())).await;
+    record(&*log, &k, &DeliveryRecord::sent("FR", "33-612", Channel::Sms, t0())).await;
     let late = t0() + DELIVERY_RECORD_TTL + secs(1);
     assert_eq!(apply(&*log, &k, report(DeliveryState::Delivered), late).await, StatusApplied::Unknown);
     let inside = t0() + DELIVERY_RECORD_TTL - secs(1);
@@ -144,7 +146,7 @@ async fn a_record_is_forgotten_after_its_ttl(log: Arc<dyn DeliveryLog>) {
 
 async fn concurrent_callbacks_of_one_message_advance_it_once_per_state(log: Arc<dyn DeliveryLog>) {
     let k = key();
-    record(&*log, &k, &DeliveryRecord::sent("BR", Channel::Sms, t0())).await;
+    record(&*log, &k, &DeliveryRecord::sent("BR", "55-119", Channel::Sms, t0())).await;
     // Twilio's retries and our concurrent instances: eight each of sent and delivered.
     let outcomes = concurrently(16, |i| {
         let (log, k) = (log.clone(), k.clone());

@@ -204,7 +204,7 @@ async fn check(fixture: &Fixture) {
         Seed::Nothing => {}
         Seed::PendingCode(code) => seed_pending_code(&h, code).await,
         Seed::SentMessage => {
-            let record = DeliveryRecord::sent("US", Channel::Sms, h.app.clock.now());
+            let record = DeliveryRecord::sent("US", "1-415", Channel::Sms, h.app.clock.now());
             h.deliveries.record_sent(&message_key(), &record).await.expect("memory never fails");
         }
     }

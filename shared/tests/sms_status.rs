@@ -125,6 +125,7 @@ async fn undelivered_and_failed_codes_are_counted_and_logged_with_twilios_error_
     }
     assert!(text.contains("\"event\":\"delivery_undelivered\"") && text.contains("\"event\":\"delivery_failed\""));
     assert!(text.contains("\"within_code_life\":true"), "{text}");
+    assert!(text.contains("\"prefix\":\"1-650\""), "the guard's prefix, as the send recorded it: {text}");
     assert!(!text.contains("650555010"), "no number: {text}");
 }
 

@@ -129,6 +129,9 @@ pub struct StatusReport {
 pub struct DeliveryRecord {
     /// ISO 3166-1 alpha-2 region of the number (`001` for non-geographic ones).
     pub country: String,
+    /// The number's prefix as the conversion guard judges it (`E164Phone::prefix`: `55-119`),
+    /// a block of numbers, never one.
+    pub prefix: String,
     pub channel: Channel,
     pub sent_at: DateTime<Utc>,
     pub state: DeliveryState,
@@ -139,9 +142,10 @@ pub struct DeliveryRecord {
 
 impl DeliveryRecord {
     /// A message the provider just took.
-    pub fn sent(country: &str, channel: Channel, sent_at: DateTime<Utc>) -> Self {
+    pub fn sent(country: &str, prefix: &str, channel: Channel, sent_at: DateTime<Utc>) -> Self {
         Self {
             country: country.to_owned(),
+            prefix: prefix.to_owned(),
             channel,
             sent_at,
             state: DeliveryState::Queued,
@@ -186,6 +190,8 @@ pub enum StatusApplied {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryFailure {
     pub country: String,
+    /// The guard's prefix of the number.
+    pub prefix: String,
     pub channel: Channel,
     pub state: DeliveryState,
     pub error_code: Option<u32>,
@@ -202,6 +208,7 @@ impl StatusApplied {
             {
                 Some(DeliveryFailure {
                     country: record.country.clone(),
+                    prefix: record.prefix.clone(),
                     channel: record.channel,
                     state: record.state,
                     error_code: record.error_code,
@@ -238,7 +245,7 @@ mod tests {
     #[test]
     fn states_only_move_forward_and_finals_never_change() {
         use DeliveryState::*;
-        let record = DeliveryRecord::sent("BR", Channel::Sms, at(0));
+        let record = DeliveryRecord::sent("BR", "55-119", Channel::Sms, at(0));
         let sent = record.advanced(&report(Sent), at(1)).expect("queued -> sent");
         assert_eq!(sent.state, Sent);
         assert_eq!(sent.advanced(&report(Queued), at(2)), None, "a late queued");
@@ -309,11 +316,12 @@ mod tests {
     #[test]
     fn the_guards_event_is_a_final_failure_and_latency_a_delivery() {
         use DeliveryState::*;
-        let record = DeliveryRecord::sent("IN", Channel::Sms, at(0));
+        let record = DeliveryRecord::sent("IN", "91-98", Channel::Sms, at(0));
         let failed = record.advanced(&StatusReport { state: Undelivered, error_code: Some(30005) }, at(9));
         let applied = StatusApplied::Advanced { from: Queued, record: failed.clone().unwrap_or(record.clone()) };
         let failure = applied.delivery_failure().expect("undelivered is a failure");
         assert_eq!((failure.country.as_str(), failure.error_code, failure.state), ("IN", Some(30005), Undelivered));
+        assert_eq!(failure.prefix, "91-98", "the guard's prefix");
         assert_eq!(applied.delivery_latency(), None);
         let delivered = record.advanced(&report(Delivered), at(7)).unwrap_or(record.clone());
         let applied = StatusApplied::Advanced { from: Queued, record: delivered };

@@ -98,7 +98,8 @@ impl OtpService {
         let (Some(tracking), Some(sid)) = (&self.delivery, receipt.sid) else { return };
         let Ok(secrets) = self.secrets.current().await else { return };
         let key = Pepper::new(secrets.code_pepper.expose_secret().as_bytes()).message_key(&sid);
-        let record = DeliveryRecord::sent(phone.region(), channel, now);
+        let prefix = phone.prefix(self.settings.guard_prefix_digits);
+        let record = DeliveryRecord::sent(phone.region(), &prefix, channel, now);
         if let Err(error) = tracking.log.record_sent(&key, &record).await {
             tracing::warn!(event = "delivery_not_recorded", %error, "the send's delivery record was not written");
         }
@@ -142,6 +143,7 @@ impl OtpService {
                     event =
                         if failure.state == DeliveryState::Failed { "delivery_failed" } else { "delivery_undelivered" },
                     country = failure.country,
+                    prefix = failure.prefix,
                     channel = failure.channel.as_str(),
                     error_code = failure.error_code,
                     within_code_life,

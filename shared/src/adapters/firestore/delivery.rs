@@ -1,5 +1,5 @@
 //! The Firestore delivery records (`<prefix>deliveries/<message key>`): `country`,
-//! `channel`, `sentAt`, `state` (`queued`, `sent`, `delivered`, `undelivered`, `failed`),
+//! `prefix` (the guard's), `channel`, `sentAt`, `state` (`queued`, `sent`, `delivered`, `undelivered`, `failed`),
 //! `errorCode` (integer or null), `finalAt` (timestamp or null), `expireAt` (TTL). A send
 //! creates its record with the precondition "absent"; a callback is one optimistic step of
 //! the store (read, `DeliveryRecord::advanced`, commit on the condition "unchanged since
@@ -28,6 +28,7 @@ fn null() -> Value {
 fn delivery_fields(record: &DeliveryRecord) -> Fields {
     Fields::from([
         ("country".to_owned(), string(&record.country)),
+        ("prefix".to_owned(), string(&record.prefix)),
         ("channel".to_owned(), string(record.channel.as_str())),
         ("sentAt".to_owned(), records::timestamp_value(record.sent_at)),
         ("state".to_owned(), string(record.state.as_str())),
@@ -63,6 +64,7 @@ fn delivery_record(fields: &Fields) -> Result<DeliveryRecord, MalformedRecord> {
     };
     Ok(DeliveryRecord {
         country: text(fields, "country")?.to_owned(),
+        prefix: text(fields, "prefix")?.to_owned(),
         channel: Channel::parse(text(fields, "channel")?).ok_or(MalformedRecord("channel"))?,
         sent_at: time(fields, "sentAt")?.ok_or(MalformedRecord("sentAt"))?,
         state: DeliveryState::parse(text(fields, "state")?).ok_or(MalformedRecord("state"))?,
@@ -130,7 +132,7 @@ mod tests {
     #[test]
     fn a_record_round_trips_through_its_fields() {
         let sent_at = DateTime::from_timestamp(1_800_000_000, 123_456_000).unwrap_or_default();
-        let mut record = DeliveryRecord::sent("BR", Channel::Voice, sent_at);
+        let mut record = DeliveryRecord::sent("BR", "55-119", Channel::Voice, sent_at);
         assert_eq!(delivery_record(&delivery_fields(&record)), Ok(record.clone()));
         record.state = DeliveryState::Undelivered;
         record.error_code = Some(30003);
