@@ -340,6 +340,9 @@ def counts_path(rate, path):
     scope = rate.get("ScopeDownStatement")
     if scope is None:
         return True
+    # The rule over every path but one (the status callbacks, which have their own).
+    if set(scope) == {"NotStatement"}:
+        return not counts_path({"ScopeDownStatement": scope["NotStatement"]["Statement"]}, path)
     match = scope.get("ByteMatchStatement")
     if match is None or "UriPath" not in match.get("FieldToMatch", {}):
         raise SystemExit(f"check_template.py cannot read the scope-down statement {scope}")
@@ -416,7 +419,7 @@ def check_waf(resources, parameters, conditions):
         if rate:
             if rate.get("AggregateKeyType") != "IP":
                 fail(f"{where}: a rate rule must count per connecting IP, never a forwarded header")
-            elif "ScopeDownStatement" not in rate:
+            elif "ScopeDownStatement" not in rate or set(rate["ScopeDownStatement"]) == {"NotStatement"}:
                 rate_rules += 1
         block = rule["Action"].get("Block")
         if block is None:
@@ -436,7 +439,7 @@ def check_waf(resources, parameters, conditions):
             fail(f"{where}: its body is not JSON")
         check_answer(where, custom["ResponseCode"], body.get("Content", ""), headers, origin_ok)
     if rate_rules != 1:
-        fail(f"expected one per-IP rate rule over every path, found {rate_rules}")
+        fail(f"expected one per-IP rate rule over every path (but the status callbacks'), found {rate_rules}")
     wanted = {"AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesAnonymousIpList"}
     if managed != wanted:
         fail(f"the WAF's optional managed rule groups are {sorted(managed)}, expected {sorted(wanted)}")
@@ -703,6 +706,10 @@ def check_alarms(translated, source, parameters, conditions):
         if r["Type"] == "AWS::Logs::MetricFilter":
             for t in r["Properties"]["MetricTransformations"]:
                 produced.add(t["MetricName"])
+    # The embedded-metric-format lines the service prints itself (shared/src/adapters/emf.rs).
+    emf = (ROOT / "shared/src/adapters/emf.rs").read_text()
+    produced |= set(re.findall(r'\("([A-Za-z]+)", "(?:Count|Milliseconds)"', emf))
+    produced |= set(re.findall(r'=> "([A-Z][A-Za-z]+)",', emf))
     alarms = 0
     for name, r in translated["Resources"].items():
         if r["Type"] != "AWS::CloudWatch::Alarm":

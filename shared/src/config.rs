@@ -35,6 +35,9 @@ pub enum SmsKind {
     Twilio,
 }
 
+/// The CloudWatch namespace of the metric lines unless `OTP_METRICS_NAMESPACE` names another.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "OtpService";
+
 /// Every setting: what the service uses, and what the start-up needs to build it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -47,6 +50,11 @@ pub struct Settings {
     pub sms: SmsKind,
     /// Another base URL for Twilio's API, such as a local fake (`TWILIO_API_BASE`).
     pub twilio_api_base: Option<EndpointUrl>,
+    /// The public URL of `POST /api/sms-status`, given to Twilio as `StatusCallback`
+    /// (`OTP_STATUS_CALLBACK_URL`); unset: no status callbacks.
+    pub status_callback_url: Option<EndpointUrl>,
+    /// The CloudWatch namespace of the EMF metric lines (`OTP_METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
     /// The WhatsApp sender and template (`TWILIO_WHATSAPP_FROM`,
     /// `TWILIO_WHATSAPP_CONTENT_SID`): required with `whatsapp` among the channels and
     /// `OTP_SMS=twilio`.
@@ -240,6 +248,10 @@ impl Settings {
             None => None,
             Some(raw) => Some(EndpointUrl::parse(&raw).map_err(|reason| invalid("TWILIO_API_BASE", reason))?),
         };
+        let status_callback_url = match env.text("OTP_STATUS_CALLBACK_URL") {
+            None => None,
+            Some(raw) => Some(EndpointUrl::parse(&raw).map_err(|reason| invalid("OTP_STATUS_CALLBACK_URL", reason))?),
+        };
         let twilio_whatsapp = whatsapp_sender(&env)?;
         if sms == SmsKind::Twilio && service.channels.contains(Channel::Whatsapp) && twilio_whatsapp.is_none() {
             return Err(invalid(
@@ -259,6 +271,10 @@ impl Settings {
             firestore,
             sms,
             twilio_api_base,
+            status_callback_url,
+            metrics_namespace: env
+                .text("OTP_METRICS_NAMESPACE")
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned()),
             twilio_whatsapp,
             ssm_prefix: env.text("OTP_SSM_PREFIX"),
             captcha,

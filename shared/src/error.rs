@@ -4,7 +4,7 @@
 use http::StatusCode;
 
 use crate::domain::ChannelSet;
-use crate::service::{SendError, Unavailable, VerifyError};
+use crate::service::{SendError, StatusError, Unavailable, VerifyError};
 
 /// Every way a request can fail, as the contract (API.md) names them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,6 +164,15 @@ impl ApiError {
 
 /// The contract's answer to each way a send fails: the one place a use case's error
 /// becomes a status and a code.
+impl From<StatusError> for ApiError {
+    fn from(error: StatusError) -> Self {
+        match error {
+            StatusError::NotServed => Self::NotFound,
+            StatusError::Unavailable => Self::ServiceUnavailable,
+        }
+    }
+}
+
 impl From<SendError> for ApiError {
     fn from(error: SendError) -> Self {
         match error {

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use crate::domain::delivery::{DeliveryRecord, DeliveryState, StatusApplied, StatusReport};
 use crate::domain::message::{VoiceScript, WhatsappTemplate};
 use crate::domain::token::TokenKeys;
 use crate::domain::{Asker, Channel, CodeHash, SendDecision, SendPolicy, SubjectKey, VerifyOutcome, VerifyPolicy};
@@ -139,7 +140,50 @@ impl std::fmt::Debug for CodeMessage {
 /// Delivers codes: a text, a call or a WhatsApp message.
 #[async_trait]
 pub trait CodeSender: Send + Sync {
-    async fn send(&self, message: &CodeMessage) -> Result<(), DeliveryError>;
+    async fn send(&self, message: &CodeMessage) -> Result<ProviderReceipt, DeliveryError>;
+}
+
+/// What the provider answered when it took a code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderReceipt {
+    /// The message's or call's sid, which its status callbacks name (none: a sender
+    /// without callbacks, such as the outbox, or an answer cut short).
+    pub sid: Option<String>,
+}
+
+/// The delivery records: what became of each message or call sent, by the keyed hash of
+/// its sid (`Pepper::message_key`). Each method is one atomic step.
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    /// Records a message or call the provider took. A record already held is kept.
+    async fn record_sent(&self, key: &SubjectKey, record: &DeliveryRecord) -> Result<(), StoreError>;
+
+    /// Applies one status callback to `key`'s record at `now`: the state moves only
+    /// forward, however callbacks repeat, race or arrive out of order; an unknown key
+    /// changes nothing.
+    async fn apply_status(
+        &self,
+        key: &SubjectKey,
+        report: &StatusReport,
+        now: DateTime<Utc>,
+    ) -> Result<StatusApplied, StoreError>;
+}
+
+/// What happened, for the per-country metrics (CloudWatch's embedded metric format in
+/// Lambda): the service says what, one adapter writes them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricEvent<'a> {
+    /// The provider took a code.
+    Sent { country: &'a str, channel: Channel },
+    /// A code was approved.
+    Approved { country: &'a str, channel: Channel },
+    /// A status callback moved a message to a final state (`latency`: send to delivery).
+    Final { country: &'a str, channel: Channel, state: DeliveryState, latency: Option<chrono::TimeDelta> },
+}
+
+/// Where the metrics go.
+pub trait Metrics: Send + Sync {
+    fn emit(&self, event: &MetricEvent<'_>);
 }
 
 /// Why a code was not delivered, whatever the channel.

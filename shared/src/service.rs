@@ -16,10 +16,14 @@ use crate::domain::{
     Channel, ChannelSet, E164Phone, OtpCode, Pepper, SendDecision, SessionToken, SessionTokenIssuer, VerifyOutcome,
 };
 use crate::ports::{
-    BotChallenge, ChallengeError, Clock, CodeContent, CodeMessage, CodeSender, DeliveryError, OtpStore, Secrets,
-    SendSubjects, StoreError, VerifySubjects,
+    BotChallenge, ChallengeError, Clock, CodeContent, CodeMessage, CodeSender, DeliveryError, MetricEvent, Metrics,
+    OtpStore, Secrets, SendSubjects, StoreError, VerifySubjects,
 };
 use crate::secrets::SecretCache;
+
+mod delivery;
+
+pub use delivery::{DeliveryTracking, NoMetrics, StatusCallback, StatusError};
 
 /// Why a send did not go out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,6 +141,9 @@ pub struct OtpService {
     clock: Arc<dyn Clock>,
     secrets: Arc<SecretCache>,
     challenge: Option<Arc<dyn BotChallenge>>,
+    /// The status callbacks' records, where they are on (`service/delivery.rs`).
+    delivery: Option<DeliveryTracking>,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl OtpService {
@@ -148,7 +155,8 @@ impl OtpService {
         secrets: Arc<SecretCache>,
         challenge: Option<Arc<dyn BotChallenge>>,
     ) -> Self {
-        Self { settings: Arc::new(settings), store, sms, clock, secrets, challenge }
+        let (delivery, metrics) = (None, Arc::new(NoMetrics));
+        Self { settings: Arc::new(settings), store, sms, clock, secrets, challenge, delivery, metrics }
     }
 
     pub fn settings(&self) -> &ServiceSettings {
@@ -284,7 +292,8 @@ impl OtpService {
             Channel::Whatsapp => CodeContent::Whatsapp(whatsapp_template(locale, &code)),
         };
         let message = CodeMessage { to: phone.as_str().to_owned(), content };
-        if let Err(error) = self.sms.send(&message).await {
+        let sent = self.sms.send(&message).await;
+        if let Err(error) = &sent {
             // No usable code may outlive a failed SMS; the send still counts toward the limits.
             if let Err(store_error) = self.store.withdraw_code(&number_key, &hash, now).await {
                 tracing::error!(phone = %phone.masked(), error = %store_error, "could not withdraw the code of a failed SMS");
@@ -315,6 +324,9 @@ impl OtpService {
                 DeliveryError::CountryBlocked => SendError::CountryNotServed,
                 DeliveryError::Failed(_) => SendError::DeliveryFailed,
             });
+        }
+        if let Ok(receipt) = sent {
+            self.track_sent(receipt, &phone, channel, now).await;
         }
         tracing::info!(
             event = "sms_sent",
@@ -428,6 +440,7 @@ impl OtpService {
         tracing::info!(event = "verify_judged", phone = %phone.masked(), ?outcome, "verify judged");
         match outcome {
             VerifyOutcome::Approved { channel } => {
+                self.metrics.emit(&MetricEvent::Approved { country: phone.region(), channel });
                 tracing::info!(
                     event = "verify_approved",
                     phone = %phone.masked(),

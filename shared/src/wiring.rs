@@ -8,17 +8,19 @@ use std::time::Duration;
 
 use crate::adapters::captcha::{CachedSecretSiteVerify, ChallengeConfig, hostnames_of_origins};
 use crate::adapters::clock::SystemClock;
+use crate::adapters::emf::Emf;
 use crate::adapters::firestore::{FirestoreAuth, FirestoreConfig, FirestoreStore};
 use crate::adapters::memory::MemoryStore;
+use crate::adapters::memory_delivery::MemoryDeliveryLog;
 use crate::adapters::outbox::Outbox;
 use crate::adapters::twilio::{TwilioConfig, TwilioSender};
 use crate::config::{CaptchaSettings, Settings, SmsKind, StoreKind};
 use crate::http::{Api, Cors, Endpoint, StartupError};
-use crate::ports::{BotChallenge, Clock, CodeSender, OtpStore, SecretSource};
+use crate::ports::{BotChallenge, Clock, CodeSender, DeliveryLog, Metrics, OtpStore, SecretSource};
 use crate::secrets::env::EnvSecrets;
 use crate::secrets::ssm::SsmSecrets;
 use crate::secrets::{Required, SECRET_TTL, SecretCache, TestNumbersRule};
-use crate::service::OtpService;
+use crate::service::{DeliveryTracking, OtpService};
 
 /// Parts handed to the start-up ready-made instead of built from the settings: the fakes
 /// and fixtures of tests and the local run. Each left `None` is built as in Lambda.
@@ -29,6 +31,10 @@ pub struct Overrides {
     pub store: Option<Arc<dyn OtpStore>>,
     pub sms: Option<Arc<dyn CodeSender>>,
     pub challenge: Option<Arc<dyn BotChallenge>>,
+    /// The delivery records of the status callbacks (else those of the store's kind).
+    pub delivery: Option<Arc<dyn DeliveryLog>>,
+    /// Where the metrics go (else EMF lines on standard output).
+    pub metrics: Option<Arc<dyn Metrics>>,
     /// The Firestore store's limit per call; tests on a loaded emulator need more than
     /// production's 3 s.
     pub firestore_call_timeout: Option<Duration>,
@@ -106,8 +112,9 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
             created
         }
         (None, SmsKind::Twilio) => {
-            let config =
-                TwilioConfig::new(settings.twilio_api_base.as_ref()).with_whatsapp(settings.twilio_whatsapp.clone());
+            let config = TwilioConfig::new(settings.twilio_api_base.as_ref())
+                .with_whatsapp(settings.twilio_whatsapp.clone())
+                .with_status_callback(settings.status_callback_url.as_ref());
             let sender = TwilioSender::new(config, secrets.clone());
             match sender {
                 Ok(sender) => {
@@ -170,13 +177,24 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
         tracing::warn!(%error, "Firestore not reachable at start; requests answer 503 until it is");
         problems.push(format!("Firestore: {error}"));
     }
+    // The delivery records live where the store does: Firestore's in its own collection.
+    let delivery: Arc<dyn DeliveryLog> = match (overrides.delivery, &firestore) {
+        (Some(delivery), _) => delivery,
+        (None, Some(firestore)) => firestore.clone(),
+        (None, None) => Arc::new(MemoryDeliveryLog::new()),
+    };
     let store: Arc<dyn OtpStore> = match (overrides.store, firestore) {
         (Some(store), _) => store,
         (None, Some(firestore)) => firestore,
         (None, None) => Arc::new(MemoryStore::new()),
     };
     let cors = Cors::new(&settings.allowed_origins);
-    let service = OtpService::new(settings.service, store, sms, clock, secrets, challenge);
+    let metrics =
+        overrides.metrics.unwrap_or_else(|| Arc::new(Emf::stdout(clock.clone(), &settings.metrics_namespace)));
+    let mut service = OtpService::new(settings.service, store, sms, clock, secrets, challenge).with_metrics(metrics);
+    if let Some(url) = &settings.status_callback_url {
+        service = service.with_delivery(DeliveryTracking { log: delivery, callback_url: url.as_str().to_owned() });
+    }
     App { api: Api::new(cors, Ok(service)), outbox, problems }
 }
 

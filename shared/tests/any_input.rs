@@ -113,3 +113,111 @@ proptest! {
         check(Endpoint::VerifyOtp, method, content_type, body)?;
     }
 }
+
+/// The URL the callback cases are signed over.
+const STATUS_URL: &str = "https://api.example.com/prod/api/sms-status";
+
+/// A status callback: Twilio's fields with any values, or any bytes; signed or not.
+fn callback_strategy() -> impl Strategy<Value = (Vec<u8>, Option<String>, bool)> {
+    let sid = prop_oneof![
+        Just("SM0123456789abcdef0123456789abcdef".to_owned()),
+        Just("CA0123456789abcdef0123456789abcdef".to_owned()),
+        "[A-Z]{2}[0-9a-f]{30,34}",
+        "\\PC{0,40}",
+    ];
+    let status = prop_oneof![
+        Just("delivered".to_owned()),
+        Just("undelivered".to_owned()),
+        Just("completed".to_owned()),
+        Just("received".to_owned()),
+        "[a-z\\-]{0,12}",
+        "\\PC{0,12}",
+    ];
+    let code = prop_oneof![Just(String::new()), Just("30003".to_owned()), "\\PC{0,8}"];
+    let form = (sid, status, code, any::<bool>(), 0u8..3).prop_map(|(sid, status, code, call, signing)| {
+        let (sid_name, status_name) = if call { ("CallSid", "CallStatus") } else { ("MessageSid", "MessageStatus") };
+        let params: Vec<(String, String)> = vec![
+            (sid_name.into(), sid.clone()),
+            (status_name.into(), status.clone()),
+            ("ErrorCode".into(), code.clone()),
+            ("To".into(), "+14155550123".into()),
+        ];
+        let body = serde_urlencoded::to_string(&params).unwrap_or_default().into_bytes();
+        let signature = match signing {
+            0 => Some(fake_twilio::sign(otp_testkit::AUTH_TOKEN, STATUS_URL, &params)),
+            1 => Some(fake_twilio::sign("another-token", STATUS_URL, &params)),
+            _ => None,
+        };
+        let readable = otp_core::http::parse_status_callback(&params).is_ok();
+        (body, signature, signing == 0 && readable)
+    });
+    prop_oneof![
+        form,
+        proptest::collection::vec(any::<u8>(), 0..300).prop_map(|b| (b, Some("x".repeat(28)), false)),
+        "\\PC{0,200}".prop_map(|s| (s.into_bytes(), None, false)),
+    ]
+}
+
+fn check_callback(
+    method: &str,
+    content_type: Option<&str>,
+    (body, signature, taken): (Vec<u8>, Option<String>, bool),
+) -> Result<(), TestCaseError> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, code, headers) = runtime.block_on(async {
+        let app = TestApp::builder()
+            .settings(&[("OTP_STATUS_CALLBACK_URL", STATUS_URL)])
+            .secrets(otp_testkit::twilio::secrets(otp_testkit::AUTH_TOKEN, "TWILIO_FROM", otp_testkit::FROM))
+            .start()
+            .await;
+        let mut request = http::Request::builder().method(method).uri("/api/sms-status");
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(signature) = &signature {
+            request = request.header("x-twilio-signature", signature.as_str());
+        }
+        let request = request.body(body).unwrap();
+        let response = app.api.handle(Endpoint::SmsStatus, &request, None).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body: serde_json::Value = serde_json::from_str(response.body()).unwrap_or(serde_json::Value::Null);
+        (status, body["error"]["code"].as_str().unwrap_or("<none>").to_owned(), headers)
+    });
+    let form = content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    match method {
+        "OPTIONS" => prop_assert_eq!(status, 204),
+        "POST" if !form => prop_assert_eq!((status, code.as_str()), (415, "unsupported_media_type")),
+        "POST" if taken => prop_assert_eq!(status, 204),
+        "POST" => prop_assert!(
+            [(400, "invalid_request"), (403, "forbidden")].contains(&(status, code.as_str())),
+            "{} {}",
+            status,
+            code
+        ),
+        _ => prop_assert_eq!((status, code.as_str()), (405, "method_not_allowed")),
+    }
+    prop_assert_eq!(headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    Ok(())
+}
+
+fn callback_content_type() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
+        Just(Some("application/x-www-form-urlencoded")),
+        Just(Some("application/x-www-form-urlencoded; charset=utf-8")),
+        Just(Some("application/json")),
+        Just(None),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #[test]
+    fn every_input_to_the_status_callback_gets_its_contract_answer(
+        method in method_strategy(),
+        content_type in callback_content_type(),
+        callback in callback_strategy(),
+    ) {
+        check_callback(method, content_type, callback)?;
+    }
+}

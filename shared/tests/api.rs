@@ -439,7 +439,10 @@ struct Panicking;
 
 #[async_trait::async_trait]
 impl otp_core::ports::CodeSender for Panicking {
-    async fn send(&self, _: &otp_core::ports::CodeMessage) -> Result<(), otp_core::ports::DeliveryError> {
+    async fn send(
+        &self,
+        _: &otp_core::ports::CodeMessage,
+    ) -> Result<otp_core::ports::ProviderReceipt, otp_core::ports::DeliveryError> {
         panic!("a bug in an adapter");
     }
 }

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use lambda_http::{Body, RequestExt};
 use otp_core::adapters::memory::MemoryStore;
-use otp_core::domain::{Channel, OtpCode, Pepper, SendDecision};
-use otp_core::ports::{Clock, OtpStore, SendSubjects};
+use otp_core::adapters::memory_delivery::MemoryDeliveryLog;
+use otp_core::domain::delivery::{DeliveryRecord, DeliveryState, StatusApplied, StatusReport};
+use otp_core::domain::{Channel, OtpCode, Pepper, SendDecision, SubjectKey};
+use otp_core::ports::{Clock, DeliveryLog, OtpStore, SendSubjects};
 use otp_core::{Endpoint, Settings};
-use otp_testkit::{ORIGIN, PEPPER, TestApp};
+use otp_testkit::{AUTH_TOKEN, FROM, ORIGIN, PEPPER, TestApp};
 use serde_json::Value;
 
 /// The number every verify fixture uses.
@@ -24,7 +26,14 @@ enum Seed {
     Nothing,
     /// A pending code for `PHONE`.
     PendingCode(&'static str),
+    /// The delivery record of the message [`MESSAGE_SID`], just sent.
+    SentMessage,
 }
+
+/// The message the status callback fixtures report on.
+const MESSAGE_SID: &str = "SM0123456789abcdef0123456789abcdef";
+/// The URL the status callback fixtures are signed over (the stage's, as template.yaml sets it).
+const STATUS_URL: &str = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod/api/sms-status";
 
 struct Fixture {
     file: &'static str,
@@ -87,6 +96,20 @@ const FIXTURES: &[Fixture] = &[
         error: None,
     },
     Fixture {
+        file: "sms-status-signed.json",
+        endpoint: Endpoint::SmsStatus,
+        seed: Seed::SentMessage,
+        status: 204,
+        error: None,
+    },
+    Fixture {
+        file: "sms-status-forged.json",
+        endpoint: Endpoint::SmsStatus,
+        seed: Seed::SentMessage,
+        status: 403,
+        error: Some("forbidden"),
+    },
+    Fixture {
         file: "send-oversized-body.json",
         endpoint: Endpoint::SendOtp,
         seed: Seed::Nothing,
@@ -104,12 +127,34 @@ fn events_dir() -> PathBuf {
 struct Harness {
     app: TestApp,
     store: Arc<MemoryStore>,
+    deliveries: Arc<MemoryDeliveryLog>,
 }
 
-async fn harness() -> Harness {
+/// The callback fixtures' app holds the Twilio auth token and the status callback URL.
+async fn harness(endpoint: Endpoint) -> Harness {
     let store = Arc::new(MemoryStore::new());
-    let app = TestApp::builder().store(store.clone()).start().await;
-    Harness { app, store }
+    let deliveries = Arc::new(MemoryDeliveryLog::new());
+    let mut builder = TestApp::builder().store(store.clone()).delivery(deliveries.clone());
+    if endpoint == Endpoint::SmsStatus {
+        builder = builder.settings(&[("OTP_STATUS_CALLBACK_URL", STATUS_URL)]).secrets(otp_testkit::twilio::secrets(
+            AUTH_TOKEN,
+            "TWILIO_FROM",
+            FROM,
+        ));
+    }
+    let app = builder.start().await;
+    Harness { app, store, deliveries }
+}
+
+fn message_key() -> SubjectKey {
+    Pepper::new(PEPPER.as_bytes()).message_key(MESSAGE_SID)
+}
+
+/// Whether the fixture's `undelivered` report was taken: a second one then changes nothing.
+async fn undelivered_was_recorded(h: &Harness) -> bool {
+    let report = StatusReport { state: DeliveryState::Undelivered, error_code: Some(30003) };
+    let again = h.deliveries.apply_status(&message_key(), &report, h.app.clock.now()).await;
+    again.expect("memory never fails") == StatusApplied::Unchanged
 }
 
 /// Records a send of `code` to `PHONE`, exactly as the service stores it.
@@ -154,21 +199,29 @@ async fn check(fixture: &Fixture) {
     let path_endpoint = Endpoint::from_path(request.raw_http_path());
     assert_eq!(path_endpoint, Some(fixture.endpoint), "{}: path does not match its function", fixture.file);
 
-    let h = harness().await;
-    if let Seed::PendingCode(code) = fixture.seed {
-        seed_pending_code(&h, code).await;
+    let h = harness(fixture.endpoint).await;
+    match fixture.seed {
+        Seed::Nothing => {}
+        Seed::PendingCode(code) => seed_pending_code(&h, code).await,
+        Seed::SentMessage => {
+            let record = DeliveryRecord::sent("US", "1-415", Channel::Sms, h.app.clock.now());
+            h.deliveries.record_sent(&message_key(), &record).await.expect("memory never fails");
+        }
     }
     let response = otp_core::http::lambda::handle(&h.app.api, &[fixture.endpoint], request).await;
     let json = body_json(response.body());
     assert_eq!(response.status().as_u16(), fixture.status, "{}: body {json}", fixture.file);
     assert_eq!(json["error"]["code"].as_str(), fixture.error, "{}: body {json}", fixture.file);
-    // Every answer, errors and preflights included, lets the configured frontend read it.
-    assert_eq!(
-        response.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
-        Some(ORIGIN),
-        "{}",
-        fixture.file
-    );
+    // Every answer, errors and preflights included, lets the configured frontend read it
+    // (Twilio's callbacks come from no browser, and carry no Origin).
+    if fixture.endpoint != Endpoint::SmsStatus {
+        assert_eq!(
+            response.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+            Some(ORIGIN),
+            "{}",
+            fixture.file
+        );
+    }
 
     match fixture.file {
         "send-ok.json" => {
@@ -182,6 +235,8 @@ async fn check(fixture: &Fixture) {
             assert!(json["token"].as_str().is_some_and(|t| t.split('.').count() == 3), "a JWT: {json}");
         }
         "verify-wrong-code.json" => assert_eq!(json["error"]["attemptsRemaining"], 4),
+        "sms-status-signed.json" => assert!(undelivered_was_recorded(&h).await, "the callback moved the record"),
+        "sms-status-forged.json" => assert!(!undelivered_was_recorded(&h).await, "a forgery changes nothing"),
         // Nothing rejected at the edge may reach the SMS provider.
         _ => assert!(h.app.outbox().list().is_empty(), "{}: no SMS expected", fixture.file),
     }
@@ -218,7 +273,10 @@ struct Hanging;
 
 #[async_trait::async_trait]
 impl otp_core::ports::CodeSender for Hanging {
-    async fn send(&self, _: &otp_core::ports::CodeMessage) -> Result<(), otp_core::ports::DeliveryError> {
+    async fn send(
+        &self,
+        _: &otp_core::ports::CodeMessage,
+    ) -> Result<otp_core::ports::ProviderReceipt, otp_core::ports::DeliveryError> {
         std::future::pending().await
     }
 }

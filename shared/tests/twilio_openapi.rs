@@ -110,7 +110,7 @@ async fn every_parameter_we_send_is_one_twilio_takes() {
         ("TWILIO_WHATSAPP_FROM", "whatsapp:+15005550006"),
         ("TWILIO_WHATSAPP_CONTENT_SID", "HX0123456789abcdef0123456789abcdef"),
     ];
-    let app = TestApp::builder().twilio(TwilioSetup::default()).settings(&settings).start().await;
+    let app = TestApp::builder().twilio(TwilioSetup::default()).status_callbacks().settings(&settings).start().await;
     for (i, channel) in ["sms", "voice", "whatsapp"].into_iter().enumerate() {
         let body = json!({ "phone": format!("+1650555010{i}"), "channel": channel, "locale": "es" });
         let reply = app.post(Endpoint::SendOtp, body, CLIENT_IP).await;
@@ -133,6 +133,11 @@ async fn every_parameter_we_send_is_one_twilio_takes() {
         for param in required {
             assert!(attempt.params.contains(param), "{}: {param} is required", attempt.resource);
         }
+        assert!(
+            attempt.params.contains(&"StatusCallback".to_owned()),
+            "{}: every send asks for callbacks",
+            attempt.resource
+        );
     }
     // The Messaging Service's sender parameter, which the shapes tests send (tests/twilio.rs).
     assert!(messages.contains(&"MessagingServiceSid".to_owned()));
@@ -192,6 +197,91 @@ async fn every_field_the_fake_answers_is_twilios() {
         let problems = answer_problems(&spec, path, method, status, &body);
         assert!(problems.is_empty(), "{what}: the fake's answer is not Twilio's: {problems:#?}");
     }
+}
+
+/// The resource field a status callback's parameter reports: Twilio's callbacks name the
+/// resource's fields in PascalCase (`AccountSid` is `account_sid`), the sid and status
+/// with the resource's name in front (`MessageSid`, `SmsStatus`, `CallStatus`), and a
+/// call's `CallDuration` is its `duration`.
+fn resource_field(param: &str) -> String {
+    let bare = match param {
+        "MessageSid" | "SmsSid" | "CallSid" => "Sid",
+        "MessageStatus" | "SmsStatus" | "CallStatus" => "Status",
+        "CallDuration" => "Duration",
+        other => other,
+    };
+    let mut snake = String::new();
+    for (i, c) in bare.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    snake
+}
+
+/// Twilio's description has no `callbacks` (nor webhooks) for the status callback: what it
+/// describes is the resource whose state the callback reports. So each parameter of the
+/// fake's callbacks must be a field of that resource (Message or Call), and the status
+/// one of the resource's statuses.
+#[tokio::test]
+async fn every_field_of_the_fakes_status_callbacks_is_one_of_the_resource_twilio_describes() {
+    let Some(spec) = spec() else { return };
+    for path in [MESSAGES, CALLS] {
+        assert!(spec["paths"][path]["post"].get("callbacks").is_none(), "the description now has callbacks: use them");
+    }
+    let settings = [
+        ("OTP_CHANNELS", "sms,whatsapp,voice"),
+        ("TWILIO_WHATSAPP_FROM", "whatsapp:+15005550006"),
+        ("TWILIO_WHATSAPP_CONTENT_SID", "HX0123456789abcdef0123456789abcdef"),
+    ];
+    let app = TestApp::builder().twilio(TwilioSetup::default()).status_callbacks().settings(&settings).start().await;
+    let fake = app.fake_twilio();
+    fake.script_delivery("+16505550111", fake_twilio::Delivery::Undelivered { error_code: 30003 });
+    fake.script_delivery("+16505550112", fake_twilio::Delivery::Undelivered { error_code: 30005 });
+    let sends = [
+        ("+16505550110", "sms"),
+        ("+16505550111", "sms"),
+        ("+16505550112", "voice"),
+        ("+16505550113", "whatsapp"),
+        ("+16505550114", "voice"),
+    ];
+    for (phone, channel) in sends {
+        let reply = app.post(Endpoint::SendOtp, json!({ "phone": phone, "channel": channel }), CLIENT_IP).await;
+        assert_eq!(reply.status, 202, "{channel}: {}", reply.body);
+    }
+    let callbacks = otp_testkit::wait_for_callbacks(fake, 10).await;
+    let schema = |path: &str| {
+        let schema = &spec["paths"][path]["post"]["responses"]["201"]["content"]["application/json"]["schema"];
+        resolve(&spec, schema).clone()
+    };
+    let (message, call) = (schema(MESSAGES), schema(CALLS));
+    let mut statuses = std::collections::BTreeSet::new();
+    for callback in &callbacks {
+        assert_eq!(callback.answered, Some(204), "the service took it: {callback:?}");
+        let resource = if callback.params.iter().any(|(k, _)| k == "CallSid") { &call } else { &message };
+        for (param, value) in &callback.params {
+            let field = resource_field(param);
+            let property = resource["properties"].get(&field).map(|p| resolve(&spec, p));
+            let Some(property) = property else {
+                panic!("{param} ({field}) is not a field of the resource Twilio describes: {callback:?}");
+            };
+            if field == "status" {
+                let allowed = property["enum"].as_array().cloned().unwrap_or_default();
+                assert!(allowed.contains(&json!(value)), "{param}={value} is not one of {allowed:?}");
+                statuses.insert(value.clone());
+            }
+            if field == "error_code" {
+                assert!(value.parse::<u32>().is_ok(), "{param}={value}");
+            }
+        }
+    }
+    for seen in ["sent", "delivered", "undelivered", "in-progress", "completed", "no-answer"] {
+        assert!(statuses.contains(seen), "the callbacks covered {seen}: {statuses:?}");
+    }
+    assert_eq!(resource_field("AccountSid"), "account_sid");
+    assert!(message["properties"].get("error_code").is_some() && call["properties"].get("duration").is_some());
+    assert!(message["properties"].get("not_a_field").is_none(), "the check can fail");
 }
 
 #[test]

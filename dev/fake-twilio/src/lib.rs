@@ -17,6 +17,12 @@
 //!   after the message was created ([`FakeTwilio::push_faults`], `POST /_fake/faults`).
 //! - `GET /2010-04-01/Accounts/{AccountSid}.json`: the Account resource (the same auth), as
 //!   the service's start-up fetches it to open its connection and check its credentials.
+//! - Status callbacks: after each message or call created with a `StatusCallback` URL, the
+//!   fake posts Twilio's signed status callbacks to it (`X-Twilio-Signature`), in the
+//!   background: `sent` then `delivered` by default (a call: `in-progress`, `completed`), or
+//!   what the number's script says ([`Delivery`]: undelivered with an error code, failed,
+//!   delayed, repeated, out of order, silent; [`FakeTwilio::script_delivery`],
+//!   `POST /_fake/delivery`). Each one sent is recorded (`GET /_fake/callbacks`).
 //! - Every call is recorded (`GET /_fake/attempts`, with the names of the parameters it
 //!   sent), every accepted message and call too (`GET /_fake/messages`, `GET /_fake/calls`);
 //!   `POST /_fake/reset` forgets records, faults and scripted numbers.
@@ -41,6 +47,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+mod callbacks;
+
+pub use callbacks::{Callback, Delivery, sign};
+
+/// The pause before each status callback, unless a test sets another.
+const CALLBACK_GAP: Duration = Duration::from_millis(20);
 
 /// Twilio's magic `To` numbers for test credentials, and the error each one gets.
 pub const MAGIC_NUMBERS: &[(&str, u32)] = &[
@@ -134,6 +147,12 @@ struct State {
     account_fetches: Vec<u16>,
     /// TCP connections accepted.
     connections: usize,
+    /// The status callbacks sent, oldest first.
+    callbacks: Vec<callbacks::Callback>,
+    /// Scripted deliveries, by number (E.164).
+    deliveries: HashMap<String, Delivery>,
+    /// The pause before each callback (none: [`CALLBACK_GAP`]).
+    callback_gap: Option<Duration>,
 }
 
 struct Shared {
@@ -231,6 +250,21 @@ impl FakeTwilio {
         self.shared.state().numbers.insert(to.to_owned(), code);
     }
 
+    /// Scripts what becomes of every message and call to `to` (E.164) from now on.
+    pub fn script_delivery(&self, to: &str, delivery: Delivery) {
+        self.shared.state().deliveries.insert(to.to_owned(), delivery);
+    }
+
+    /// Every status callback sent so far (answered or not), oldest first.
+    pub fn callbacks(&self) -> Vec<Callback> {
+        self.shared.state().callbacks.clone()
+    }
+
+    /// The pause before each status callback (20 ms unless set).
+    pub fn set_callback_gap(&self, gap: Duration) {
+        self.shared.state().callback_gap = Some(gap);
+    }
+
     /// Forgets records, pending faults and scripted numbers.
     pub fn reset(&self) {
         *self.shared.state() = State::default();
@@ -259,7 +293,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 
 type Answer = http::Response<Full<Bytes>>;
 
-async fn route(shared: &Shared, request: http::Request<Incoming>) -> Answer {
+async fn route(shared: &Arc<Shared>, request: http::Request<Incoming>) -> Answer {
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, 64 * 1024).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -291,6 +325,14 @@ async fn route(shared: &Shared, request: http::Request<Incoming>) -> Answer {
         ("GET", "/_fake/messages") => json_answer(200, &json!(shared.state().messages)),
         ("GET", "/_fake/calls") => json_answer(200, &json!(shared.state().calls)),
         ("GET", "/_fake/attempts") => json_answer(200, &json!(shared.state().attempts)),
+        ("GET", "/_fake/callbacks") => json_answer(200, &json!(shared.state().callbacks)),
+        ("POST", "/_fake/delivery") => match serde_json::from_slice::<DeliveryRequest>(&body) {
+            Ok(request) => {
+                shared.state().deliveries.insert(request.to, request.delivery);
+                json_answer(204, &Value::Null)
+            }
+            Err(error) => json_answer(400, &json!({ "error": error.to_string() })),
+        },
         ("POST", "/_fake/faults") => match serde_json::from_slice::<FaultsRequest>(&body) {
             Ok(request) => {
                 shared.state().faults.extend(std::iter::repeat_n(request.fault, request.count));
@@ -333,6 +375,13 @@ struct NumberRequest {
     code: u32,
 }
 
+/// `POST /_fake/delivery`: `{"to": "+14155550100", "delivery": {"kind": "undelivered", "errorCode": 30003}}`.
+#[derive(Deserialize)]
+struct DeliveryRequest {
+    to: String,
+    delivery: Delivery,
+}
+
 /// The two create endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Resource {
@@ -364,11 +413,18 @@ impl Created {
     }
 }
 
-async fn create(shared: &Shared, resource: Resource, account: &str, headers: &http::HeaderMap, body: &[u8]) -> Answer {
+async fn create(
+    shared: &Arc<Shared>,
+    resource: Resource,
+    account: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Answer {
     let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default();
     let params: Vec<String> = pairs.iter().map(|(name, _)| name.clone()).collect();
     let form: HashMap<String, String> = pairs.into_iter().collect();
     let to = form.get("To").cloned();
+    let status_callback = form.get("StatusCallback").filter(|url| !url.is_empty()).cloned();
     let now = Utc::now();
     let (fault, outcome) = {
         let mut state = shared.state();
@@ -401,6 +457,21 @@ async fn create(shared: &Shared, resource: Resource, account: &str, headers: &ht
             _ => (status, code),
         };
         let resource_name = &resource.suffix()[1..];
+        if let (Some(url), Some(sid), Some(to)) = (&status_callback, &sid, &to) {
+            // Created, so Twilio reports on it, whatever it answered.
+            let number = to.strip_prefix("whatsapp:").unwrap_or(to);
+            let delivery = state.deliveries.get(number).copied().unwrap_or_default();
+            let gap = state.callback_gap.unwrap_or(CALLBACK_GAP);
+            let sent = callbacks::Sent {
+                url: url.clone(),
+                sid: sid.clone(),
+                account_sid: shared.account_sid.clone(),
+                from: form.get("From").cloned().unwrap_or_default(),
+                to: to.clone(),
+                call: resource == Resource::Calls,
+            };
+            callbacks::schedule(shared.clone(), sent, delivery, gap);
+        }
         state.attempts.push(Attempt { resource: resource_name, params, to, status, code, sid, fault, at: now });
         (fault, outcome)
     };

@@ -34,6 +34,9 @@ async fn main() {
     println!(
         "  records: GET {url}/_fake/messages, GET {url}/_fake/calls, GET {url}/_fake/attempts; faults: POST {url}/_fake/faults"
     );
+    println!(
+        "  status callbacks to each send's StatusCallback URL; script them: POST {url}/_fake/delivery, list: GET {url}/_fake/callbacks"
+    );
     println!("  run the service against it:");
     println!(
         "  OTP_SMS=twilio TWILIO_API_BASE={url} TWILIO_ACCOUNT_SID={account_sid} TWILIO_AUTH_TOKEN={auth_token} TWILIO_FROM={TEST_FROM} scripts/dev"

@@ -126,3 +126,48 @@ async fn a_fault_after_creating_keeps_the_message_and_answers_the_error() {
     assert_eq!((attempts[0].status, attempts[0].sid.as_deref()), (503, Some(messages[0].sid.as_str())));
     assert_eq!((attempts[1].status, attempts[1].sid.as_deref()), (400, None));
 }
+
+#[tokio::test]
+async fn status_callbacks_go_to_the_url_of_the_send_signed_and_as_scripted() {
+    let fake = FakeTwilio::start(SID, TOKEN).await.expect("starts");
+    // A listener that takes the callbacks: one connection per callback, answered 204.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let url = format!("http://{}/api/sms-status", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+        }
+    });
+    assert_eq!(control(&fake, "/_fake/delivery", "{\"to\": 5}").await, 400);
+    let script = r#"{"to": "+14155550124", "delivery": {"kind": "undelivered", "errorCode": 30006}}"#;
+    assert_eq!(control(&fake, "/_fake/delivery", script).await, 204);
+    let silent = r#"{"to": "+14155550125", "delivery": {"kind": "silent"}}"#;
+    assert_eq!(control(&fake, "/_fake/delivery", silent).await, 204);
+    for to in ["+14155550124", "+14155550125"] {
+        let form = [("To", to), ("From", "+15005550006"), ("Body", "Hi"), ("StatusCallback", url.as_str())];
+        assert_eq!(create(&fake, TOKEN, &form).await.0, 201);
+    }
+    let started = std::time::Instant::now();
+    while fake.callbacks().len() < 2 && started.elapsed() < std::time::Duration::from_secs(5) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let callbacks = fake.callbacks();
+    assert_eq!(callbacks.len(), 2, "two for the scripted number, none for the silent one: {callbacks:#?}");
+    let field = |i: usize, name: &str| {
+        callbacks[i].params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    assert_eq!((field(0, "MessageStatus"), field(1, "MessageStatus")), ("sent".into(), "undelivered".into()));
+    assert_eq!(field(1, "ErrorCode"), "30006");
+    assert_eq!(field(1, "To"), "+14155550124");
+    for callback in &callbacks {
+        assert_eq!((callback.url.as_str(), callback.answered), (url.as_str(), Some(204)));
+        assert_eq!(callback.signature, fake_twilio::sign(TOKEN, &url, &callback.params));
+    }
+    let listed: Value =
+        reqwest::get(format!("{}/_fake/callbacks", fake.url())).await.expect("answer").json_or_null().await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+}

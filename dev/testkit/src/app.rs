@@ -3,15 +3,16 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::TimeDelta;
 use fake_twilio::FakeTwilio;
+use otp_core::adapters::emf::Emf;
 use otp_core::adapters::outbox::Outbox;
 use otp_core::adapters::twilio::{TwilioConfig, TwilioSender};
 use otp_core::domain::Channel;
-use otp_core::ports::{CodeSender, OtpStore, SecretSource};
+use otp_core::ports::{CodeSender, DeliveryLog, OtpStore, SecretSource};
 use otp_core::secrets::{Required, SecretCache};
 use otp_core::wiring::Overrides;
 use otp_core::{Api, Endpoint, Settings};
@@ -19,6 +20,7 @@ use serde_json::Value;
 
 use crate::clock::ManualClock;
 use crate::secrets::{ACCOUNT_SID, AUTH_TOKEN, FROM, secrets_with};
+use crate::server::ApiServer;
 use crate::twilio::{self, TwilioSetup};
 
 /// The origin the apps allow (`OTP_ALLOWED_ORIGINS`), and every request comes from.
@@ -28,12 +30,17 @@ pub const CLIENT_IP: &str = "198.51.100.7";
 
 /// The service, started on the backend a test picks, with what the test reads back.
 pub struct TestApp {
-    pub api: Api,
+    /// Shared with the app's HTTP port, where it has one ([`Builder::status_callbacks`]).
+    pub api: Arc<Api>,
     /// The service's clock (and the outbox's): it moves only with [`TestApp::advance`].
     pub clock: Arc<ManualClock>,
     /// What went wrong at start-up ([`Builder::start`] asserts there is nothing).
     pub problems: Vec<String>,
     sms: Sms,
+    /// The EMF lines the service wrote.
+    metrics: Arc<Mutex<Vec<String>>>,
+    /// The port the fake Twilio posts its status callbacks to.
+    server: Option<ApiServer>,
 }
 
 /// Where the app's SMS go.
@@ -84,6 +91,17 @@ impl TestApp {
     /// `GET /.well-known/jwks.json`, as a backend fetches it.
     pub async fn jwks(&self) -> Reply {
         request(&self.api, Endpoint::Jwks, "GET", None, Vec::new(), CLIENT_IP).await
+    }
+
+    /// The metric lines written so far (CloudWatch EMF documents), oldest first.
+    pub fn metric_lines(&self) -> Vec<Value> {
+        let lines = self.metrics.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        lines.iter().map(|line| serde_json::from_str(line).expect("an EMF line is JSON")).collect()
+    }
+
+    /// `OTP_STATUS_CALLBACK_URL` of an app with [`Builder::status_callbacks`].
+    pub fn status_callback_url(&self) -> String {
+        self.server.as_ref().expect("started with Builder::status_callbacks").status_url()
     }
 
     /// The outbox the SMS went to (the default backend).
@@ -151,9 +169,24 @@ pub struct Builder {
     sms: Option<Arc<dyn CodeSender>>,
     twilio: Option<TwilioSetup>,
     secret_ttl: Option<std::time::Duration>,
+    status_callbacks: bool,
+    delivery: Option<Arc<dyn DeliveryLog>>,
 }
 
 impl Builder {
+    /// Status callbacks on: the app listens on a port of 127.0.0.1, which is its
+    /// `OTP_STATUS_CALLBACK_URL` (the fake Twilio posts there).
+    pub fn status_callbacks(mut self) -> Self {
+        self.status_callbacks = true;
+        self
+    }
+
+    /// Another store of the delivery records (the Firestore emulator's).
+    pub fn delivery(mut self, delivery: Arc<dyn DeliveryLog>) -> Self {
+        self.delivery = Some(delivery);
+        self
+    }
+
     /// Settings variables (API.md's names), over the defaults and any given before.
     pub fn settings(mut self, settings: &[(&str, &str)]) -> Self {
         self.settings.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -215,6 +248,13 @@ impl Builder {
         if self.twilio.is_some() {
             values.extend(twilio::SETTINGS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         }
+        let server = match self.status_callbacks {
+            true => Some(ApiServer::bind().await),
+            false => None,
+        };
+        if let Some(server) = &server {
+            values.insert("OTP_STATUS_CALLBACK_URL".into(), server.status_url());
+        }
         values.extend(self.settings);
         let settings = Settings::from_lookup(|name| values.get(name).cloned()).expect("test settings are valid");
         // One environment gives the settings and the secrets, as in the local run: a secret's
@@ -228,9 +268,12 @@ impl Builder {
             (None, Some(setup)) => Arc::new(twilio::secrets(setup.auth_token, "TWILIO_FROM", FROM)),
             (None, None) => Arc::new(secrets_with(&secret_variables)),
         };
+        let (emf, metrics) = Emf::recording(clock.clone());
         let mut overrides = Overrides {
             clock: Some(clock.clone()),
             store: self.store,
+            delivery: self.delivery,
+            metrics: Some(Arc::new(emf)),
             sms: self.sms,
             secret_ttl: self.secret_ttl,
             ..Default::default()
@@ -252,6 +295,7 @@ impl Builder {
                     attempt_timeout: setup.attempt_timeout,
                     retry: setup.retry,
                     whatsapp: settings.twilio_whatsapp.clone(),
+                    status_callback: settings.status_callback_url.as_ref().map(|url| url.as_str().to_owned()),
                 };
                 overrides.sms = Some(Arc::new(TwilioSender::new(config, cache.clone()).expect("client builds")));
                 overrides.secrets = Some(cache);
@@ -265,7 +309,11 @@ impl Builder {
             (None, Some(fake)) => Sms::Twilio(fake),
             (None, None) => Sms::Given,
         };
-        TestApp { api: app.api, clock, problems: app.problems, sms }
+        let api = Arc::new(app.api);
+        if let Some(server) = &server {
+            server.serve(api.clone());
+        }
+        TestApp { api, clock, problems: app.problems, sms, metrics, server }
     }
 }
 

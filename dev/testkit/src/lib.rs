@@ -23,6 +23,7 @@ pub mod emulator;
 pub mod logs;
 pub mod moto;
 pub mod secrets;
+pub mod server;
 pub mod store;
 pub mod tokens;
 pub mod twilio;
@@ -34,6 +35,7 @@ pub use secrets::{
     ACCOUNT_SID, AUTH_TOKEN, CAPTCHA_SECRET, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET, TOKEN_SIGNING_KEY,
     TOKEN_SIGNING_KEY_2,
 };
+pub use twilio::wait_for_callbacks;
 
 /// Says on the process's stderr that a test was skipped, where no run can miss it: the test
 /// harness hides what `eprintln!` prints in passing tests.

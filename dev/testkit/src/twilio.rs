@@ -48,3 +48,21 @@ pub fn secrets(auth_token: &str, sender_variable: &str, sender: &str) -> EnvSecr
         (sender_variable, sender),
     ])
 }
+
+/// The fake's status callbacks once `count` of them have been sent and answered (each
+/// goes out in the background), failing after 10 s.
+pub async fn wait_for_callbacks(fake: &fake_twilio::FakeTwilio, count: usize) -> Vec<fake_twilio::Callback> {
+    let started = std::time::Instant::now();
+    loop {
+        let callbacks = fake.callbacks();
+        if callbacks.len() >= count {
+            return callbacks;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "only {} of {count} callbacks came: {callbacks:#?}",
+            callbacks.len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -3,8 +3,10 @@
 
 pub mod captcha;
 pub mod clock;
+pub mod emf;
 pub mod firestore;
 pub mod memory;
+pub mod memory_delivery;
 pub mod outbox;
 pub mod twilio;
 pub mod twilio_webhook;

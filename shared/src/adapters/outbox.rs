@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::adapters::twilio::twiml;
 use crate::domain::Channel;
-use crate::ports::{Clock, CodeContent, CodeMessage, CodeSender, DeliveryError};
+use crate::ports::{Clock, CodeContent, CodeMessage, CodeSender, DeliveryError, ProviderReceipt};
 
 #[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,7 +52,7 @@ impl Outbox {
 
 #[async_trait]
 impl CodeSender for Outbox {
-    async fn send(&self, message: &CodeMessage) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &CodeMessage) -> Result<ProviderReceipt, DeliveryError> {
         let (what, body) = match &message.content {
             CodeContent::Sms { body } => ("SMS", body.clone()),
             CodeContent::Voice(script) => ("voice call (TwiML)", twiml(script)),
@@ -63,7 +63,7 @@ impl CodeSender for Outbox {
             println!("[outbox] {what} to {} at {}:\n{}\n", entry.to, entry.sent_at.to_rfc3339(), entry.body);
         }
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
-        Ok(())
+        Ok(ProviderReceipt::default())
     }
 }
 

@@ -18,7 +18,9 @@ use serde::Deserialize;
 
 use crate::config::{EndpointUrl, WhatsappSender};
 use crate::domain::message::VoiceScript;
-use crate::ports::{self, CodeContent, CodeMessage, CodeSender, DeliveryError, SecretSource, Secrets, TwilioSecrets};
+use crate::ports::{
+    self, CodeContent, CodeMessage, CodeSender, DeliveryError, ProviderReceipt, SecretSource, Secrets, TwilioSecrets,
+};
 
 /// Twilio's production API.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
@@ -88,6 +90,8 @@ pub struct TwilioConfig {
     pub retry: RetryPolicy,
     /// The WhatsApp sender and template, where WhatsApp is offered.
     pub whatsapp: Option<WhatsappSender>,
+    /// The `StatusCallback` URL every message and call names (`OTP_STATUS_CALLBACK_URL`).
+    pub status_callback: Option<String>,
 }
 
 impl Default for TwilioConfig {
@@ -98,6 +102,7 @@ impl Default for TwilioConfig {
             attempt_timeout: Duration::from_secs(4),
             retry: RetryPolicy::default(),
             whatsapp: None,
+            status_callback: None,
         }
     }
 }
@@ -118,6 +123,11 @@ impl TwilioConfig {
     /// With the WhatsApp sender of the settings (`TWILIO_WHATSAPP_FROM`, `TWILIO_WHATSAPP_CONTENT_SID`).
     pub fn with_whatsapp(self, whatsapp: Option<WhatsappSender>) -> Self {
         Self { whatsapp, ..self }
+    }
+
+    /// With the status callback URL of the settings (`OTP_STATUS_CALLBACK_URL`).
+    pub fn with_status_callback(self, url: Option<&EndpointUrl>) -> Self {
+        Self { status_callback: url.map(|url| url.as_str().to_owned()), ..self }
     }
 }
 
@@ -210,24 +220,25 @@ struct CreatedMessage {
 /// What one call came to.
 #[derive(Debug)]
 enum CallOutcome {
-    Sent,
+    /// Accepted, with the sid of the message or call (none: its answer was unreadable).
+    Sent(Option<String>),
     /// Worth another try, because Twilio certainly created no message: its 429 (code 20429),
     /// or no connection before the request went out. `retry_after` is Twilio's
     /// `Retry-After`, if it sent one.
-    Transient {
-        reason: String,
-        retry_after: Option<Duration>,
-    },
+    Transient { reason: String, retry_after: Option<Duration> },
     /// Final: no further call could succeed, or one might text a second time.
     Permanent(DeliveryError),
 }
 
 #[async_trait]
 impl CodeSender for TwilioSender {
-    async fn send(&self, message: &CodeMessage) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &CodeMessage) -> Result<ProviderReceipt, DeliveryError> {
         let secrets = self.secrets.load().await.map_err(|_| DeliveryError::Failed("secrets unavailable".into()))?;
         let (twilio, account_sid) = credentials(&secrets)?;
-        let (resource, form) = self.request_form(twilio, message)?;
+        let (resource, mut form) = self.request_form(twilio, message)?;
+        if let Some(url) = &self.config.status_callback {
+            form.push(("StatusCallback", url.clone()));
+        }
         let url = format!("{}/2010-04-01/Accounts/{account_sid}/{resource}", self.config.api_base);
         let channel = message.channel().as_str();
 
@@ -244,7 +255,7 @@ impl CodeSender for TwilioSender {
                 .form(&form)
                 .timeout(remaining.min(self.config.attempt_timeout));
             let (reason, retry_after) = match call(request, channel).await {
-                CallOutcome::Sent => return Ok(()),
+                CallOutcome::Sent(sid) => return Ok(ProviderReceipt { sid }),
                 CallOutcome::Permanent(error) => return Err(error),
                 CallOutcome::Transient { reason, retry_after } => (reason, retry_after),
             };
@@ -390,7 +401,7 @@ async fn call(request: reqwest::RequestBuilder, channel: &'static str) -> CallOu
             // Twilio accepted the message; only its answer was cut short. Resending
             // would send a second SMS.
             tracing::warn!(event = "twilio_answer_unread", error = %error.without_url(), "Twilio accepted; answer unread");
-            return CallOutcome::Sent;
+            return CallOutcome::Sent(None);
         }
         // An error answer cut short: judged by its status alone.
         Err(_) => return judge_error(status.as_u16(), None, retry_after),
@@ -400,7 +411,7 @@ async fn call(request: reqwest::RequestBuilder, channel: &'static str) -> CallOu
         let sid = created.as_ref().and_then(|m| m.sid.as_deref()).unwrap_or("?");
         let twilio_status = created.as_ref().and_then(|m| m.status.as_deref()).unwrap_or("?");
         tracing::info!(event = "twilio_accepted", sid, twilio_status, channel, "Twilio accepted the message or call");
-        return CallOutcome::Sent;
+        return CallOutcome::Sent(created.and_then(|m| m.sid));
     }
     // Twilio's message text can quote the number: log only its code.
     judge_error(status.as_u16(), error_code(&body), retry_after)

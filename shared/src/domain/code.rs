@@ -106,6 +106,11 @@ impl Pepper {
         SubjectKey(hex::encode(self.mac("otp-number/v1", &[phone.as_bytes()])))
     }
 
+    /// The store key of a message's or call's provider sid: the delivery record's key.
+    pub fn message_key(&self, sid: &str) -> SubjectKey {
+        SubjectKey(hex::encode(self.mac("otp-message/v1", &[sid.as_bytes()])))
+    }
+
     /// The store key of a client IP address.
     pub fn client_key(&self, client: &str) -> SubjectKey {
         SubjectKey(hex::encode(self.mac("otp-client/v1", &[client.as_bytes()])))

@@ -4,6 +4,7 @@
 pub mod changes;
 pub mod channel;
 pub mod code;
+pub mod delivery;
 pub mod device;
 pub mod message;
 pub mod phone;

@@ -8,6 +8,7 @@ pub mod layers;
 mod request;
 mod response;
 mod send;
+mod sms_status;
 mod verify;
 
 use std::convert::Infallible;
@@ -19,29 +20,33 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 pub use cors::Cors;
 pub use request::MAX_BODY_BYTES;
 pub use response::{SECURITY_HEADERS, error_response, with_security_headers};
+pub use sms_status::parse_callback as parse_status_callback;
 
 use layers::{CatchPanicLayer, CorsLayer, DeadlineLayer, SecurityHeadersLayer, TimeLeft};
 
 use crate::error::ApiError;
 use crate::service::OtpService;
 
-/// The endpoints: send-otp serves the first, verify-otp the other two.
+/// The endpoints: send-otp serves sends and the status callbacks, verify-otp the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     SendOtp,
     VerifyOtp,
     /// `GET /.well-known/jwks.json`: the session tokens' public keys.
     Jwks,
+    /// `POST /api/sms-status`: Twilio's status callbacks (with `OTP_STATUS_CALLBACK_URL`).
+    SmsStatus,
 }
 
 impl Endpoint {
-    pub const ALL: [Self; 3] = [Self::SendOtp, Self::VerifyOtp, Self::Jwks];
+    pub const ALL: [Self; 4] = [Self::SendOtp, Self::VerifyOtp, Self::Jwks, Self::SmsStatus];
 
     pub fn path(self) -> &'static str {
         match self {
             Self::SendOtp => "/api/send-otp",
             Self::VerifyOtp => "/api/verify-otp",
             Self::Jwks => "/.well-known/jwks.json",
+            Self::SmsStatus => "/api/sms-status",
         }
     }
 
@@ -51,8 +56,9 @@ impl Endpoint {
     }
 }
 
-/// The routes of the send-otp Lambda function (template.yaml).
-pub const SEND_OTP_FUNCTION: &[Endpoint] = &[Endpoint::SendOtp];
+/// The routes of the send-otp Lambda function (template.yaml): it holds the Twilio auth
+/// token, so it also checks the status callbacks' signatures.
+pub const SEND_OTP_FUNCTION: &[Endpoint] = &[Endpoint::SendOtp, Endpoint::SmsStatus];
 /// The routes of the verify-otp Lambda function: it holds the signing keys, so it also
 /// publishes their public halves.
 pub const VERIFY_OTP_FUNCTION: &[Endpoint] = &[Endpoint::VerifyOtp, Endpoint::Jwks];
@@ -158,13 +164,16 @@ async fn answer(
     if endpoint == Endpoint::Jwks {
         return jwks::answer(service, request.method()).await;
     }
+    if endpoint == Endpoint::SmsStatus {
+        return sms_status::answer(service, request).await.unwrap_or_else(|error| error_response(&error));
+    }
     let result = match request::json_body(request) {
         Err(error) => Err(error),
         Ok(body) => match (service, endpoint) {
             (None, _) => Err(ApiError::ServiceUnavailable),
             (Some(service), Endpoint::SendOtp) => send::send_otp(service, &body, client_ip).await,
             (Some(service), Endpoint::VerifyOtp) => verify::verify_otp(service, &body, client_ip).await,
-            (Some(_), Endpoint::Jwks) => Err(ApiError::NotFound),
+            (Some(_), Endpoint::Jwks | Endpoint::SmsStatus) => Err(ApiError::NotFound),
         },
     };
     result.unwrap_or_else(|error| error_response(&error))

@@ -74,6 +74,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sms-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Twilio's status callback for the messages and calls sent
+         * @description Served by send-otp only when `OTP_STATUS_CALLBACK_URL` is set (else `404 not_found`);
+         *     each send then passes that URL to Twilio as `StatusCallback`. Accepted only with a
+         *     valid `X-Twilio-Signature` (Twilio's HMAC-SHA1 of `OTP_STATUS_CALLBACK_URL` and the
+         *     sorted form parameters, keyed with the Twilio auth token): without one, `403
+         *     forbidden` and nothing changes. A signed callback answers `204`, also for a message
+         *     we do not know (ignored); a state only moves forward (queued < sent < delivered;
+         *     undelivered and failed are final). No API key: the signature is the guard.
+         */
+        post: operations["smsStatus"];
+        delete?: never;
+        /** CORS preflight */
+        options: operations["smsStatusPreflight"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -366,6 +393,22 @@ export interface components {
                 code: "internal_error";
             };
         };
+        /**
+         * @description Twilio's status callback form: a message's (`MessageSid`, `MessageStatus`) or a
+         *     call's (`CallSid`, `CallStatus`), with `ErrorCode` where Twilio gives one, and the
+         *     other fields Twilio sends (ignored). At most 64 fields.
+         */
+        StatusCallback: {
+            MessageSid?: string;
+            /** @enum {string} */
+            MessageStatus?: "accepted" | "scheduled" | "queued" | "sending" | "sent" | "partially_delivered" | "delivered" | "read" | "undelivered" | "failed" | "canceled";
+            CallSid?: string;
+            /** @enum {string} */
+            CallStatus?: "queued" | "initiated" | "ringing" | "in-progress" | "completed" | "busy" | "no-answer" | "failed" | "canceled";
+            ErrorCode?: string;
+        } & {
+            [key: string]: string;
+        };
     };
     responses: {
         /** @description The code was sent. */
@@ -524,6 +567,73 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["ForbiddenError"] | components["schemas"]["CountryNotAllowedError"];
+            };
+        };
+        /** @description Taken (or ignored, for a message we do not know); no body. */
+        StatusTaken: {
+            headers: {
+                /**
+                 * @description A configured frontend origin: the caller's if it is configured, else absent or
+                 *     another configured one. Never `*`.
+                 */
+                "Access-Control-Allow-Origin"?: string;
+                /** @description Lets a browser frontend read `Retry-After`. */
+                "Access-Control-Expose-Headers"?: string;
+                Vary: string;
+                "Cache-Control": "no-store";
+                "X-Content-Type-Options": "nosniff";
+                "Strict-Transport-Security": "max-age=63072000; includeSubDomains";
+                "X-Frame-Options": "DENY";
+                "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'";
+                "Referrer-Policy": "no-referrer";
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description `invalid_request`: not a form, too many fields, or a signed callback of a shape we do not read. */
+        StatusBadRequest: {
+            headers: {
+                /**
+                 * @description A configured frontend origin: the caller's if it is configured, else absent or
+                 *     another configured one. Never `*`.
+                 */
+                "Access-Control-Allow-Origin"?: string;
+                /** @description Lets a browser frontend read `Retry-After`. */
+                "Access-Control-Expose-Headers"?: string;
+                Vary: string;
+                "Cache-Control": "no-store";
+                "X-Content-Type-Options": "nosniff";
+                "Strict-Transport-Security": "max-age=63072000; includeSubDomains";
+                "X-Frame-Options": "DENY";
+                "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'";
+                "Referrer-Policy": "no-referrer";
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InvalidRequestError"];
+            };
+        };
+        /** @description `forbidden`: no valid `X-Twilio-Signature`. */
+        StatusForbidden: {
+            headers: {
+                /**
+                 * @description A configured frontend origin: the caller's if it is configured, else absent or
+                 *     another configured one. Never `*`.
+                 */
+                "Access-Control-Allow-Origin"?: string;
+                /** @description Lets a browser frontend read `Retry-After`. */
+                "Access-Control-Expose-Headers"?: string;
+                Vary: string;
+                "Cache-Control": "no-store";
+                "X-Content-Type-Options": "nosniff";
+                "Strict-Transport-Security": "max-age=63072000; includeSubDomains";
+                "X-Frame-Options": "DENY";
+                "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'";
+                "Referrer-Policy": "no-referrer";
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ForbiddenError"];
             };
         };
         /** @description No such path (any path not listed here). */
@@ -920,6 +1030,44 @@ export interface operations {
                 };
             };
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    smsStatus: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Twilio's signature of the request (28 base64 characters). */
+                "X-Twilio-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["StatusCallback"];
+            };
+        };
+        responses: {
+            204: components["responses"]["StatusTaken"];
+            400: components["responses"]["StatusBadRequest"];
+            403: components["responses"]["StatusForbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    smsStatusPreflight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Preflight"];
         };
     };
 }

@@ -15,6 +15,7 @@
 //! a unit in a full shard undoes the send, which is decided again (`record_send`).
 
 mod auth;
+mod delivery;
 mod records;
 
 use std::collections::{HashMap, HashSet};
@@ -54,7 +55,8 @@ pub struct FirestoreConfig {
     pub database_id: String,
     /// Prefix of the collections: `<prefix>numbers`, `<prefix>clients`, `<prefix>ranges`
     /// (only with the per-range limit on), `<prefix>countries`, `<prefix>budget`,
-    /// `<prefix>guard` and `<prefix>approvals` (docs/DEPLOY.md sets a TTL policy on each).
+    /// `<prefix>guard`, `<prefix>approvals` and `<prefix>deliveries` (docs/DEPLOY.md sets a
+    /// TTL policy on each).
     pub collection_prefix: String,
     /// The longest one call (connect, read or commit) may take before the store answers
     /// `Unavailable`, so an unreachable Firestore costs a request seconds, not the

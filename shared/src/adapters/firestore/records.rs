@@ -43,7 +43,7 @@ pub type Fields = HashMap<String, Value>;
 /// A stored document that does not have the shape this module writes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed stored record: field {0}")]
-pub struct MalformedRecord(&'static str);
+pub struct MalformedRecord(pub(super) &'static str);
 
 pub fn number_fields(record: &NumberRecord, expire_at: Option<DateTime<Utc>>) -> Fields {
     let mut fields = lane_fields(&record.lane);
