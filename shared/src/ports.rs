@@ -43,6 +43,17 @@ pub trait OtpStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<VerifyOutcome, StoreError>;
 
+    /// Counts one SMS sent at `sent_at` to a number of `prefix` as not reaching the phone
+    /// for a carrier's reason, in the prefix's tally of that hour (blindly: no read, no
+    /// conflict), so the conversion guard leaves it out of its sends. A send older than the
+    /// tally's two hours changes nothing.
+    async fn count_undelivered(
+        &self,
+        prefix: &str,
+        sent_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// Removes `number`'s pending code if it is still `code` created at `created_at` (its
     /// SMS failed). The send stays counted toward the limits.
     async fn withdraw_code(

@@ -259,3 +259,30 @@ async fn calls_and_whatsapp_messages_are_followed_too() {
     let undelivered = counted(&app, "Undelivered");
     assert_eq!((undelivered.len(), &undelivered[0]["Channel"]), (1, &json!("voice")), "a call not answered");
 }
+
+/// The conversion guard takes a carrier problem for what it is: SMS reported undelivered
+/// for a carrier's reason (30003 unreachable here) are left out of their prefix's sends, so
+/// the prefix stays open; SMS to numbers that do not exist (30005, what a spray of invented
+/// numbers gets) stay counted, and their prefix is paused as before.
+#[tokio::test]
+async fn the_guard_leaves_out_sms_a_carrier_did_not_deliver_but_not_those_to_numbers_that_do_not_exist() {
+    let app = TestApp::builder()
+        .twilio(TwilioSetup::default())
+        .status_callbacks()
+        .settings(&[("OTP_GUARD_MIN_SENDS", "3"), ("OTP_SENDS_PER_IP", "100")])
+        .start()
+        .await;
+    for (prefix, code) in [("+1650555", 30003), ("+1415555", 30005)] {
+        for i in 0..3 {
+            let phone = format!("{prefix}02{i:02}");
+            fake(&app).script_delivery(&phone, Delivery::Undelivered { error_code: code });
+            send(&app, &phone).await;
+        }
+    }
+    let callbacks = wait_for_callbacks(fake(&app), 12).await;
+    assert!(callbacks.iter().all(|c| c.answered == Some(204)), "{callbacks:#?}");
+    let carrier = app.post(Endpoint::SendOtp, send_body("+16505550299"), CLIENT_IP).await;
+    assert_eq!(carrier.status, 202, "1-650's SMS never reached a phone: no sends to judge: {}", carrier.body);
+    let invented = app.post(Endpoint::SendOtp, send_body("+14155550299"), CLIENT_IP).await;
+    assert_eq!((invented.status, invented.error_code()), (429, "rate_limited"), "{}", invented.body);
+}

@@ -71,7 +71,37 @@ conformance!(
     new_numbers_stop_exactly_at_their_share_and_known_ones_use_the_whole_budget,
     approvals_count_once_per_number_for_the_guard,
     under_attack_new_numbers_need_the_challenge_and_it_never_passes_a_cap,
+    sms_a_carrier_did_not_deliver_are_left_out_of_the_guards_sends,
 );
+
+/// 30 sends in the prefix, 5 of them then reported undelivered for a carrier's reason: the
+/// guard judges 25, under its 30, and the prefix stays open until 5 more; an undelivered
+/// SMS sent before the tally's two hours changes nothing.
+async fn sms_a_carrier_did_not_deliver_are_left_out_of_the_guards_sends(store: Arc<dyn OtpStore>) {
+    let s = Arc::new(Subjects::new());
+    let p = policy();
+    let at = t0();
+    let send = |i: u32, at| {
+        let (store, s, p) = (store.clone(), s.clone(), p.clone());
+        async move { s.ask(&*store, &s.other_number(i), &s.other_client(i), None, false, "123456", &p, at).await }
+    };
+    for i in 0..30 {
+        assert!(matches!(send(i, at).await, SendDecision::Allowed { .. }), "send {i}");
+    }
+    store.count_undelivered(otp_testkit::store::PREFIX, at - TimeDelta::hours(3), at).await.unwrap();
+    for _ in 0..5 {
+        store.count_undelivered(otp_testkit::store::PREFIX, at, at + secs(1)).await.unwrap();
+    }
+    for i in 30..35 {
+        let decision = send(i, at + secs(2)).await;
+        assert!(matches!(decision, SendDecision::Allowed { .. }), "send {i}: 25 to 29 judged: {decision:?}");
+    }
+    let tripped = send(35, at + secs(3)).await;
+    assert!(
+        matches!(tripped, SendDecision::RateLimited { scope: LimitScope::PrefixPaused, paused: Some(_), .. }),
+        "30 judged, none approved: {tripped:?}"
+    );
+}
 
 /// The failed-attempt cap of the lanes, small, so that a test reaches it in a few steps.
 fn small_caps() -> (SendPolicy, VerifyPolicy) {

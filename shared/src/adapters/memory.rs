@@ -70,6 +70,7 @@ struct Records {
     /// Prefixes' hourly tallies of SMS and approvals, by `quota::tally_counter`.
     tally_sends: Expiring<String, u32>,
     tally_approvals: Expiring<String, u32>,
+    tally_undelivered: Expiring<String, u32>,
     /// The conversion guard's state per prefix.
     guards: Expiring<String, GuardState>,
 }
@@ -106,6 +107,8 @@ impl Records {
             sent_before: tally(&self.tally_sends, before),
             approvals: tally(&self.tally_approvals, now),
             approvals_before: tally(&self.tally_approvals, before),
+            undelivered: tally(&self.tally_undelivered, now),
+            undelivered_before: tally(&self.tally_undelivered, before),
             guard: self.guards.get(&prefix.to_owned()),
         }
     }
@@ -204,6 +207,20 @@ impl OtpStore for MemoryStore {
             Records::add(&mut records.tally_approvals, &key, 1, expiry, now);
         }
         Ok(outcome)
+    }
+
+    async fn count_undelivered(
+        &self,
+        prefix: &str,
+        sent_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !quota::in_tally(sent_at, now) {
+            return Ok(());
+        }
+        let key = quota::random_tally_counter(prefix, sent_at);
+        Records::add(&mut self.records().tally_undelivered, &key, 1, quota::country_counter_expiry(sent_at), now);
+        Ok(())
     }
 
     async fn withdraw_code(

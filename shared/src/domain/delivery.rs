@@ -198,6 +198,21 @@ pub struct DeliveryFailure {
     pub sent_at: DateTime<Utc>,
 }
 
+/// Twilio's error code of an SMS to a number that does not exist ("unknown destination
+/// handset"): what a spray of invented numbers gets.
+pub const UNKNOWN_DESTINATION: u32 = 30005;
+
+impl DeliveryFailure {
+    /// Whether the code did not reach the phone for a carrier's reason (unreachable handset,
+    /// filtering, a carrier outage, a failed send): then no one could have approved it, and the
+    /// conversion guard leaves it out of its prefix's sends, so a carrier problem is not
+    /// taken for an attack. An SMS to a number that does not exist (30005) stays counted: it
+    /// is what a spray of invented numbers makes, and the guard is there for it.
+    pub fn is_carrier_problem(&self) -> bool {
+        self.error_code != Some(UNKNOWN_DESTINATION)
+    }
+}
+
 impl StatusApplied {
     /// The message this callback made undelivered or failed, if it did: the event the
     /// conversion guard can count against a prefix as a carrier problem, not an attack.

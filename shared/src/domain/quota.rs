@@ -136,6 +136,11 @@ pub struct CountryRecords {
     /// Approvals this UTC hour and the previous one, all shards together.
     pub approvals: u32,
     pub approvals_before: u32,
+    /// The SMS of this UTC hour and the previous one that the provider reported as not
+    /// reaching the phone for a carrier's reason (`DeliveryFailure::is_carrier_problem`):
+    /// left out of the guard's sends, since no one could have approved them.
+    pub undelivered: u32,
+    pub undelivered_before: u32,
     /// The conversion guard's state for the country.
     pub guard: GuardState,
 }
@@ -166,8 +171,10 @@ impl CountryRecords {
     pub fn last_hour(&self, now: DateTime<Utc>) -> LastHour {
         let into_hour = f64::from(now.minute() * 60 + now.second()) / 3600.0;
         let weight = 1.0 - into_hour;
+        let (sent, sent_before) =
+            (self.sent.saturating_sub(self.undelivered), self.sent_before.saturating_sub(self.undelivered_before));
         LastHour {
-            sends: f64::from(self.sent) + f64::from(self.sent_before) * weight,
+            sends: f64::from(sent) + f64::from(sent_before) * weight,
             approvals: f64::from(self.approvals) + f64::from(self.approvals_before) * weight,
         }
     }
@@ -198,6 +205,12 @@ pub fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
 /// The same time an hour earlier, to name the previous hour's counters.
 pub fn previous_hour(now: DateTime<Utc>) -> DateTime<Utc> {
     now - TimeDelta::hours(1)
+}
+
+/// Whether an event at `at` is still in the tally's two hours (this one and the last) at
+/// `now`.
+pub fn in_tally(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    at <= now && hour_stamp(at) >= hour_stamp(previous_hour(now))
 }
 
 /// When a budget counter of the day of `now` is needed by no rule any more.
@@ -356,6 +369,9 @@ mod tests {
         assert_eq!(start, LastHour { sends: 110.0, approvals: 42.0 });
         let half = records.last_hour(at("2026-11-24T15:30:00Z"));
         assert_eq!(half, LastHour { sends: 60.0, approvals: 22.0 });
+        // SMS that never reached a phone are no sends the guard judges.
+        let carrier = CountryRecords { undelivered: 4, undelivered_before: 100, ..records };
+        assert_eq!(carrier.last_hour(at("2026-11-24T15:00:00Z")), LastHour { sends: 6.0, approvals: 42.0 });
     }
 
     #[test]

@@ -147,8 +147,16 @@ impl OtpService {
                     channel = failure.channel.as_str(),
                     error_code = failure.error_code,
                     within_code_life,
+                    carrier_problem = failure.is_carrier_problem(),
                     "the code did not reach the phone"
                 );
+                // A carrier problem is not an attack: the guard leaves the SMS out of its
+                // prefix's sends (docs/SECURITY.md, "Delivery status and the guard").
+                if failure.is_carrier_problem() && self.settings.policy.guard.is_some() {
+                    if let Err(error) = self.store.count_undelivered(&failure.prefix, failure.sent_at, now).await {
+                        tracing::warn!(event = "undelivered_not_counted", %error, "the guard's tally missed an undelivered SMS");
+                    }
+                }
             }
         }
         Ok(applied)

@@ -396,7 +396,7 @@ impl<'a> Read<'a> {
             .map(Option::unwrap_or_default)
     }
 
-    fn tally(&self, role: Role) -> Result<(u32, u32), StoreError> {
+    fn tally(&self, role: Role) -> Result<(u32, u32, u32), StoreError> {
         self.get(role).map(|d| records::tally(&d.fields)).transpose().map_err(malformed).map(Option::unwrap_or_default)
     }
 }
@@ -599,19 +599,22 @@ fn send_records(
     };
     let country = match reads.country {
         true => {
-            let hour = |previous| -> Result<(u32, u32), StoreError> {
-                (0..TALLY_SHARDS).try_fold((0, 0), |(sent, approved), shard| {
-                    let (s, a) = read.tally(Role::Tally { shard, previous })?;
-                    Ok((sent + s, approved + a))
+            let hour = |previous| -> Result<(u32, u32, u32), StoreError> {
+                (0..TALLY_SHARDS).try_fold((0, 0, 0), |(sent, approved, undelivered), shard| {
+                    let (s, a, u) = read.tally(Role::Tally { shard, previous })?;
+                    Ok((sent + s, approved + a, undelivered + u))
                 })
             };
-            let ((sent, approvals), (sent_before, approvals_before)) = (hour(false)?, hour(true)?);
+            let ((sent, approvals, undelivered), (sent_before, approvals_before, undelivered_before)) =
+                (hour(false)?, hour(true)?);
             Some(CountryRecords {
                 cap_shards: country_cap,
                 sent,
                 sent_before,
                 approvals,
                 approvals_before,
+                undelivered,
+                undelivered_before,
                 guard: read
                     .get(Role::Guard)
                     .map(|d| records::guard_state(&d.fields))
@@ -836,6 +839,24 @@ impl OtpStore for FirestoreStore {
         })
         .await
         .map(|(outcome, _)| outcome)
+    }
+
+    async fn count_undelivered(
+        &self,
+        prefix: &str,
+        sent_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !quota::in_tally(sent_at, now) {
+            return Ok(());
+        }
+        let db = self.db().await?;
+        let name = self.named(db, "approvals", &quota::random_tally_counter(prefix, sent_at));
+        let write = blind_add(&name, records::UNDELIVERED, 1, quota::country_counter_expiry(sent_at));
+        match self.commit(db, vec![write]).await? {
+            Committed::Done(_) => Ok(()),
+            Committed::Conflict => Err(StoreError::Other("a blind increment was refused".into())),
+        }
     }
 
     async fn withdraw_code(

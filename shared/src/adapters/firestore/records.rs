@@ -108,14 +108,22 @@ pub fn counter_fields(count: u32, expire_at: DateTime<Utc>) -> Fields {
 pub const COUNT: &str = "count";
 /// A tally's SMS.
 pub const SENT: &str = "sent";
+/// A tally's SMS that did not reach the phone for a carrier's reason.
+pub const UNDELIVERED: &str = "undelivered";
 
 pub fn counter(fields: &Fields) -> Result<u32, MalformedRecord> {
     integer_field(fields, COUNT, "count")
 }
 
 /// A country-hour tally shard: its SMS and its approvals.
-pub fn tally(fields: &Fields) -> Result<(u32, u32), MalformedRecord> {
-    Ok((integer_field(fields, SENT, "sent")?, integer_field(fields, COUNT, "count")?))
+/// A prefix-hour tally shard: its SMS, its approvals, and its SMS that did not reach the
+/// phone for a carrier's reason.
+pub fn tally(fields: &Fields) -> Result<(u32, u32, u32), MalformedRecord> {
+    Ok((
+        integer_field(fields, SENT, "sent")?,
+        integer_field(fields, COUNT, "count")?,
+        integer_field(fields, UNDELIVERED, "undelivered")?,
+    ))
 }
 
 /// The count a blind increment's commit answered with (its transform result).
