@@ -152,10 +152,11 @@ impl OtpService {
                 );
                 // A carrier problem is not an attack: the guard leaves the SMS out of its
                 // prefix's sends (docs/SECURITY.md, "Delivery status and the guard").
-                if failure.is_carrier_problem() && self.settings.policy.guard.is_some() {
-                    if let Err(error) = self.store.count_undelivered(&failure.prefix, failure.sent_at, now).await {
-                        tracing::warn!(event = "undelivered_not_counted", %error, "the guard's tally missed an undelivered SMS");
-                    }
+                if failure.is_carrier_problem()
+                    && self.settings.policy.guard.is_some()
+                    && let Err(error) = self.store.count_undelivered(&failure.prefix, failure.sent_at, now).await
+                {
+                    tracing::warn!(event = "undelivered_not_counted", %error, "the guard's tally missed an undelivered SMS");
                 }
             }
         }
