@@ -28,7 +28,6 @@
 //!   `POST /_fake/reset` forgets records, faults and scripted numbers.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -39,13 +38,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 mod callbacks;
@@ -194,14 +189,18 @@ impl FakeTwilio {
 
     /// Starts on `address`, accepting these credentials.
     pub async fn start_on(address: SocketAddr, account_sid: &str, auth_token: &str) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(address).await?;
-        let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             account_sid: account_sid.to_owned(),
             auth_token: auth_token.to_owned(),
             state: Mutex::new(State::default()),
         });
-        let server = tokio::spawn(serve(listener, shared.clone()));
+        let (counting, serving) = (shared.clone(), shared.clone());
+        let on_accept = move |_| counting.state().connections += 1;
+        let (address, server) = dev_serve::serve_counting(address, on_accept, move |request, _peer| {
+            let shared = serving.clone();
+            async move { route(&shared, request).await }
+        })
+        .await?;
         Ok(Self { address, shared, server })
     }
 
@@ -271,27 +270,7 @@ impl FakeTwilio {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors, say: wait a moment rather than spin.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        shared.state().connections += 1;
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(&shared, request).await) }
-            });
-            // A client that gives up mid-call (a timeout) closes the connection: not our error.
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
-}
-
-type Answer = http::Response<Full<Bytes>>;
+use dev_serve::Answer;
 
 async fn route(shared: &Arc<Shared>, request: http::Request<Incoming>) -> Answer {
     let (parts, body) = request.into_parts();
@@ -686,13 +665,11 @@ fn new_sid(prefix: &str) -> String {
     format!("{prefix}{hex}")
 }
 
-/// Twilio counts GSM-7 text in 160-character segments (153 when split) and anything else
-/// in 70 (67 when split); this fake treats printable ASCII and newlines as GSM-7.
+/// The segments Twilio bills a body in: GSM-7 text in 160-septet segments (153 when split),
+/// anything else in UCS-2's 70 (67), measured as the service measures its texts
+/// (`domain::segment`: é, ñ, ü are GSM-7; an emoji is two UTF-16 units).
 fn num_segments(body: &str) -> usize {
-    let gsm = body.chars().all(|c| c == '\n' || c == '\r' || (' '..='~').contains(&c));
-    let (single, multi) = if gsm { (160, 153) } else { (70, 67) };
-    let length = body.chars().count();
-    if length <= single { 1 } else { length.div_ceil(multi) }
+    otp_core::domain::segment::measure(body).segments
 }
 
 /// The Message resource as Twilio answers it on creation (RFC 2822 dates, counts as strings).
@@ -799,8 +776,11 @@ mod tests {
         assert_eq!(num_segments("Your code is 123456"), 1);
         assert_eq!(num_segments(&"a".repeat(160)), 1);
         assert_eq!(num_segments(&"a".repeat(161)), 2);
-        assert_eq!(num_segments(&"é".repeat(70)), 1);
-        assert_eq!(num_segments(&"é".repeat(71)), 2);
+        // é is in the GSM-7 alphabet (as Twilio counts it), Cyrillic is not.
+        assert_eq!(num_segments(&"é".repeat(160)), 1);
+        assert_eq!(num_segments(&"é".repeat(161)), 2);
+        assert_eq!(num_segments(&"ж".repeat(70)), 1);
+        assert_eq!(num_segments(&"ж".repeat(71)), 2);
     }
 
     #[test]

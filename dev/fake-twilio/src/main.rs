@@ -3,7 +3,6 @@
 //! with the credentials it prints. Never deployed.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use fake_twilio::FakeTwilio;
 
@@ -43,36 +42,21 @@ async fn main() {
     );
 
     // Print each accepted message and call, as the outbox does: this is a developer's terminal.
-    let (mut shown, mut calls_shown) = (0, 0);
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-        let messages = fake.messages();
-        if messages.len() < shown {
-            shown = 0; // reset through the control endpoint
-        }
-        for message in &messages[shown..] {
-            match (&message.content_sid, &message.content_variables) {
-                (Some(sid), variables) => println!(
-                    "[fake-twilio] {} (WhatsApp template {sid}) to {}: variables {}\n",
-                    message.sid,
-                    message.to,
-                    variables.as_deref().unwrap_or("{}")
-                ),
-                (None, _) => println!("[fake-twilio] {} to {}:\n{}\n", message.sid, message.to, message.body),
-            }
-        }
-        shown = messages.len();
-        let calls = fake.calls();
-        if calls.len() < calls_shown {
-            calls_shown = 0;
-        }
-        for call in &calls[calls_shown..] {
+    let (mut messages, mut calls) = (dev_serve::Printer::default(), dev_serve::Printer::default());
+    dev_serve::every_tick_until_shutdown(|| {
+        messages.print_new(&fake.messages(), |message| match (&message.content_sid, &message.content_variables) {
+            (Some(sid), variables) => println!(
+                "[fake-twilio] {} (WhatsApp template {sid}) to {}: variables {}\n",
+                message.sid,
+                message.to,
+                variables.as_deref().unwrap_or("{}")
+            ),
+            (None, _) => println!("[fake-twilio] {} to {}:\n{}\n", message.sid, message.to, message.body),
+        });
+        calls.print_new(&fake.calls(), |call| {
             let twiml = call.twiml.as_deref().or(call.url.as_deref()).unwrap_or("");
             println!("[fake-twilio] call {} to {} from {}:\n{twiml}\n", call.sid, call.to, call.from);
-        }
-        calls_shown = calls.len();
-    }
+        });
+    })
+    .await;
 }

@@ -21,10 +21,15 @@ use tokio::task::JoinHandle;
 pub type Answer = http::Response<Full<Bytes>>;
 
 /// Serves every connection `listener` accepts with `handle` (the request and the peer's
-/// address), each connection on a task of its own, until the returned task is aborted. An
+/// address), each connection on a task of its own, until the returned task is aborted;
+/// `on_accept` hears of each connection first (a fake counts them, to show reuse). An
 /// accept that fails (out of file descriptors, say) waits a moment rather than spinning; a
 /// client that closes a connection mid-call (a timeout) is not an error of ours.
-pub fn spawn_accept_loop<H, F>(listener: TcpListener, handle: H) -> JoinHandle<()>
+pub fn spawn_accept_loop<H, F>(
+    listener: TcpListener,
+    on_accept: impl Fn(SocketAddr) + Send + 'static,
+    handle: H,
+) -> JoinHandle<()>
 where
     H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Answer> + Send + 'static,
@@ -39,6 +44,7 @@ where
                     continue;
                 }
             };
+            on_accept(peer);
             let handle = handle.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
@@ -60,9 +66,22 @@ where
     H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Answer> + Send + 'static,
 {
+    serve_counting(address, |_| {}, handle).await
+}
+
+/// [`serve`], with `on_accept` told of each connection accepted.
+pub async fn serve_counting<H, F>(
+    address: SocketAddr,
+    on_accept: impl Fn(SocketAddr) + Send + 'static,
+    handle: H,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)>
+where
+    H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Answer> + Send + 'static,
+{
     let listener = TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
-    Ok((bound, spawn_accept_loop(listener, handle)))
+    Ok((bound, spawn_accept_loop(listener, on_accept, handle)))
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM (how scripts stop a program).
@@ -85,6 +104,12 @@ pub async fn shutdown_signal() {
 /// printing starts again from its start.
 pub async fn print_new_records<T>(records: impl Fn() -> Vec<T>, mut print: impl FnMut(&T)) {
     let mut printer = Printer::default();
+    every_tick_until_shutdown(|| printer.print_new(&records(), &mut print)).await;
+}
+
+/// Calls `tick` every 200 ms until the program is stopped (a printer of several lists
+/// keeps a [`Printer`] for each).
+pub async fn every_tick_until_shutdown(mut tick: impl FnMut()) {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
@@ -92,7 +117,7 @@ pub async fn print_new_records<T>(records: impl Fn() -> Vec<T>, mut print: impl 
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
-        printer.print_new(&records(), &mut print);
+        tick();
     }
 }
 
@@ -150,6 +175,24 @@ mod tests {
             let text = client.get(format!("http://{address}{path}")).send().await.unwrap().text().await.unwrap();
             assert_eq!(text, format!("GET {path} from 127.0.0.1"));
         }
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn each_connection_is_counted_once_however_many_requests_it_carries() {
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let on_accept = move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        };
+        let answer = |_: http::Request<Incoming>, _: SocketAddr| async { http::Response::new(Full::new(Bytes::new())) };
+        let (address, server) =
+            serve_counting(SocketAddr::from(([127, 0, 0, 1], 0)), on_accept, answer).await.expect("binds a free port");
+        let client = reqwest::Client::new();
+        for _ in 0..3 {
+            client.get(format!("http://{address}/")).send().await.unwrap();
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "one kept-alive connection");
         server.abort();
     }
 }
