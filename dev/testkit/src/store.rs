@@ -140,28 +140,6 @@ impl Subjects {
         self.pepper.client_key(&format!("device {i}"))
     }
 
-    /// A send of `code` to the number from the client, as `device` (`None`: without a
-    /// device token), under `policy`.
-    pub async fn send_as(
-        &self,
-        store: &dyn OtpStore,
-        device: Option<&SubjectKey>,
-        code: &str,
-        policy: &SendPolicy,
-        now: DateTime<Utc>,
-    ) -> SendDecision {
-        let subjects = SendSubjects {
-            number: &self.number,
-            client: &self.client,
-            range: None,
-            country: COUNTRY,
-            prefix: PREFIX,
-            device,
-            challenged: false,
-        };
-        store.record_send(&subjects, self.hash(code), Channel::Sms, policy, now).await.unwrap()
-    }
-
     /// One send step of `code` to `number` from `client` as `device` (`None`: no device
     /// token), `challenged` or not, under `policy`.
     #[allow(clippy::too_many_arguments)]
@@ -195,19 +173,6 @@ impl Subjects {
     ) -> Result<VerifyOutcome, StoreError> {
         let subjects = VerifySubjects { number, client, country: COUNTRY, prefix: PREFIX, device };
         store.judge_attempt(&subjects, &self.hash(code), policy, now).await
-    }
-
-    /// A verify of `code` for the number from the client, as `device`.
-    pub async fn judge_as(
-        &self,
-        store: &dyn OtpStore,
-        device: Option<&SubjectKey>,
-        code: &str,
-        now: DateTime<Utc>,
-    ) -> VerifyOutcome {
-        let subjects =
-            VerifySubjects { number: &self.number, client: &self.client, country: COUNTRY, prefix: PREFIX, device };
-        store.judge_attempt(&subjects, &self.hash(code), &verify_policy(), now).await.unwrap()
     }
 
     /// One verify step of `code` for `number` from `client`.

@@ -7,21 +7,28 @@ use crate::error::ApiError;
 /// Bodies above this are refused with `413`.
 pub const MAX_BODY_BYTES: usize = 4096;
 
-/// Checks method, size and content type, then parses the body as a JSON object.
-pub(super) fn json_body<B: AsRef<[u8]>>(request: &http::Request<B>) -> Result<Map<String, Value>, ApiError> {
+/// The checks every POST route makes first: the method, then the size (the body's, and the
+/// one `Content-Length` declares).
+pub(super) fn post_within_limit<B: AsRef<[u8]>>(request: &http::Request<B>) -> Result<(), ApiError> {
     if request.method() != http::Method::POST {
         return Err(ApiError::MethodNotAllowed);
     }
-    let body = request.body().as_ref();
     let declared_too_large = request
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .is_some_and(|len| len > MAX_BODY_BYTES as u64);
-    if body.len() > MAX_BODY_BYTES || declared_too_large {
+    if request.body().as_ref().len() > MAX_BODY_BYTES || declared_too_large {
         return Err(ApiError::PayloadTooLarge);
     }
+    Ok(())
+}
+
+/// Checks method, size and content type, then parses the body as a JSON object.
+pub(super) fn json_body<B: AsRef<[u8]>>(request: &http::Request<B>) -> Result<Map<String, Value>, ApiError> {
+    post_within_limit(request)?;
+    let body = request.body().as_ref();
     if !is_json(request.headers().get(http::header::CONTENT_TYPE)) {
         return Err(ApiError::UnsupportedMediaType);
     }

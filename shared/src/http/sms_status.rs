@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use secrecy::ExposeSecret;
 
-use super::request::MAX_BODY_BYTES;
+use super::request::post_within_limit;
 use crate::adapters::twilio_webhook;
 use crate::domain::delivery::{DeliveryState, ProviderSid, StatusReport};
 use crate::error::ApiError;
@@ -39,18 +39,7 @@ pub(super) async fn answer(
 
 /// Method, size, media type, then the form's fields, in order.
 fn form_body(request: &http::Request<Bytes>) -> Result<Vec<(String, String)>, ApiError> {
-    if request.method() != http::Method::POST {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let declared_too_large = request
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|len| len > MAX_BODY_BYTES as u64);
-    if request.body().len() > MAX_BODY_BYTES || declared_too_large {
-        return Err(ApiError::PayloadTooLarge);
-    }
+    post_within_limit(request)?;
     let form = request
         .headers()
         .get(http::header::CONTENT_TYPE)
