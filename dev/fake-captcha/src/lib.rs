@@ -64,7 +64,7 @@ impl Flavor {
 
 /// A fault served instead of (or, for a slow answer, besides) the normal answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
 pub enum Fault {
     /// A plain-text error answer with this HTTP status.
     Status { status: u16 },

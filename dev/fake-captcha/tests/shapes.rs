@@ -110,6 +110,11 @@ async fn faults_are_served_in_order_and_recorded() {
         .unwrap();
     assert_eq!(scripted.status().as_u16(), 204);
     assert_eq!(verify(&fake, Flavor::Recaptcha, &form).await.0, 500);
+    // The slow fault as the docs spell it (camelCase fields): parsed, nothing queued.
+    let slow = client
+        .post(format!("{}/_fake/faults", fake.url()))
+        .body(r#"{"count": 0, "fault": {"kind": "slow", "delayMs": 1}}"#);
+    assert_eq!(slow.send().await.unwrap().status().as_u16(), 204);
     let calls = client.get(format!("{}/_fake/calls", fake.url())).send().await.unwrap().text().await.unwrap();
     let calls: Value = serde_json::from_str(&calls).unwrap();
     let statuses: Vec<_> = calls.as_array().unwrap().iter().map(|c| c["status"].as_u64().unwrap()).collect();

@@ -69,7 +69,7 @@ pub const CALL_MAGIC_NUMBERS: &[(&str, u32)] = &[
 
 /// A fault served instead of the normal answer to one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
 pub enum Fault {
     /// An error answer with this HTTP status (500, 503, 429, ...) and Twilio's matching code.
     Status { status: u16 },

@@ -86,6 +86,12 @@ async fn control_endpoints_script_faults_and_numbers() {
     assert_eq!(control(&fake, "/_fake/numbers", r#"{"to": "+14155550123", "code": 21610}"#).await, 204);
     assert_eq!(create(&fake, TOKEN, &form).await.1["code"], 21610);
     assert_eq!(control(&fake, "/_fake/faults", "not json").await, 400);
+    // Every fault as the module's docs spell it, fields in camelCase like the delivery scripts'.
+    for fault in [r#"{"kind": "slow", "delayMs": 1}"#, r#"{"kind": "createdThenStatus", "status": 500}"#] {
+        let request = format!(r#"{{"count": 0, "fault": {fault}}}"#);
+        assert_eq!(control(&fake, "/_fake/faults", &request).await, 204, "{fault}");
+    }
+    assert_eq!(control(&fake, "/_fake/faults", r#"{"fault": {"kind": "slow", "delay_ms": 1}}"#).await, 400);
 
     let listed: Value =
         reqwest::get(format!("{}/_fake/attempts", fake.url())).await.expect("answer").json_or_null().await;
