@@ -124,7 +124,9 @@ async fn secrets_and_settings_are_not_printed() {
     let secrets = env.load().await.expect("every secret given");
     assert_hides("Secrets", format!("{secrets:?}"), &[SECRET]);
     assert_hides("Secrets", format!("{secrets:?}"), &key_lines);
-    let twilio = secrets.twilio.clone().expect("the Twilio secrets");
+    assert_hides("ProviderSecrets", format!("{:?}", secrets.providers), &[SECRET]);
+    let twilio =
+        crate::adapters::twilio::TwilioSecrets::from_providers(&secrets.providers).expect("the Twilio secrets");
     assert_hides("TwilioSecrets", format!("{twilio:?}"), &[SECRET]);
 
     let auth = FirestoreAuth::CredentialsJson(SecretString::from(SECRET));

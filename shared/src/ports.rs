@@ -1,6 +1,7 @@
 //! The service's ports: what it needs from the outside world, one small trait each.
 //! Adapters in `adapters/` and `secrets/` implement them; the service uses only these.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -220,47 +221,56 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The service's secrets, whatever holds them.
+/// The service's secrets, whatever holds them: its own keys, and each adapter's values by
+/// name ([`ProviderSecrets`]), which the adapter gives its own shape (Twilio's credentials
+/// are `adapters::twilio::TwilioSecrets`), so a new provider adds no field here.
 #[derive(Clone)]
 pub struct Secrets {
     /// HMAC key of the device tokens (the session tokens are signed with `token_keys`).
     pub session_secret: SecretString,
     /// HMAC key of stored code hashes and store keys.
     pub code_pepper: SecretString,
-    /// Provider credentials; absent where the SMS adapter needs none.
-    pub twilio: Option<TwilioSecrets>,
-    /// Google service-account key (JSON) for Firestore; absent with the emulator or
-    /// where the platform provides credentials.
-    pub gcp_credentials: Option<SecretString>,
-    /// The bot challenge's siteverify secret; absent where no challenge is configured.
-    pub captcha_secret: Option<SecretString>,
     /// Test numbers and their fixed codes (`+E164=code`, comma-separated), as stored: a
     /// number and its code sign in, so the list is kept with the secrets, not the settings.
     pub test_numbers: Option<SecretString>,
     /// The session tokens' ES256 keys, parsed when the secrets are loaded (the first
     /// signs); verify-otp's alone.
     pub token_keys: Option<Arc<TokenKeys>>,
+    /// The adapters' secrets as the source read them (Twilio's credentials, the bot
+    /// challenge's secret, Firestore's service-account key).
+    pub providers: ProviderSecrets,
 }
 
-#[derive(Clone)]
-pub struct TwilioSecrets {
-    pub account_sid: SecretString,
-    pub auth_token: SecretString,
-    /// Who SMS come from; calls come from its number (`From` only: a Messaging Service
-    /// places no calls).
-    pub sender: TwilioSenderId,
+/// A secret's name: under the secret store's prefix, and as the environment variable that
+/// gives it locally (and overrides the store for a single value). `secrets::ALL` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SecretName {
+    pub ssm: &'static str,
+    pub env: &'static str,
 }
 
-/// Who the SMS comes from: a number (`From`) or a Messaging Service (`MessagingServiceSid`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TwilioSenderId {
-    From(String),
-    MessagingService(String),
+/// The adapters' secret values, each under its [`SecretName`], as a source read them
+/// (trimmed, none when blank): what each value means is its adapter's business.
+#[derive(Clone, Default)]
+pub struct ProviderSecrets(BTreeMap<SecretName, SecretString>);
+
+impl ProviderSecrets {
+    pub fn get(&self, name: SecretName) -> Option<&SecretString> {
+        self.0.get(&name)
+    }
+
+    pub fn contains(&self, name: SecretName) -> bool {
+        self.0.contains_key(&name)
+    }
+
+    pub fn insert(&mut self, name: SecretName, value: SecretString) {
+        self.0.insert(name, value);
+    }
 }
 
-impl std::fmt::Debug for TwilioSecrets {
+impl std::fmt::Debug for ProviderSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TwilioSecrets").field("sender", &self.sender).finish_non_exhaustive()
+        f.debug_set().entries(self.0.keys().map(|name| name.env)).finish()
     }
 }
 
@@ -270,10 +280,12 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Where secrets come from (SSM in AWS, the environment locally).
+/// Where secrets come from (SSM in AWS, the environment locally), and how every part
+/// reads them: the service and the adapters hold the `secrets::SecretCache`, a source
+/// whose load answers the secrets in use (read once per cold start and on refresh).
 #[async_trait]
 pub trait SecretSource: Send + Sync {
-    async fn load(&self) -> Result<Secrets, SecretError>;
+    async fn load(&self) -> Result<Arc<Secrets>, SecretError>;
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -17,9 +17,8 @@ use crate::domain::{
 };
 use crate::ports::{
     BotChallenge, ChallengeError, Clock, CodeContent, CodeMessage, CodeSender, DeliveryError, MetricEvent, Metrics,
-    OtpStore, Secrets, SendSubjects, StoreError, VerifySubjects,
+    OtpStore, SecretSource, Secrets, SendSubjects, StoreError, VerifySubjects,
 };
-use crate::secrets::SecretCache;
 
 mod delivery;
 
@@ -139,7 +138,8 @@ pub struct OtpService {
     store: Arc<dyn OtpStore>,
     sms: Arc<dyn CodeSender>,
     clock: Arc<dyn Clock>,
-    secrets: Arc<SecretCache>,
+    /// The secrets in use, read through the `secrets::SecretCache`.
+    secrets: Arc<dyn SecretSource>,
     challenge: Option<Arc<dyn BotChallenge>>,
     /// The status callbacks' records, where they are on (`service/delivery.rs`).
     delivery: Option<DeliveryTracking>,
@@ -152,7 +152,7 @@ impl OtpService {
         store: Arc<dyn OtpStore>,
         sms: Arc<dyn CodeSender>,
         clock: Arc<dyn Clock>,
-        secrets: Arc<SecretCache>,
+        secrets: Arc<dyn SecretSource>,
         challenge: Option<Arc<dyn BotChallenge>>,
     ) -> Self {
         let (delivery, metrics) = (None, Arc::new(NoMetrics));
@@ -201,7 +201,7 @@ impl OtpService {
             return Err(SendError::CountryNotServed);
         }
         let challenged = self.check_challenge(caller, captcha_token).await?;
-        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
+        let secrets = self.secrets.load().await.map_err(|_| Unavailable)?;
         let pepper = Pepper::new(secrets.code_pepper.expose_secret().as_bytes());
         let now = self.clock.now();
         let device_key = device_tokens(&secrets).read(&phone, device_token, now).map(|id| pepper.device_key(&id));
@@ -343,7 +343,7 @@ impl OtpService {
     /// number). While the secrets cannot be read, none: the number is then answered as the
     /// invalid number it is, as it would be without test numbers.
     pub async fn find_test_number(&self, raw: &str) -> Option<E164Phone> {
-        let secrets = self.secrets.current().await.ok()?;
+        let secrets = self.secrets.load().await.ok()?;
         self.test_numbers(&secrets).ok()?.find(raw)
     }
 
@@ -408,7 +408,7 @@ impl OtpService {
         caller: Caller<'_>,
         device_token: Option<&str>,
     ) -> Result<Approval, VerifyError> {
-        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
+        let secrets = self.secrets.load().await.map_err(|_| Unavailable)?;
         // Before the code is judged, so that no approval is spent on a token that cannot be
         // signed. Where codes are verified the cache loads no secrets without the keys; a
         // process that only sends has none (it may read none).
@@ -485,7 +485,7 @@ impl OtpService {
 impl OtpService {
     /// The public keys the session tokens may be signed with (every configured one).
     pub async fn jwk_set(&self) -> Result<JwkSet, Unavailable> {
-        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
+        let secrets = self.secrets.load().await.map_err(|_| Unavailable)?;
         secrets.token_keys.as_ref().map(|keys| keys.jwk_set()).ok_or(Unavailable)
     }
 }

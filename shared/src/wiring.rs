@@ -19,7 +19,7 @@ use crate::http::{Api, Cors, Endpoint, StartupError};
 use crate::ports::{BotChallenge, Clock, CodeSender, DeliveryLog, Metrics, OtpStore, SecretSource};
 use crate::secrets::env::EnvSecrets;
 use crate::secrets::ssm::SsmSecrets;
-use crate::secrets::{Required, SECRET_TTL, SecretCache, TestNumbersRule};
+use crate::secrets::{Required, SECRET_TTL, SecretCache, TWILIO_AUTH_TOKEN, TestNumbersRule};
 use crate::service::{DeliveryTracking, OtpService};
 
 /// Parts handed to the start-up ready-made instead of built from the settings: the fakes
@@ -193,7 +193,13 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
         overrides.metrics.unwrap_or_else(|| Arc::new(Emf::stdout(clock.clone(), &settings.metrics_namespace)));
     let mut service = OtpService::new(settings.service, store, sms, clock, secrets, challenge).with_metrics(metrics);
     if let Some(url) = &settings.status_callback_url {
-        service = service.with_delivery(DeliveryTracking { log: delivery, callback_url: url.as_str().to_owned() });
+        // Twilio signs its callbacks with the account's auth token.
+        let signing_secret = TWILIO_AUTH_TOKEN;
+        service = service.with_delivery(DeliveryTracking {
+            log: delivery,
+            callback_url: url.as_str().to_owned(),
+            signing_secret,
+        });
     }
     App { api: Api::new(cors, Ok(service)), outbox, problems }
 }
@@ -203,7 +209,7 @@ pub async fn build_serving(settings: Settings, overrides: Overrides, endpoints: 
 fn challenge_from_settings(
     captcha: &CaptchaSettings,
     settings: &Settings,
-    secrets: Arc<SecretCache>,
+    secrets: Arc<dyn SecretSource>,
 ) -> Arc<dyn BotChallenge> {
     let config = ChallengeConfig::from_settings(captcha, hostnames_of_origins(&settings.allowed_origins));
     Arc::new(CachedSecretSiteVerify::new(config, secrets))
@@ -219,7 +225,7 @@ fn secret_source(settings: &Settings, required: Required) -> Arc<dyn SecretSourc
 }
 
 /// The Firestore store the settings describe: the emulator when `FIRESTORE_EMULATOR_HOST`
-/// is set, else Firestore itself with the `gcp_credentials` of `secrets` (a service-account
+/// is set, else Firestore itself with the `secrets::GCP_CREDENTIALS` of `secrets` (a service-account
 /// key or a workload identity federation configuration), or the Application Default
 /// Credentials when they hold none. The credentials are read when the store connects.
 pub fn firestore_store(

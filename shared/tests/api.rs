@@ -558,7 +558,7 @@ struct RotatingKeys(std::sync::Arc<std::sync::Mutex<String>>);
 
 #[async_trait::async_trait]
 impl otp_core::ports::SecretSource for RotatingKeys {
-    async fn load(&self) -> Result<otp_core::ports::Secrets, otp_core::ports::SecretError> {
+    async fn load(&self) -> Result<std::sync::Arc<otp_core::ports::Secrets>, otp_core::ports::SecretError> {
         let keys = self.0.lock().map(|k| k.clone()).unwrap_or_default();
         otp_testkit::secrets::secrets_with(&[("OTP_TOKEN_SIGNING_KEYS", &keys)]).load().await
     }

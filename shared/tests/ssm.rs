@@ -6,14 +6,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use otp_core::ports::{SecretError, SecretSource, TwilioSenderId};
+use otp_core::adapters::twilio::{TwilioSecrets, TwilioSenderId};
+use otp_core::ports::{SecretError, SecretSource, Secrets};
 use otp_core::secrets::ssm::SsmSecrets;
-use otp_core::secrets::{Required, SecretCache};
+use otp_core::secrets::{self, Required, SecretCache};
 use otp_testkit::moto::{self, CallCounter, client, prefix, put, put_all};
 use otp_testkit::{
     ACCOUNT_SID, AUTH_TOKEN, FROM, GCP_CREDENTIALS, PEPPER, SESSION_SECRET, TOKEN_SIGNING_KEY, TestApp, capture_logs,
 };
 use secrecy::ExposeSecret;
+
+/// The Firestore key the secrets hold, as its adapter reads it.
+fn gcp_credentials(secrets: &Secrets) -> Option<String> {
+    secrets.providers.get(secrets::GCP_CREDENTIALS).map(|c| c.expose_secret().to_owned())
+}
+
+/// Twilio's auth token the secrets hold, as its adapter reads it.
+fn auth_token(secrets: &Secrets) -> Option<String> {
+    TwilioSecrets::from_providers(&secrets.providers).map(|t| t.auth_token.expose_secret().to_owned())
+}
 
 /// What the local run and the test apps need: both functions' secrets.
 fn both() -> Required {
@@ -37,11 +48,11 @@ async fn present_secrets_are_read_with_one_call() {
     assert_eq!(counter.get(), 1, "one GetParameters call for every secret");
     assert_eq!(secrets.session_secret.expose_secret(), SESSION_SECRET);
     assert_eq!(secrets.code_pepper.expose_secret(), PEPPER);
-    let twilio = secrets.twilio.expect("Twilio credentials");
+    let twilio = TwilioSecrets::from_providers(&secrets.providers).expect("Twilio credentials");
     assert_eq!(twilio.account_sid.expose_secret(), ACCOUNT_SID);
     assert_eq!(twilio.auth_token.expose_secret(), AUTH_TOKEN);
     assert_eq!(twilio.sender, TwilioSenderId::From(FROM.into()));
-    assert_eq!(secrets.gcp_credentials.map(|c| c.expose_secret().to_owned()).as_deref(), Some(GCP_CREDENTIALS));
+    assert_eq!(gcp_credentials(&secrets).as_deref(), Some(GCP_CREDENTIALS));
 }
 
 #[tokio::test]
@@ -66,10 +77,10 @@ async fn environment_variables_override_single_values() {
     let secrets = source.load().await.expect("secrets load");
     assert_eq!(secrets.code_pepper.expose_secret(), "pepper-from-env");
     assert_eq!(secrets.session_secret.expose_secret(), SESSION_SECRET);
-    let twilio = secrets.twilio.expect("Twilio credentials");
+    let twilio = TwilioSecrets::from_providers(&secrets.providers).expect("Twilio credentials");
     assert_eq!(twilio.auth_token.expose_secret(), "token-from-env");
     assert_eq!(twilio.sender, TwilioSenderId::MessagingService("MG0123456789abcdef0123456789abcdef".into()));
-    assert!(secrets.gcp_credentials.is_none(), "the GCP credentials are optional");
+    assert!(gcp_credentials(&secrets).is_none(), "the GCP credentials are optional");
 }
 
 #[tokio::test]
@@ -86,7 +97,7 @@ async fn a_missing_secret_is_named() {
 
     // Without Twilio credentials: fine for the outbox, a named gap when Twilio sends.
     put(&admin, &prefix, "code-pepper", PEPPER).await;
-    assert!(source.load().await.expect("no Twilio needed").twilio.is_none());
+    assert!(TwilioSecrets::from_providers(&source.load().await.expect("no Twilio needed").providers).is_none());
     let for_twilio = SsmSecrets::with_client(client(&endpoint, None), &prefix, both(), |_| None);
     match for_twilio.load().await {
         Err(SecretError::Missing(name)) => assert!(name.starts_with(&format!("{prefix}/twilio-account-sid")), "{name}"),
@@ -164,18 +175,18 @@ async fn a_rotation_is_picked_up_after_the_ttl_and_not_before() {
     put(&admin, &prefix, "twilio-auth-token", "rotated-token").await;
     for _ in 0..5 {
         let secrets = cache.current().await.expect("cached secrets");
-        let token = secrets.twilio.as_ref().map(|t| t.auth_token.expose_secret().to_owned());
+        let token = auth_token(&secrets);
         assert_eq!(token.as_deref(), Some(AUTH_TOKEN), "within the TTL the cached value serves");
     }
     assert_eq!(counter.get(), 1, "SSM is read once, not per request");
     stepped.store(ttl.as_millis() as u64 - 1, Ordering::SeqCst);
     let secrets = cache.current().await.expect("cached secrets");
-    let token = secrets.twilio.as_ref().map(|t| t.auth_token.expose_secret().to_owned());
+    let token = auth_token(&secrets);
     assert_eq!((token.as_deref(), counter.get()), (Some(AUTH_TOKEN), 1), "a millisecond before the TTL: cached");
 
     stepped.store(ttl.as_millis() as u64, Ordering::SeqCst);
     let secrets = cache.current().await.expect("refreshed secrets");
-    let token = secrets.twilio.as_ref().map(|t| t.auth_token.expose_secret().to_owned());
+    let token = auth_token(&secrets);
     assert_eq!(token.as_deref(), Some("rotated-token"), "after the TTL the rotated value serves");
     assert_eq!(counter.get(), 2);
 }
@@ -192,8 +203,7 @@ async fn parts_reading_through_the_cache_cause_no_second_call() {
     let as_source: Arc<dyn SecretSource> = cache.clone();
     let (primed, for_store) = tokio::join!(cache.prime(), as_source.load());
     assert!(primed.is_ok());
-    let credentials = for_store.expect("the store gets the secrets").gcp_credentials;
-    assert_eq!(credentials.map(|c| c.expose_secret().to_owned()).as_deref(), Some(GCP_CREDENTIALS));
+    assert_eq!(gcp_credentials(&for_store.expect("the store gets the secrets")).as_deref(), Some(GCP_CREDENTIALS));
     assert_eq!(counter.get(), 1, "one GetParameters for the service and the store together");
 }
 
@@ -221,7 +231,7 @@ async fn test_numbers_come_from_ssm_in_the_one_call_and_the_environment_override
         (name == "OTP_TEST_NUMBERS").then(|| "+15555550199=171717".to_owned())
     });
     let secrets = source.load().await.expect("secrets load");
-    let list = secrets.test_numbers.expect("the variable's list");
+    let list = secrets.test_numbers.clone().expect("the variable's list");
     assert_eq!(list.expose_secret(), "+15555550199=171717");
 }
 

@@ -369,7 +369,11 @@ impl CachedSecretSiteVerify {
 
     async fn checker(&self) -> Result<std::sync::Arc<SiteVerify>, ChallengeError> {
         let secrets = self.secrets.load().await.map_err(|e| ChallengeError::Unavailable(e.to_string()))?;
-        let secret = secrets.captcha_secret.ok_or_else(|| ChallengeError::Unavailable("no captcha secret".into()))?;
+        let secret = secrets
+            .providers
+            .get(crate::secrets::CAPTCHA_SECRET)
+            .cloned()
+            .ok_or_else(|| ChallengeError::Unavailable("no captcha secret".into()))?;
         let mut current = self.current.lock().await;
         if let Some((built_with, checker)) = current.as_ref()
             && built_with.expose_secret() == secret.expose_secret()

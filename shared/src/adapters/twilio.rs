@@ -13,14 +13,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rand::Rng;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::config::{EndpointUrl, WhatsappSender};
 use crate::domain::message::VoiceScript;
 use crate::ports::{
-    self, CodeContent, CodeMessage, CodeSender, DeliveryError, ProviderReceipt, SecretSource, Secrets, TwilioSecrets,
+    CodeContent, CodeMessage, CodeSender, DeliveryError, ProviderReceipt, ProviderSecrets, SecretSource, Secrets,
 };
+use crate::secrets::{TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID};
 
 /// Twilio's production API.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
@@ -158,7 +159,8 @@ impl TwilioSender {
     /// never fatal: the outcome is logged, and a failure leaves the first send to connect.
     pub async fn warm(&self) -> Result<(), DeliveryError> {
         let secrets = self.secrets.load().await.map_err(|_| DeliveryError::Failed("secrets unavailable".into()))?;
-        let (twilio, account_sid) = credentials(&secrets)?;
+        let twilio = credentials(&secrets)?;
+        let account_sid = twilio.account_sid.expose_secret();
         let url = format!("{}/2010-04-01/Accounts/{account_sid}.json", self.config.api_base);
         let request = self.client.get(&url).basic_auth(account_sid, Some(twilio.auth_token.expose_secret()));
         let outcome = match request.send().await {
@@ -186,9 +188,48 @@ impl TwilioSender {
     }
 }
 
-/// The Twilio credentials of `secrets` and the account SID, checked for use in a URL.
-fn credentials(secrets: &Secrets) -> Result<(&TwilioSecrets, &str), DeliveryError> {
-    let Some(twilio) = secrets.twilio.as_ref() else {
+/// Twilio's credentials, as this adapter reads them from the service's secrets.
+#[derive(Clone)]
+pub struct TwilioSecrets {
+    pub account_sid: SecretString,
+    pub auth_token: SecretString,
+    /// Who SMS come from; calls come from its number (`From` only: a Messaging Service
+    /// places no calls).
+    pub sender: TwilioSenderId,
+}
+
+/// Who the SMS comes from: a number (`From`) or a Messaging Service (`MessagingServiceSid`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TwilioSenderId {
+    From(String),
+    MessagingService(String),
+}
+
+impl std::fmt::Debug for TwilioSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioSecrets").field("sender", &self.sender).finish_non_exhaustive()
+    }
+}
+
+impl TwilioSecrets {
+    /// The credentials `providers` hold, if whole: the account SID, the auth token and a
+    /// sender (both senders given: the Messaging Service wins).
+    pub fn from_providers(providers: &ProviderSecrets) -> Option<Self> {
+        let value = |name| providers.get(name).map(|value: &SecretString| value.expose_secret().to_owned());
+        let sender = value(TWILIO_MESSAGING_SERVICE_SID)
+            .map(TwilioSenderId::MessagingService)
+            .or_else(|| value(TWILIO_FROM).map(TwilioSenderId::From))?;
+        Some(Self {
+            account_sid: providers.get(TWILIO_ACCOUNT_SID)?.clone(),
+            auth_token: providers.get(TWILIO_AUTH_TOKEN)?.clone(),
+            sender,
+        })
+    }
+}
+
+/// The Twilio credentials of `secrets`, with the account SID checked for use in a URL.
+fn credentials(secrets: &Secrets) -> Result<TwilioSecrets, DeliveryError> {
+    let Some(twilio) = TwilioSecrets::from_providers(&secrets.providers) else {
         tracing::error!(
             event = "twilio_credentials_missing",
             "OTP_SMS=twilio but no Twilio credentials were loaded (account SID, auth token, sender)"
@@ -201,7 +242,7 @@ fn credentials(secrets: &Secrets) -> Result<(&TwilioSecrets, &str), DeliveryErro
         tracing::error!(event = "twilio_credentials_invalid", "the Twilio account SID is not alphanumeric");
         return Err(DeliveryError::Failed("malformed account SID".into()));
     }
-    Ok((twilio, account_sid))
+    Ok(twilio)
 }
 
 /// Twilio's error body: `{"code": 21211, "message": "...", "more_info": "...", "status": 400}`.
@@ -234,8 +275,9 @@ enum CallOutcome {
 impl CodeSender for TwilioSender {
     async fn send(&self, message: &CodeMessage) -> Result<ProviderReceipt, DeliveryError> {
         let secrets = self.secrets.load().await.map_err(|_| DeliveryError::Failed("secrets unavailable".into()))?;
-        let (twilio, account_sid) = credentials(&secrets)?;
-        let (resource, mut form) = self.request_form(twilio, message)?;
+        let twilio = credentials(&secrets)?;
+        let account_sid = twilio.account_sid.expose_secret();
+        let (resource, mut form) = self.request_form(&twilio, message)?;
         if let Some(url) = &self.config.status_callback {
             form.push(("StatusCallback", url.clone()));
         }
@@ -298,14 +340,14 @@ impl TwilioSender {
         match &message.content {
             CodeContent::Sms { body } => {
                 let sender = match &twilio.sender {
-                    ports::TwilioSenderId::From(from) => ("From", from.clone()),
-                    ports::TwilioSenderId::MessagingService(sid) => ("MessagingServiceSid", sid.clone()),
+                    TwilioSenderId::From(from) => ("From", from.clone()),
+                    TwilioSenderId::MessagingService(sid) => ("MessagingServiceSid", sid.clone()),
                 };
                 Ok(("Messages.json", vec![("To", to), sender, ("Body", body.clone())]))
             }
             CodeContent::Voice(script) => {
                 // A Messaging Service places no calls: a call comes from a number of ours.
-                let ports::TwilioSenderId::From(from) = &twilio.sender else {
+                let TwilioSenderId::From(from) = &twilio.sender else {
                     tracing::error!(
                         event = "twilio_voice_needs_from",
                         "voice is offered but the Twilio sender is a Messaging Service: set TWILIO_FROM to a voice-capable number instead"

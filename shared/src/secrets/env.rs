@@ -4,27 +4,24 @@
 //! `TWILIO_MESSAGING_SERVICE_SID`, `OTP_GCP_CREDENTIALS` (service-account JSON) and
 //! `OTP_CAPTCHA_SECRET`, `OTP_TEST_NUMBERS` and `OTP_TOKEN_SIGNING_KEYS` (see `secrets::ALL`).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use rand::RngCore;
 use secrecy::SecretString;
 
-use super::{
-    CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, SESSION_SECRET, TEST_NUMBERS, TOKEN_SIGNING_KEYS, TWILIO_ACCOUNT_SID,
-    TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID, parse_token_keys, secret_value,
-};
+use super::{CODE_PEPPER, PROVIDERS, SESSION_SECRET, TEST_NUMBERS, TOKEN_SIGNING_KEYS, parse_token_keys, secret_value};
 use crate::domain::token::TokenKeys;
-use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
+use crate::ports::{ProviderSecrets, SecretError, SecretSource, Secrets};
 
-/// Reads `OTP_SESSION_SECRET`, `OTP_CODE_PEPPER` and the Twilio variables.
+/// Reads the service's secrets and the adapters' ([`PROVIDERS`]) from the environment.
 #[derive(Clone)]
 pub struct EnvSecrets {
     session_secret: Option<String>,
     code_pepper: Option<String>,
-    twilio: Option<TwilioSecrets>,
-    gcp_credentials: Option<String>,
-    captcha_secret: Option<String>,
     test_numbers: Option<String>,
     token_signing_keys: Option<String>,
+    providers: ProviderSecrets,
 }
 
 impl std::fmt::Debug for EnvSecrets {
@@ -40,25 +37,18 @@ impl EnvSecrets {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| lookup(name).as_deref().and_then(secret_value);
-        let sender = get(TWILIO_MESSAGING_SERVICE_SID.env)
-            .map(TwilioSenderId::MessagingService)
-            .or_else(|| get(TWILIO_FROM.env).map(TwilioSenderId::From));
-        let twilio = match (get(TWILIO_ACCOUNT_SID.env), get(TWILIO_AUTH_TOKEN.env), sender) {
-            (Some(sid), Some(token), Some(sender)) => Some(TwilioSecrets {
-                account_sid: SecretString::from(sid),
-                auth_token: SecretString::from(token),
-                sender,
-            }),
-            _ => None,
-        };
+        let mut providers = ProviderSecrets::default();
+        for name in PROVIDERS {
+            if let Some(value) = get(name.env) {
+                providers.insert(name, SecretString::from(value));
+            }
+        }
         Self {
             session_secret: get(SESSION_SECRET.env),
             code_pepper: get(CODE_PEPPER.env),
-            twilio,
-            gcp_credentials: get(GCP_CREDENTIALS.env),
-            captcha_secret: get(CAPTCHA_SECRET.env),
             test_numbers: get(TEST_NUMBERS.env),
             token_signing_keys: get(TOKEN_SIGNING_KEYS.env),
+            providers,
         }
     }
 
@@ -84,23 +74,22 @@ impl EnvSecrets {
 
 #[async_trait]
 impl SecretSource for EnvSecrets {
-    async fn load(&self) -> Result<Secrets, SecretError> {
+    async fn load(&self) -> Result<Arc<Secrets>, SecretError> {
         let missing = |name: &str| SecretError::Missing(name.to_owned());
-        Ok(Secrets {
+        Ok(Arc::new(Secrets {
             session_secret: SecretString::from(self.session_secret.clone().ok_or_else(|| missing(SESSION_SECRET.env))?),
             code_pepper: SecretString::from(self.code_pepper.clone().ok_or_else(|| missing(CODE_PEPPER.env))?),
-            twilio: self.twilio.clone(),
-            gcp_credentials: self.gcp_credentials.clone().map(SecretString::from),
-            captcha_secret: self.captcha_secret.clone().map(SecretString::from),
             test_numbers: self.test_numbers.clone().map(SecretString::from),
             token_keys: parse_token_keys(self.token_signing_keys.as_deref())?,
-        })
+            providers: self.providers.clone(),
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::twilio::{TwilioSecrets, TwilioSenderId};
     use secrecy::ExposeSecret;
 
     #[tokio::test]
@@ -117,13 +106,17 @@ mod tests {
         let a = env.load().await.unwrap();
         let kids = a.token_keys.as_ref().expect("a key for the run").kids().join(",");
         let again = env.load().await.unwrap();
-        assert_eq!(again.token_keys.expect("the same key").kids().join(","), kids, "one key per run, not per load");
+        assert_eq!(
+            again.token_keys.clone().expect("the same key").kids().join(","),
+            kids,
+            "one key per run, not per load"
+        );
         assert_ne!(a.session_secret.expose_secret(), a.code_pepper.expose_secret());
         assert_eq!(a.code_pepper.expose_secret().len(), 64);
     }
 
     #[tokio::test]
-    async fn given_values_are_kept_and_twilio_needs_all_three() {
+    async fn given_values_are_kept_trimmed() {
         let mut env = EnvSecrets::from_lookup(|name| match name {
             "OTP_CODE_PEPPER" => Some(" pepper\n".into()), // trimmed, as SSM's values are
             "TWILIO_ACCOUNT_SID" => Some("AC123".into()),
@@ -134,8 +127,9 @@ mod tests {
         assert_eq!(env.fill_missing_with_random(), vec!["OTP_SESSION_SECRET", "OTP_TOKEN_SIGNING_KEYS"]);
         let s = env.load().await.unwrap();
         assert_eq!(s.code_pepper.expose_secret(), "pepper");
-        let twilio = s.twilio.unwrap();
+        let twilio = TwilioSecrets::from_providers(&s.providers).expect("the three Twilio values");
         assert_eq!(twilio.sender, TwilioSenderId::From("+15005550006".into()));
-        assert!(EnvSecrets::from_lookup(|n| (n == "TWILIO_ACCOUNT_SID").then(|| "AC1".into())).twilio.is_none());
+        assert_eq!(s.providers.get(super::super::TWILIO_AUTH_TOKEN).map(|t| t.expose_secret()), Some("tok"));
+        assert!(!s.providers.contains(super::super::CAPTCHA_SECRET), "only what is given");
     }
 }

@@ -15,15 +15,9 @@ use tokio::sync::{Mutex, RwLock};
 use crate::config::TestNumbers;
 use crate::domain::CodeLength;
 use crate::domain::token::TokenKeys;
-use crate::ports::{SecretError, SecretSource, Secrets};
+use crate::ports::{ProviderSecrets, SecretError, SecretSource, Secrets};
 
-/// A secret's name under the SSM prefix, and the environment variable that gives it
-/// locally (and overrides SSM for a single value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SecretName {
-    pub ssm: &'static str,
-    pub env: &'static str,
-}
+pub use crate::ports::SecretName;
 
 pub const SESSION_SECRET: SecretName = SecretName { ssm: "session-secret", env: "OTP_SESSION_SECRET" };
 pub const CODE_PEPPER: SecretName = SecretName { ssm: "code-pepper", env: "OTP_CODE_PEPPER" };
@@ -54,6 +48,19 @@ pub const ALL: [SecretName; 10] = [
     TEST_NUMBERS,
     TOKEN_SIGNING_KEYS,
 ];
+
+/// The adapters' secrets: a source reads them into [`ProviderSecrets`] as they are, and
+/// each adapter gives them its shape.
+pub const PROVIDERS: [SecretName; 6] =
+    [TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID, GCP_CREDENTIALS, CAPTCHA_SECRET];
+
+/// Whether `providers` hold a whole set of Twilio credentials: the account SID, the auth
+/// token, and a sender (a number or a Messaging Service).
+pub fn has_twilio(providers: &ProviderSecrets) -> bool {
+    providers.contains(TWILIO_ACCOUNT_SID)
+        && providers.contains(TWILIO_AUTH_TOKEN)
+        && (providers.contains(TWILIO_FROM) || providers.contains(TWILIO_MESSAGING_SERVICE_SID))
+}
 
 /// The shortest session secret and pepper: 32 bytes, the HMAC-SHA256 block's half and
 /// the key size RFC 7518 requires of HS256.
@@ -142,13 +149,13 @@ pub fn check_fit(secrets: &Secrets, required: Required) -> Result<(), SecretErro
     if session == pepper {
         return Err(SecretError::Unfit(format!("{} and {} must differ", SESSION_SECRET.ssm, CODE_PEPPER.ssm)));
     }
-    if required.twilio && secrets.twilio.is_none() {
+    if required.twilio && !has_twilio(&secrets.providers) {
         return Err(SecretError::Missing(format!(
             "{}, {} and {} or {}",
             TWILIO_ACCOUNT_SID.env, TWILIO_AUTH_TOKEN.env, TWILIO_FROM.env, TWILIO_MESSAGING_SERVICE_SID.env
         )));
     }
-    if required.captcha && secrets.captcha_secret.is_none() {
+    if required.captcha && !secrets.providers.contains(CAPTCHA_SECRET) {
         return Err(SecretError::Missing(format!("{} (or {})", CAPTCHA_SECRET.ssm, CAPTCHA_SECRET.env)));
     }
     if required.token_keys && secrets.token_keys.is_none() {
@@ -215,7 +222,7 @@ impl SecretCache {
         (self.now)().saturating_duration_since(at)
     }
 
-    async fn load_fit(&self) -> Result<Secrets, SecretError> {
+    async fn load_fit(&self) -> Result<Arc<Secrets>, SecretError> {
         let secrets = self.source.load().await?;
         check_fit(&secrets, self.required)?;
         Ok(secrets)
@@ -226,7 +233,7 @@ impl SecretCache {
         let mut last_failure = self.refresh.lock().await;
         match self.load_fit().await {
             Ok(secrets) => {
-                *self.current.write().await = Some(((self.now)(), Arc::new(secrets)));
+                *self.current.write().await = Some(((self.now)(), secrets));
                 Ok(())
             }
             Err(error) => {
@@ -261,7 +268,6 @@ impl SecretCache {
         }
         match self.load_fit().await {
             Ok(secrets) => {
-                let secrets = Arc::new(secrets);
                 *self.current.write().await = Some(((self.now)(), secrets.clone()));
                 *last_failure = None;
                 Ok(secrets)
@@ -283,13 +289,13 @@ impl SecretCache {
     }
 }
 
-/// The cache as a source, for adapters that read secrets themselves (Twilio's credentials,
-/// the Firestore key, the challenge secret): they get the cached secrets, so the secret
-/// store is read once for all.
+/// The cache as a source: what the service and the adapters that read secrets (Twilio's
+/// credentials, the Firestore key, the challenge secret) hold, so the secret store is read
+/// once for all.
 #[async_trait]
 impl SecretSource for SecretCache {
-    async fn load(&self) -> Result<Secrets, SecretError> {
-        self.current().await.map(|secrets| Secrets::clone(&secrets))
+    async fn load(&self) -> Result<Arc<Secrets>, SecretError> {
+        self.current().await
     }
 }
 
@@ -302,11 +308,9 @@ mod tests {
         Secrets {
             session_secret: SecretString::from(session.to_owned()),
             code_pepper: SecretString::from(pepper.to_owned()),
-            twilio: None,
-            gcp_credentials: None,
-            captcha_secret: None,
             test_numbers: None,
             token_keys: None,
+            providers: ProviderSecrets::default(),
         }
     }
 
@@ -330,6 +334,18 @@ mod tests {
         assert!(matches!(missing, Err(SecretError::Missing(name)) if name.contains("captcha-secret")));
         let missing = check_fit(&secrets(&long_a, &long_b), Required { twilio: true, ..Required::default() });
         assert!(matches!(missing, Err(SecretError::Missing(name)) if name.contains("TWILIO_ACCOUNT_SID")));
+        // Twilio's credentials are whole with a sender of either kind, and not without one.
+        let mut fit = secrets(&long_a, &long_b);
+        for name in [TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN] {
+            fit.providers.insert(name, SecretString::from("x".to_owned()));
+        }
+        let twilio = Required { twilio: true, ..Required::default() };
+        assert!(check_fit(&fit, twilio).is_err(), "no sender");
+        for sender in [TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID] {
+            let mut with_sender = fit.clone();
+            with_sender.providers.insert(sender, SecretString::from("x".to_owned()));
+            assert!(check_fit(&with_sender, twilio).is_ok(), "{}", sender.env);
+        }
         let missing = check_fit(&secrets(&long_a, &long_b), Required { token_keys: true, ..Required::default() });
         assert!(matches!(missing, Err(SecretError::Missing(name)) if name.contains("token-signing-keys")));
     }
@@ -407,5 +423,6 @@ mod tests {
         env.sort();
         env.dedup();
         assert_eq!((ssm.len(), env.len()), (ALL.len(), ALL.len()));
+        assert!(PROVIDERS.iter().all(|name| ALL.contains(name)));
     }
 }

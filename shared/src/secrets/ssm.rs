@@ -3,6 +3,7 @@
 //! single values for local work. The `SecretCache` decides when to read again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,11 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use super::{
-    ALL, CAPTCHA_SECRET, CODE_PEPPER, GCP_CREDENTIALS, Required, SESSION_SECRET, SecretName, TEST_NUMBERS,
-    TOKEN_SIGNING_KEYS, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID,
-    parse_token_keys, secret_value,
+    ALL, CODE_PEPPER, PROVIDERS, Required, SESSION_SECRET, SecretName, TEST_NUMBERS, TOKEN_SIGNING_KEYS,
+    TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID, has_twilio, parse_token_keys,
+    secret_value,
 };
-use crate::ports::{SecretError, SecretSource, Secrets, TwilioSecrets, TwilioSenderId};
+use crate::ports::{ProviderSecrets, SecretError, SecretSource, Secrets};
 
 /// Reads the service's secrets from SSM under `prefix` (`/otp-service/prod`).
 pub struct SsmSecrets {
@@ -120,7 +121,7 @@ impl SsmSecrets {
 
 #[async_trait]
 impl SecretSource for SsmSecrets {
-    async fn load(&self) -> Result<Secrets, SecretError> {
+    async fn load(&self) -> Result<Arc<Secrets>, SecretError> {
         let mut fetched = self.fetch(self.wanted()).await?;
         let mut take = |name: SecretName| -> Option<SecretString> {
             self.overrides.get(name.env).cloned().or_else(|| fetched.remove(&self.parameter(name.ssm)))
@@ -130,40 +131,28 @@ impl SecretSource for SsmSecrets {
 
         let session_secret = take(SESSION_SECRET).ok_or_else(|| missing(SESSION_SECRET))?;
         let code_pepper = take(CODE_PEPPER).ok_or_else(|| missing(CODE_PEPPER))?;
-        let account_sid = take(TWILIO_ACCOUNT_SID);
-        let auth_token = take(TWILIO_AUTH_TOKEN);
-        // Both given: the Messaging Service wins, as with EnvSecrets.
-        let messaging_service = take(TWILIO_MESSAGING_SERVICE_SID);
-        let from = take(TWILIO_FROM);
-        let gcp_credentials = take(GCP_CREDENTIALS);
-        let captcha_secret = take(CAPTCHA_SECRET);
         let test_numbers = take(TEST_NUMBERS);
         let token_keys = parse_token_keys(take(TOKEN_SIGNING_KEYS).as_ref().map(|pem| pem.expose_secret()))?;
-        let sender = messaging_service
-            .map(|sid| TwilioSenderId::MessagingService(sid.expose_secret().to_owned()))
-            .or_else(|| from.map(|from| TwilioSenderId::From(from.expose_secret().to_owned())));
-        let twilio = match (account_sid, auth_token, sender) {
-            (Some(account_sid), Some(auth_token), Some(sender)) => {
-                Some(TwilioSecrets { account_sid, auth_token, sender })
+        let mut providers = ProviderSecrets::default();
+        for name in PROVIDERS {
+            if let Some(value) = take(name) {
+                providers.insert(name, value);
             }
-            (account_sid, auth_token, _) if self.required.twilio => {
-                return Err(if account_sid.is_none() {
-                    missing(TWILIO_ACCOUNT_SID)
-                } else if auth_token.is_none() {
-                    missing(TWILIO_AUTH_TOKEN)
-                } else {
-                    SecretError::Missing(format!(
-                        "{} or {} (or {} / {})",
-                        self.parameter(TWILIO_FROM.ssm),
-                        self.parameter(TWILIO_MESSAGING_SERVICE_SID.ssm),
-                        TWILIO_FROM.env,
-                        TWILIO_MESSAGING_SERVICE_SID.env
-                    ))
-                });
-            }
-            _ => None,
-        };
-        Ok(Secrets { session_secret, code_pepper, twilio, gcp_credentials, captcha_secret, test_numbers, token_keys })
+        }
+        if self.required.twilio && !has_twilio(&providers) {
+            let first_missing = [TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN].into_iter().find(|n| !providers.contains(*n));
+            return Err(match first_missing {
+                Some(name) => missing(name),
+                None => SecretError::Missing(format!(
+                    "{} or {} (or {} / {})",
+                    self.parameter(TWILIO_FROM.ssm),
+                    self.parameter(TWILIO_MESSAGING_SERVICE_SID.ssm),
+                    TWILIO_FROM.env,
+                    TWILIO_MESSAGING_SERVICE_SID.env
+                )),
+            });
+        }
+        Ok(Arc::new(Secrets { session_secret, code_pepper, test_numbers, token_keys, providers }))
     }
 }
 

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{OtpService, Unavailable};
 use crate::domain::delivery::{DeliveryRecord, DeliveryState, ProviderSid, StatusApplied, StatusReport};
 use crate::domain::{Channel, E164Phone, Pepper};
-use crate::ports::{DeliveryLog, MetricEvent, Metrics, ProviderReceipt};
+use crate::ports::{DeliveryLog, MetricEvent, Metrics, ProviderReceipt, SecretName};
 
 /// The status callbacks, where they are on (`OTP_STATUS_CALLBACK_URL`).
 #[derive(Clone)]
@@ -18,6 +18,8 @@ pub struct DeliveryTracking {
     pub log: Arc<dyn DeliveryLog>,
     /// The public URL Twilio posts to, as given to it: what its signature covers.
     pub callback_url: String,
+    /// The provider's secret that signs its callbacks (Twilio's auth token).
+    pub signing_secret: SecretName,
 }
 
 /// Metrics that go nowhere: the default of a service built without any.
@@ -72,9 +74,12 @@ impl OtpService {
     /// The key Twilio signs its callbacks with: the auth token (unavailable while the
     /// secrets cannot be read or hold none).
     pub async fn callback_signing_key(&self) -> Result<SecretString, Unavailable> {
-        let secrets = self.secrets.current().await.map_err(|_| Unavailable)?;
-        match &secrets.twilio {
-            Some(twilio) => Ok(twilio.auth_token.clone()),
+        let Some(tracking_secret) = self.delivery.as_ref().map(|tracking| tracking.signing_secret) else {
+            return Err(Unavailable);
+        };
+        let secrets = self.secrets.load().await.map_err(|_| Unavailable)?;
+        match secrets.providers.get(tracking_secret) {
+            Some(key) => Ok(key.clone()),
             None => {
                 tracing::error!(
                     event = "status_callback_unverifiable",
@@ -96,7 +101,7 @@ impl OtpService {
     ) {
         self.metrics.emit(&MetricEvent::Sent { country: phone.region(), channel });
         let (Some(tracking), Some(sid)) = (&self.delivery, receipt.sid) else { return };
-        let Ok(secrets) = self.secrets.current().await else { return };
+        let Ok(secrets) = self.secrets.load().await else { return };
         let key = Pepper::new(secrets.code_pepper.expose_secret().as_bytes()).message_key(&sid);
         let prefix = phone.prefix(self.settings.guard_prefix_digits);
         let record = DeliveryRecord::sent(phone.region(), &prefix, channel, now);
@@ -110,7 +115,7 @@ impl OtpService {
     /// [`StatusApplied::delivery_failure`] from it.
     pub async fn apply_status(&self, callback: &StatusCallback) -> Result<StatusApplied, StatusError> {
         let Some(tracking) = &self.delivery else { return Err(StatusError::NotServed) };
-        let secrets = self.secrets.current().await.map_err(|_| StatusError::Unavailable)?;
+        let secrets = self.secrets.load().await.map_err(|_| StatusError::Unavailable)?;
         let key = Pepper::new(secrets.code_pepper.expose_secret().as_bytes()).message_key(callback.sid.as_str());
         let now = self.clock.now();
         let applied = tracking.log.apply_status(&key, &callback.report, now).await.map_err(|error| {

@@ -1,5 +1,5 @@
 //! How the store authenticates to Firestore: the emulator's stub token, or Google
-//! credentials from the service's secrets (`gcp_credentials`: a service-account key, or a
+//! credentials from the service's secrets (`secrets::GCP_CREDENTIALS`: a service-account key, or a
 //! workload identity federation configuration that trades the Lambda role's AWS
 //! credentials for Google tokens), or the Application Default Credentials.
 
@@ -25,7 +25,7 @@ pub enum FirestoreAuth {
     /// A credentials JSON: a service-account key (`"type": "service_account"`) or a workload
     /// identity federation configuration (`"type": "external_account"`).
     CredentialsJson(SecretString),
-    /// The service's secrets, read when the store first connects: their `gcp_credentials`
+    /// The service's secrets, read when the store first connects: their `secrets::GCP_CREDENTIALS`
     /// as [`FirestoreAuth::CredentialsJson`], else the Application Default Credentials.
     Secrets(Arc<dyn SecretSource>),
     /// Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`, metadata server).
@@ -88,7 +88,7 @@ pub async fn connect(options: FirestoreDbOptions, auth: &FirestoreAuth) -> Resul
         }
         FirestoreAuth::Secrets(source) => {
             let secrets = source.load().await.map_err(|e| ConnectError::Unreachable(e.to_string()))?;
-            match &secrets.gcp_credentials {
+            match secrets.providers.get(crate::secrets::GCP_CREDENTIALS) {
                 Some(json) => {
                     FirestoreDb::with_options_auth(options, credentials_from_json(json)?).await.map_err(unreachable)
                 }
