@@ -53,7 +53,7 @@ export function App() {
           </section>
         ) : (
           <section className="card">
-            <p>Sign in with a one-time code sent to your phone by SMS.</p>
+            <p>Sign in with a one-time code sent to your phone.</p>
             <button type="button" className="primary" onClick={() => setOpen(true)}>
               Sign in
             </button>

@@ -70,7 +70,7 @@ const frLocked = (until: string, now = '') =>
 
 const en: Messages = {
   title: 'Sign in with your phone',
-  intro: 'We will text you a one-time code.',
+  intro: 'We will send you a one-time code.',
   close: 'Close',
   nameLabel: 'Your name',
   optional: '(optional)',
@@ -149,7 +149,7 @@ const en: Messages = {
 
 const es: Messages = {
   title: 'Inicia sesión con tu teléfono',
-  intro: 'Te enviaremos un código de un solo uso por SMS.',
+  intro: 'Te enviaremos un código de un solo uso.',
   close: 'Cerrar',
   nameLabel: 'Tu nombre',
   optional: '(opcional)',
@@ -228,7 +228,7 @@ const es: Messages = {
 
 const pt: Messages = {
   title: 'Entre com o seu telefone',
-  intro: 'Enviaremos um código de uso único por SMS.',
+  intro: 'Enviaremos um código de uso único.',
   close: 'Fechar',
   nameLabel: 'O seu nome',
   optional: '(opcional)',
@@ -307,7 +307,7 @@ const pt: Messages = {
 
 const fr: Messages = {
   title: 'Connectez-vous avec votre téléphone',
-  intro: 'Nous vous enverrons un code à usage unique par SMS.',
+  intro: 'Nous vous enverrons un code à usage unique.',
   close: 'Fermer',
   nameLabel: 'Votre nom',
   optional: '(facultatif)',

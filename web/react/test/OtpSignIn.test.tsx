@@ -381,6 +381,12 @@ describe('texts', () => {
     }
   });
 
+  it('the phone step names no channel in any language: the channels offered are known only after the first send', () => {
+    for (const language of ['en', 'es', 'pt', 'fr'] as const) {
+      expect(catalogs[language].intro, language).not.toMatch(/SMS|text|WhatsApp|call|llamad|chamad|appel/i);
+    }
+  });
+
   it('picks the language and the country from a locale', () => {
     expect(languageOf('es-MX')).toBe('es');
     expect(languageOf('de-DE')).toBe('en');
