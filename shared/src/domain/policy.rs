@@ -665,6 +665,49 @@ impl NumberRecord {
     }
 }
 
+impl NumberRecord {
+    /// Takes back a send recorded at `at` in `device`'s lane that never went out (its unit
+    /// of a shared cap did not hold, so no SMS was sent): its code, if still the one sent,
+    /// and its time in the lane's log, so that neither its cooldown nor its place in the
+    /// per-number limit outlives it. Unlike [`Self::withdraw`] (an SMS that failed, which
+    /// stays counted), nothing of the send is left. Whether anything changed.
+    pub fn unsend(&mut self, device: Option<&SubjectKey>, code: &CodeHash, at: DateTime<Utc>) -> bool {
+        let Some(lane) = self.lane_of(device) else { return false };
+        let withdrawn = lane.withdraw(code, at);
+        let removed = remove_one(&mut lane.sends, at);
+        if removed && lane.last_sent_at.is_some_and(|last| stored_instant(last) == stored_instant(at)) {
+            lane.last_sent_at = lane.sends.iter().copied().max();
+        }
+        withdrawn || removed
+    }
+}
+
+impl ClientRecord {
+    /// Takes back a send recorded at `at` that never went out (see [`NumberRecord::unsend`]).
+    pub fn unsend(&mut self, at: DateTime<Utc>) -> bool {
+        remove_one(&mut self.sends, at)
+    }
+}
+
+impl SendLog {
+    /// Takes back a send recorded at `at` that never went out (see [`NumberRecord::unsend`]).
+    pub fn unsend(&mut self, at: DateTime<Utc>) -> bool {
+        remove_one(&mut self.sends, at)
+    }
+}
+
+/// Removes one event at `at` (compared as stored, [`stored_instant`]) from `events`.
+fn remove_one(events: &mut Vec<DateTime<Utc>>, at: DateTime<Utc>) -> bool {
+    let at = stored_instant(at);
+    match events.iter().rposition(|t| stored_instant(*t) == at) {
+        Some(index) => {
+            events.remove(index);
+            true
+        }
+        None => false,
+    }
+}
+
 impl Lane {
     /// Judges one attempt with `candidate` at `now`, and updates the lane: a match
     /// removes the code and clears the failures; a wrong try spends one attempt of the

@@ -420,9 +420,9 @@ struct CapShards {
 /// What a send's commit wrote, to check its reservation and to undo it.
 #[derive(Debug, Default)]
 struct SendPlan {
-    /// The guarded writes of the send's own records: position in the commit, document,
-    /// and the document as it was read (`None`: absent).
-    records: Vec<(usize, String, Option<Document>)>,
+    /// The guarded writes of the send's own records: position in the commit, its role,
+    /// document, and the document as it was read (`None`: absent).
+    records: Vec<(usize, Role, String, Option<Document>)>,
     /// Positions in the commit of the blind increments of the cap shards, and their names.
     budget: Option<(usize, String)>,
     new_budget: Option<(usize, String)>,
@@ -525,8 +525,10 @@ impl FirestoreStore {
     /// Undoes a send whose reservation did not hold: its records back as they were read
     /// (on the condition that nothing changed them since the send's commit) and its units
     /// given back, in one commit. If a record changed in between (another step of the same
-    /// number or client, in the moment between the two commits), the units are given back
-    /// alone and the code is withdrawn; the send then stays counted in that record.
+    /// number or client, in the moment between the two commits), the send is taken out of
+    /// its records as they are now (`unrecord_send`), with the units given back in that
+    /// commit: either way nothing of a send that never went out stays counted, so the
+    /// retry judges the caps and not a cooldown of its own phantom.
     async fn undo_send(
         &self,
         db: &FirestoreDb,
@@ -550,7 +552,7 @@ impl FirestoreStore {
             give_back.push(blind_add(&self.named(db, "approvals", id), records::SENT, -1, *expiry));
         }
         let mut restore = Vec::new();
-        for (index, name, before) in &plan.records {
+        for (index, _, name, before) in &plan.records {
             let Some(written) = results.get(*index).and_then(|r| r.update_time) else {
                 return Err(StoreError::Other("commit answered no update time".into()));
             };
@@ -570,12 +572,52 @@ impl FirestoreStore {
             Committed::Done(_) => Ok(()),
             Committed::Conflict => {
                 self.conflicts.fetch_add(1, Ordering::Relaxed);
-                if let Committed::Conflict = self.commit(db, give_back).await? {
-                    return Err(StoreError::Other("a blind increment was refused".into()));
-                }
-                self.withdraw_code(subjects.number, code, now).await
+                self.unrecord_send(db, plan, subjects, code, give_back, now).await
             }
         }
+    }
+
+    /// Takes a send that never went out out of its records as they are now (read, then
+    /// written on the condition that they did not change, retried), and gives its units
+    /// back in the same commit.
+    async fn unrecord_send(
+        &self,
+        db: &FirestoreDb,
+        plan: &SendPlan,
+        subjects: &SendSubjects<'_>,
+        code: &CodeHash,
+        give_back: Vec<Write>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let names: Vec<String> = plan.records.iter().map(|(_, _, name, _)| name.clone()).collect();
+        self.atomically(db, &names, |read| {
+            let mut writes = give_back.clone();
+            for ((_, role, name, _), doc) in plan.records.iter().zip(read) {
+                let Some(doc) = doc else { continue };
+                let expiry = records::expire_at(&doc.fields);
+                let fields = match role {
+                    Role::Number => {
+                        let mut record = records::number_record(&doc.fields).map_err(malformed)?;
+                        record.unsend(subjects.device, code, now).then(|| records::number_fields(&record, expiry))
+                    }
+                    Role::Client => {
+                        let mut record = records::client_record(&doc.fields).map_err(malformed)?;
+                        record.unsend(now).then(|| records::client_fields(&record, expiry))
+                    }
+                    Role::Range => {
+                        let mut record = records::range_record(&doc.fields).map_err(malformed)?;
+                        record.unsend(now).then(|| records::range_fields(&record, expiry))
+                    }
+                    _ => None,
+                };
+                if let Some(fields) = fields {
+                    writes.push(guarded_write(name, fields, Some(doc)));
+                }
+            }
+            Ok(((), writes))
+        })
+        .await
+        .map(|(outcome, _)| outcome)
     }
 }
 
@@ -710,7 +752,7 @@ impl OtpStore for FirestoreStore {
                     let mut guarded = |role: Role, fields| {
                         if let Some(name) = layout.name(role) {
                             let before = read.get(role);
-                            plan.records.push((writes.len(), name.to_owned(), before.cloned()));
+                            plan.records.push((writes.len(), role, name.to_owned(), before.cloned()));
                             writes.push(guarded_write(name, fields, before));
                         }
                     };

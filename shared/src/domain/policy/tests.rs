@@ -296,6 +296,47 @@ fn withdraw_removes_only_the_same_code() {
 }
 
 #[test]
+fn unsend_takes_back_a_send_that_never_went_out_and_nothing_else() {
+    let p = SendPolicy { per_range: Some(WindowLimit { max: 10, window: secs(3600) }), ..policy() };
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    let mut r = SendLog::default();
+    send_in_range(&p, &mut n, &mut c, &mut r, hash("111111"), t0());
+    let at = t0() + secs(61) + TimeDelta::nanoseconds(123_456_789);
+    assert!(matches!(send_in_range(&p, &mut n, &mut c, &mut r, hash("222222"), at), SendDecision::Allowed { .. }));
+    // As read back from Firestore: to the microsecond.
+    let mut read = n.clone();
+    if let Some(pending) = read.lane.pending.as_mut() {
+        pending.created_at = stored_instant(pending.created_at);
+    }
+    read.lane.sends = read.lane.sends.iter().map(|t| stored_instant(*t)).collect();
+    assert!(!read.clone().unsend(None, &hash("333333"), at + secs(1)), "another send: nothing to take back");
+    assert!(read.unsend(None, &hash("222222"), at));
+    assert_eq!(read.lane.pending, None, "its code is gone (the earlier one was replaced by it)");
+    assert_eq!(read.lane.sends, vec![t0()], "the earlier send stays");
+    assert_eq!(read.lane.last_sent_at, Some(t0()));
+    assert!(c.unsend(at) && r.unsend(at));
+    assert_eq!((c.sends.clone(), r.sends.clone()), (vec![t0()], vec![t0()]));
+    assert!(!c.unsend(at) && !r.unsend(at), "once only");
+    // So the same lane may send again at once: no cooldown of the send that never went out.
+    let mut c2 = c.clone();
+    assert!(matches!(send(&p, &mut read, &mut c2, hash("444444"), at + secs(1)), SendDecision::Allowed { .. }));
+}
+
+#[test]
+fn unsend_touches_only_its_own_lane() {
+    let p = policy();
+    let device = SubjectKey::from_stored("device-7".into());
+    let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
+    send(&p, &mut n, &mut c, hash("111111"), t0());
+    n.lane_mut(Some(&device)).sends.push(t0());
+    assert!(!n.unsend(Some(&device), &hash("111111"), t0() + secs(5)), "no send of the device at that time");
+    assert!(n.unsend(Some(&device), &hash("111111"), t0()), "the device's send goes");
+    assert!(n.lane.pending.is_some() && n.lane.sends == vec![t0()], "the token-less lane keeps its own");
+    let stranger = SubjectKey::from_stored("device-8".into());
+    assert!(!n.unsend(Some(&stranger), &hash("111111"), t0()), "a device without a lane");
+}
+
+#[test]
 fn record_expiry_covers_every_rule() {
     let p = policy();
     let (mut n, mut c) = (NumberRecord::default(), ClientRecord::default());
