@@ -422,21 +422,29 @@ impl OtpService {
         let client_key = pepper.client_key(caller.client);
         let now = self.clock.now();
         let tokens = device_tokens(&secrets);
-        let device = tokens.read(&phone, device_token, now);
-        let device_key = device.as_ref().map(|id| pepper.device_key(id));
+        // A token that expired less than a code's life ago may still hold, in its lane, the
+        // code sent while it was valid: that code is judged there. Where its lane holds no
+        // code, the token is ignored as any expired one, and the verify judged token-less.
+        let read = tokens.read_signed(&phone, device_token);
+        let lingering = read
+            .as_ref()
+            .is_some_and(|read| !read.is_valid_at(now) && read.is_valid_at(now - self.settings.policy.code_ttl));
+        let mut device = read.filter(|read| read.is_valid_at(now) || lingering).map(|read| read.device);
         let prefix = phone.prefix(self.settings.guard_prefix_digits);
-        let subjects = VerifySubjects {
+        let device_key = device.as_ref().map(|id| pepper.device_key(id));
+        let mut subjects = VerifySubjects {
             number: &number_key,
             client: &client_key,
             country: phone.region(),
             prefix: &prefix,
             device: device_key.as_ref(),
         };
-        let outcome = self
-            .store
-            .judge_attempt(&subjects, &hash, &self.settings.verify_policy, now)
-            .await
-            .map_err(store_failure)?;
+        let policy = &self.settings.verify_policy;
+        let mut outcome = self.store.judge_attempt(&subjects, &hash, policy, now).await.map_err(store_failure)?;
+        if lingering && outcome == VerifyOutcome::NoPendingCode {
+            (device, subjects.device) = (None, None);
+            outcome = self.store.judge_attempt(&subjects, &hash, policy, now).await.map_err(store_failure)?;
+        }
         tracing::info!(event = "verify_judged", phone = %phone.masked(), ?outcome, "verify judged");
         match outcome {
             VerifyOutcome::Approved { channel } => {

@@ -488,6 +488,54 @@ async fn device_tokens_that_do_not_read_are_ignored_as_if_absent() {
     );
 }
 
+/// A device token that expires between its send and the verify (its device last signed in
+/// a token's life ago, to the minute): the code sent to the device's lane while the token
+/// was valid is still judged there, within the code's life, and the approval renews the
+/// token. Before, that verify went to the token-less lane, found no code there and answered
+/// 410, and the person had to ask for another SMS. Where the device's lane holds no code (a
+/// send after the expiry ignored the token and went token-less), the verify with the same
+/// expired token is judged token-less, as without a token.
+#[tokio::test]
+async fn a_token_that_expires_between_send_and_verify_still_verifies_the_code_sent_with_it() {
+    let app = TestApp::with(&[("OTP_DEVICE_TOKEN_DAYS", "1"), ("OTP_SENDS_PER_IP", "10000")]).await;
+    let first = sign_in_with(&app, PHONE, None, "192.0.2.1").await;
+    let token = first.body["deviceToken"].as_str().unwrap().to_owned();
+    // A minute before the token expires, a send with it; the code is typed two minutes later.
+    app.advance(86_400 - 60);
+    let sent = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "deviceToken": token }), "192.0.2.1").await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let code = app.last_code(PHONE);
+    app.advance(120);
+    let late =
+        app.post(Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": code, "deviceToken": token }), "192.0.2.1").await;
+    assert_eq!(late.status, 200, "the code sent with the token, judged in its lane: {}", late.body);
+    let renewed = late.body["deviceToken"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        late.body["deviceTokenExpiresAt"].as_str().is_some_and(|at| at.starts_with("2026-11-26T15:")),
+        "{}",
+        late.body
+    );
+
+    // After the expiry, a send with the old token goes token-less; its verify with the same
+    // token finds no code in the device's lane and is judged token-less.
+    app.advance(61);
+    let resent = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "deviceToken": token }), "192.0.2.1").await;
+    assert_eq!(resent.status, 202, "{}", resent.body);
+    let wrong = app
+        .post(Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": "000000", "deviceToken": token }), "192.0.2.1")
+        .await;
+    assert_eq!(wrong.status, 401, "judged against the token-less lane's code: {}", wrong.body);
+    assert_eq!(wrong.body["error"]["attemptsRemaining"], 4, "{}", wrong.body);
+    let code = app.last_code(PHONE);
+    let right =
+        app.post(Endpoint::VerifyOtp, json!({ "phone": PHONE, "code": code, "deviceToken": token }), "192.0.2.1").await;
+    assert_eq!(right.status, 200, "{}", right.body);
+    // The renewed token names the device's lane, apart from the token-less one's cooldown.
+    let device = app.post(Endpoint::SendOtp, json!({ "phone": PHONE, "deviceToken": renewed }), "192.0.2.1").await;
+    let tokenless = app.post(Endpoint::SendOtp, json!({ "phone": PHONE }), "192.0.2.1").await;
+    assert_eq!((device.status, tokenless.status), (202, 429), "{} {}", device.body, tokenless.body);
+}
+
 /// The guessing bound with device caps: an attacker who also holds one stolen device token
 /// of the number guesses without it and with it, as often as every limit allows, for two
 /// days. In no 24 h are more than 20 + 10 guesses judged: P(take-over) per day stays at or

@@ -67,6 +67,19 @@ impl std::fmt::Debug for DeviceTokens {
     }
 }
 
+/// A device token we issued, as read: its device and its expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedDevice {
+    pub device: DeviceId,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl SignedDevice {
+    pub fn is_valid_at(&self, now: DateTime<Utc>) -> bool {
+        now < self.expires_at
+    }
+}
+
 impl DeviceTokens {
     pub fn new(key: impl Into<Vec<u8>>) -> Self {
         Self { key: key.into() }
@@ -96,6 +109,12 @@ impl DeviceTokens {
     /// (absent, too long, not base64, the wrong length, tampered, foreign or expired), so
     /// that neither the answer nor its time tells a stranger which it was.
     pub fn read(&self, phone: &E164Phone, token: Option<&str>, now: DateTime<Utc>) -> Option<DeviceId> {
+        self.read_signed(phone, token).filter(|read| read.is_valid_at(now)).map(|read| read.device)
+    }
+
+    /// The device a token we issued for `phone` names, and its expiry, whether or not it
+    /// has expired; `None` for anything else, with one HMAC whatever the input, as `read`.
+    pub fn read_signed(&self, phone: &E164Phone, token: Option<&str>) -> Option<SignedDevice> {
         let decoded = token
             .filter(|t| t.len() <= MAX_TOKEN_CHARS && t.is_ascii())
             .and_then(|t| URL_SAFE_NO_PAD.decode(t).ok())
@@ -107,10 +126,13 @@ impl DeviceTokens {
         let signed = bool::from(expected.as_slice().ct_eq(&given));
         let mut seconds = [0u8; 8];
         seconds.copy_from_slice(&bytes[1..9]);
-        let unexpired = now.timestamp() < i64::from_be_bytes(seconds);
+        let expires_at = DateTime::from_timestamp(i64::from_be_bytes(seconds), 0);
         let mut id = [0u8; ID_BYTES];
         id.copy_from_slice(&bytes[9..9 + ID_BYTES]);
-        (token.is_some() && valid_shape && signed && unexpired).then_some(DeviceId(id))
+        match (token.is_some() && valid_shape && signed, expires_at) {
+            (true, Some(expires_at)) => Some(SignedDevice { device: DeviceId(id), expires_at }),
+            _ => None,
+        }
     }
 
     fn mac(&self, phone: &E164Phone, body: &[u8]) -> [u8; MAC_BYTES] {
@@ -157,6 +179,19 @@ mod tests {
         assert_eq!(tokens().read(&number, Some(&issued.token), later), None, "expired at its expiry");
         let other = tokens().issue(&number, now() + TimeDelta::days(90));
         assert_ne!(other.device, tokens().issue(&number, now()).device, "each device its own id");
+    }
+
+    #[test]
+    fn a_signed_read_gives_the_expiry_also_of_an_expired_token_and_nothing_of_a_foreign_one() {
+        let number = phone("+14155550123");
+        let expires_at = now() + TimeDelta::days(90);
+        let issued = tokens().issue(&number, expires_at);
+        let read = tokens().read_signed(&number, Some(&issued.token)).expect("ours");
+        assert_eq!(read, SignedDevice { device: issued.device, expires_at });
+        assert!(read.is_valid_at(expires_at - TimeDelta::seconds(1)) && !read.is_valid_at(expires_at));
+        assert_eq!(tokens().read_signed(&phone("+14155550124"), Some(&issued.token)), None, "another number");
+        assert_eq!(DeviceTokens::new(b"another-key".to_vec()).read_signed(&number, Some(&issued.token)), None);
+        assert_eq!(tokens().read_signed(&number, None), None);
     }
 
     #[test]
