@@ -184,7 +184,9 @@ export interface components {
         /**
          * @description Optional: the device token that an earlier approval of this number gave this device
          *     (API.md, "Genuine users first"). A token that is malformed, expired or for another
-         *     number is ignored, never an error (the same answer as none).
+         *     number is ignored, never an error (the same answer as none). At verify only, a token
+         *     that expired less than a code's life ago still verifies the code sent with it while
+         *     it was valid; where no such code is pending, it is ignored as any expired token.
          */
         DeviceTokenIn: string | null;
         VerifyOtpApproved: {
