@@ -425,11 +425,11 @@ impl OtpService {
         // A token that expired less than a code's life ago may still hold, in its lane, the
         // code sent while it was valid: that code is judged there. Where its lane holds no
         // code, the token is ignored as any expired one, and the verify judged token-less.
-        let read = tokens.read_signed(&phone, device_token);
-        let lingering = read
-            .as_ref()
-            .is_some_and(|read| !read.is_valid_at(now) && read.is_valid_at(now - self.settings.policy.code_ttl));
-        let mut device = read.filter(|read| read.is_valid_at(now) || lingering).map(|read| read.device);
+        let read = tokens
+            .read_signed(&phone, device_token)
+            .filter(|read| read.is_valid_at(now - self.settings.policy.code_ttl));
+        let lingering = read.as_ref().is_some_and(|read| !read.is_valid_at(now));
+        let mut device = read.map(|read| read.device);
         let prefix = phone.prefix(self.settings.guard_prefix_digits);
         let device_key = device.as_ref().map(|id| pepper.device_key(id));
         let mut subjects = VerifySubjects {

@@ -663,9 +663,7 @@ impl NumberRecord {
             .chain(self.devices.iter_mut().map(|d| &mut d.lane))
             .any(|lane| lane.withdraw(code, created_at))
     }
-}
 
-impl NumberRecord {
     /// Takes back a send recorded at `at` in `device`'s lane that never went out (its unit
     /// of a shared cap did not hold, so no SMS was sent): its code, if still the one sent,
     /// and its time in the lane's log, so that neither its cooldown nor its place in the
